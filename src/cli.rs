@@ -1,0 +1,225 @@
+//! Command-line interface: subcommands and flags only, as typed. Validation is in config.rs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Benchmark LLM inference servers: TTFT, TPOT, ITL, end-to-end latency, throughput.
+#[derive(Debug, Parser)]
+#[command(name = "llmbench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark a server (the built-in simulator when no URL is given).
+    Run(Box<RunArgs>),
+    /// Serve the built-in simulated inference server.
+    Serve(ServeArgs),
+}
+
+/// Arrival process of open-loop load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArrivalArg {
+    /// Evenly spaced.
+    Constant,
+    /// Exponential gaps.
+    Poisson,
+    /// Gamma gaps with coefficient of variation --burstiness.
+    Gamma,
+}
+
+/// `llmbench run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Server base URL (e.g. http://localhost:8000) or full endpoint; none: the built-in simulator.
+    pub url: Option<String>,
+
+    /// Wire protocol: openai-chat or openai-completions.
+    #[arg(long, default_value = "openai-chat")]
+    pub backend: String,
+
+    /// Model name to request (default: the first model the server lists).
+    #[arg(long)]
+    pub model: Option<String>,
+
+    /// Measured requests to send (default 100 unless --duration is given).
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+
+    /// Stop scheduling after this long (e.g. 60s, 5m).
+    #[arg(short = 'd', long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Closed loop: requests kept in flight (1 = one after another).
+    #[arg(short = 'c', long)]
+    pub concurrency: Option<usize>,
+
+    /// Open loop: mean requests per second, sent on schedule whatever the server does.
+    #[arg(short = 'r', long)]
+    pub rate: Option<f64>,
+
+    /// Open loop arrival process.
+    #[arg(long, value_enum, default_value_t = ArrivalArg::Poisson)]
+    pub arrival: ArrivalArg,
+
+    /// Coefficient of variation of gamma arrivals (1 = Poisson, >1 burstier).
+    #[arg(long, default_value_t = 1.0)]
+    pub burstiness: f64,
+
+    /// Open loop: cap on requests in flight (waits are reported as queue time).
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+
+    /// Requests sent first and left out of statistics.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+
+    /// Output token limit per request.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: u32,
+
+    /// Sampling temperature (not sent when absent).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+
+    /// Prompt text (default: a built-in prompt).
+    #[arg(long)]
+    pub prompt: Option<String>,
+
+    /// Ask the server to ignore end-of-sequence (ignore_eos, min_tokens) for fixed output lengths.
+    #[arg(long)]
+    pub ignore_eos: bool,
+
+    /// Ask for non-streamed responses (TTFT then equals end-to-end latency).
+    #[arg(long)]
+    pub no_stream: bool,
+
+    /// Environment variable holding the API key (sent as a bearer token).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+
+    /// Extra request header, "Name: value" (repeatable; values never written anywhere).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// Seed of random schedules.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Name of the scenario in reports.
+    #[arg(long, default_value = "default")]
+    pub name: String,
+
+    /// Write the result file (JSON) here.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// Stream one JSON line per finished request here.
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+
+    /// Connect timeout.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub connect_timeout: std::time::Duration,
+
+    /// Total time allowed per request.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "600s")]
+    pub request_timeout: std::time::Duration,
+
+    /// Longest silence allowed between two reads of a response.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "300s")]
+    pub idle_timeout: std::time::Duration,
+
+    /// On Ctrl-C, wait this long for in-flight requests before cancelling them.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub grace: std::time::Duration,
+
+    /// Skip TLS certificate verification.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Trust this extra CA certificate (PEM).
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Use HTTP(S)_PROXY from the environment.
+    #[arg(long)]
+    pub use_env_proxy: bool,
+
+    /// No progress bar.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Simulator settings, used when no URL is given.
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+/// Settings of the built-in simulator.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Fixed mode: time to first token (ms). Needs --itl-ms.
+    #[arg(long, requires = "itl_ms")]
+    pub ttft_ms: Option<f64>,
+
+    /// Fixed mode: gap between tokens (ms). Needs --ttft-ms.
+    #[arg(long, requires = "ttft_ms")]
+    pub itl_ms: Option<f64>,
+
+    /// Fixed mode: output tokens per request (capped by max_tokens).
+    #[arg(long)]
+    pub tokens: Option<u32>,
+
+    /// Engine model: prefill cost per prompt token (ms).
+    #[arg(long, default_value_t = 0.02)]
+    pub prefill_ms_per_token: f64,
+
+    /// Engine model: base cost of one decode step (ms).
+    #[arg(long, default_value_t = 8.0)]
+    pub decode_ms: f64,
+
+    /// Engine model: extra decode cost per running sequence (ms).
+    #[arg(long, default_value_t = 0.1)]
+    pub decode_ms_per_seq: f64,
+
+    /// Engine model: most sequences batched together.
+    #[arg(long, default_value_t = 32)]
+    pub max_batch: usize,
+
+    /// Prefix-cache capacity in 16-token blocks (0 disables).
+    #[arg(long, default_value_t = 65_536)]
+    pub cache_blocks: usize,
+
+    /// Context length the simulator reports (tokens).
+    #[arg(long, default_value_t = 131_072)]
+    pub context_length: u64,
+
+    /// Model name the simulator reports.
+    #[arg(long = "sim-model", default_value = crate::sim::DEFAULT_MODEL)]
+    pub sim_model: String,
+
+    /// Seed of the simulator's generated text.
+    #[arg(long = "sim-seed", default_value_t = 0)]
+    pub sim_seed: u64,
+}
+
+/// `llmbench serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(short, long, default_value_t = 8000)]
+    pub port: u16,
+
+    /// Simulator settings.
+    #[command(flatten)]
+    pub sim: SimArgs,
+}

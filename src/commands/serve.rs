@@ -1,0 +1,49 @@
+//! `llmbench serve`: the built-in simulator in the foreground.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+
+use crate::cli::ServeArgs;
+use crate::config::sim_config;
+use crate::sim::SimConfig;
+use crate::sim::engine::Timing;
+
+/// One line describing the simulator's timing.
+pub fn describe_timing(cfg: &SimConfig) -> String {
+    match cfg.timing {
+        Timing::Fixed {
+            ttft_ms,
+            itl_ms,
+            tokens,
+        } => format!(
+            "fixed timing: TTFT {ttft_ms} ms, ITL {itl_ms} ms{}",
+            tokens.map(|n| format!(", {n} tokens")).unwrap_or_default()
+        ),
+        Timing::Engine(e) => format!(
+            "engine model: prefill {} ms/token, decode {} ms + {} ms/sequence per step, batch ≤ {}",
+            e.prefill_ms_per_token, e.decode_ms, e.decode_ms_per_seq, e.max_batch
+        ),
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
+    let cfg = sim_config(&args.sim)?;
+    let addr = SocketAddr::new(args.host, args.port);
+    let desc = describe_timing(&cfg);
+    let running = crate::sim::spawn(cfg, addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    // The first line is machine-readable on purpose: tests and scripts read the port from it.
+    println!("llmbench simulator listening on {}", running.url());
+    eprintln!("model {} — {desc}", running.sim.cfg.model);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    eprintln!("stopping");
+    running.stop().await;
+    Ok(0)
+}

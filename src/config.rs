@@ -1,0 +1,287 @@
+//! Flags as typed become a validated configuration, in one place.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::cli::{ArrivalArg, RunArgs, SimArgs};
+use crate::client::ClientConfig;
+use crate::protocol::{self, Protocol, RequestOptions};
+use crate::runner::Scenario;
+use crate::schedule::{Arrival, Load, Stop};
+use crate::sim::SimConfig;
+use crate::sim::engine::{EngineConfig, Timing};
+use crate::workload::{DEFAULT_PROMPT, FixedPrompt, Prompt, RequestSpec};
+
+/// Simulator settings from flags.
+pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
+    let timing = match (a.ttft_ms, a.itl_ms) {
+        (Some(ttft_ms), Some(itl_ms)) => {
+            if !(ttft_ms >= 0.0 && itl_ms >= 0.0) {
+                bail!("--ttft-ms and --itl-ms must be zero or more");
+            }
+            Timing::Fixed {
+                ttft_ms,
+                itl_ms,
+                tokens: a.tokens,
+            }
+        }
+        _ => {
+            if a.max_batch == 0 {
+                bail!("--max-batch must be at least 1");
+            }
+            for (flag, v) in [
+                ("--prefill-ms-per-token", a.prefill_ms_per_token),
+                ("--decode-ms", a.decode_ms),
+                ("--decode-ms-per-seq", a.decode_ms_per_seq),
+            ] {
+                if !(v >= 0.0 && v.is_finite()) {
+                    bail!("{flag} must be a finite number, zero or more (got {v})");
+                }
+            }
+            Timing::Engine(EngineConfig {
+                prefill_ms_per_token: a.prefill_ms_per_token,
+                decode_ms: a.decode_ms,
+                decode_ms_per_seq: a.decode_ms_per_seq,
+                max_batch: a.max_batch,
+            })
+        }
+    };
+    Ok(SimConfig {
+        model: a.sim_model.clone(),
+        timing,
+        context_length: a.context_length,
+        cache_blocks: a.cache_blocks,
+        seed: a.sim_seed,
+        ..SimConfig::default()
+    })
+}
+
+/// A target URL split into base and endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl {
+    /// What requests are sent to: a base (`http://h:p`) or a full endpoint.
+    pub url: String,
+    /// Whether `url` is a full endpoint.
+    pub is_endpoint: bool,
+}
+
+/// Parses a user's URL: `http://h:p`, `http://h:p/v1` (base) or a full endpoint path.
+pub fn parse_url(raw: &str) -> anyhow::Result<TargetUrl> {
+    let u = reqwest::Url::parse(raw)
+        .with_context(|| format!("URL {raw:?} is not a valid URL (expected http://host:port)"))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        bail!("the URL carries credentials: put them in --api-key-env or --header instead");
+    }
+    if !matches!(u.scheme(), "http" | "https") {
+        bail!("URL {raw:?}: only http and https are supported");
+    }
+    let path = u.path().trim_end_matches('/');
+    let endpoint = ["/chat/completions", "/completions", "/generate"]
+        .iter()
+        .any(|e| path.ends_with(e));
+    let mut base = u.clone();
+    if !endpoint {
+        base.set_path(path.strip_suffix("/v1").unwrap_or(path));
+    }
+    Ok(TargetUrl {
+        url: base.as_str().trim_end_matches('/').to_string(),
+        is_endpoint: endpoint,
+    })
+}
+
+/// Parses `Name: value` header flags.
+pub fn parse_headers(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|h| {
+            let (k, v) = h
+                .split_once(':')
+                .with_context(|| format!("--header {:?}: expected \"Name: value\"", redact(h)))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// A header flag with its value hidden.
+pub fn redact(header: &str) -> String {
+    match header.split_once(':') {
+        Some((k, _)) => format!("{}: <redacted>", k.trim()),
+        None => "<redacted>".into(),
+    }
+}
+
+/// Everything `run` needs, validated.
+pub struct RunPlan {
+    /// The protocol.
+    pub protocol: Arc<dyn Protocol>,
+    /// Transport settings (URL filled in once the target is known).
+    pub client: ClientConfig,
+    /// Request options (model filled in once known).
+    pub options: RequestOptions,
+    /// Scenarios, in order.
+    pub scenarios: Vec<Scenario>,
+    /// The configuration as recorded in the result file (no secrets).
+    pub recorded: serde_json::Value,
+}
+
+/// Validates `run` flags.
+pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
+    let protocol = protocol::by_name(&a.backend).with_context(|| {
+        format!(
+            "--backend {:?} is not known; choose one of {}",
+            a.backend,
+            protocol::BACKENDS.join(", ")
+        )
+    })?;
+    if a.concurrency.is_some() && a.rate.is_some() {
+        bail!(
+            "--concurrency (closed loop) and --rate (open loop) exclude each other; for a cap on in-flight requests with --rate use --max-concurrency"
+        );
+    }
+    if a.max_concurrency.is_some() && a.rate.is_none() {
+        bail!("--max-concurrency applies to open loop only: give --rate too");
+    }
+    let load = match a.rate {
+        Some(rate) => {
+            if !(rate > 0.0 && rate.is_finite()) {
+                bail!("--rate must be a positive number of requests per second (got {rate})");
+            }
+            let arrival = match a.arrival {
+                ArrivalArg::Constant => Arrival::Constant,
+                ArrivalArg::Poisson => Arrival::Poisson,
+                ArrivalArg::Gamma => {
+                    if !(a.burstiness > 0.0 && a.burstiness.is_finite()) {
+                        bail!("--burstiness must be positive (got {})", a.burstiness);
+                    }
+                    Arrival::Gamma { cv: a.burstiness }
+                }
+            };
+            if a.max_concurrency == Some(0) {
+                bail!("--max-concurrency must be at least 1");
+            }
+            Load::Open {
+                rate,
+                arrival,
+                max_concurrency: a.max_concurrency,
+            }
+        }
+        None => {
+            let concurrency = a.concurrency.unwrap_or(1);
+            if concurrency == 0 {
+                bail!("--concurrency must be at least 1");
+            }
+            Load::Closed { concurrency }
+        }
+    };
+    if a.requests == Some(0) {
+        bail!("--requests must be at least 1");
+    }
+    if a.duration.is_some_and(|d| d.is_zero()) {
+        bail!("--duration must be longer than zero");
+    }
+    let stop = Stop {
+        requests: a.requests.or(if a.duration.is_none() {
+            Some(100)
+        } else {
+            None
+        }),
+        duration: a.duration,
+    };
+    if let Some(t) = a.temperature
+        && !(t >= 0.0 && t.is_finite())
+    {
+        bail!("--temperature must be zero or more (got {t})");
+    }
+    let spec = RequestSpec {
+        prompt: Prompt::Text(a.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.into())),
+        max_tokens: Some(a.max_tokens),
+        temperature: a.temperature,
+    };
+    let mut headers = parse_headers(&a.headers)?;
+    if let Ok(key) = std::env::var(&a.api_key_env)
+        && !key.is_empty()
+    {
+        headers.push(("Authorization".into(), format!("Bearer {key}")));
+    }
+    let client = ClientConfig {
+        headers,
+        connect_timeout: a.connect_timeout,
+        request_timeout: a.request_timeout,
+        idle_timeout: a.idle_timeout,
+        insecure: a.insecure,
+        ca_cert: a.ca_cert.clone(),
+        use_env_proxy: a.use_env_proxy,
+        ..ClientConfig::default()
+    };
+    let params = json!({
+        "load": load,
+        "requests": stop.requests,
+        "duration_s": stop.duration.map(|d| d.as_secs_f64()),
+        "max_tokens": a.max_tokens,
+        "temperature": a.temperature,
+        "warmup": a.warmup,
+    });
+    let recorded = json!({
+        "backend": protocol.name(),
+        "stream": !a.no_stream,
+        "ignore_eos": a.ignore_eos,
+        "seed": a.seed,
+        "prompt_chars": spec.prompt.text().len(),
+        "header_names": client.headers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        "connect_timeout_s": a.connect_timeout.as_secs_f64(),
+        "request_timeout_s": a.request_timeout.as_secs_f64(),
+        "idle_timeout_s": a.idle_timeout.as_secs_f64(),
+    });
+    let scenario = Scenario {
+        name: a.name.clone(),
+        params,
+        workload: Arc::new(FixedPrompt { spec }),
+        load,
+        stop,
+        warmup: a.warmup,
+        seed: a.seed,
+    };
+    Ok(RunPlan {
+        protocol,
+        client,
+        options: RequestOptions {
+            model: a.model.clone().unwrap_or_default(),
+            stream: !a.no_stream,
+            ignore_eos: a.ignore_eos,
+        },
+        scenarios: vec![scenario],
+        recorded,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_bases_or_endpoints() {
+        let t = parse_url("http://localhost:8000/v1/").unwrap();
+        assert_eq!(t.url, "http://localhost:8000");
+        assert!(!t.is_endpoint);
+        let t = parse_url("http://h:1/generate").unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.is_endpoint),
+            ("http://h:1/generate", true)
+        );
+        let t = parse_url("https://api.example.com/v1/chat/completions").unwrap();
+        assert!(t.is_endpoint);
+        assert!(parse_url("localhost:8000").is_err());
+        assert!(parse_url("ftp://x").is_err());
+        let e = parse_url("http://user:secret@h:1").unwrap_err().to_string();
+        assert!(!e.contains("secret") && e.contains("credentials"), "{e}");
+    }
+
+    #[test]
+    fn headers_are_parsed_and_redacted() {
+        let h = parse_headers(&["X-Key: abc".into()]).unwrap();
+        assert_eq!(h, vec![("X-Key".into(), "abc".into())]);
+        let e = parse_headers(&["Authorization Bearer sk-123".into()]).unwrap_err();
+        assert!(!e.to_string().contains("sk-123"));
+    }
+}

@@ -1,0 +1,29 @@
+//! llmbench: benchmark LLM inference servers.
+//!
+//! Data path: workload → schedule → client + protocol → record → stats → report / store.
+
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod protocol;
+pub mod record;
+pub mod report;
+pub mod result;
+pub mod runner;
+pub mod schedule;
+pub mod sim;
+pub mod sse;
+pub mod stats;
+pub mod telemetry;
+pub mod workload;
+
+use cli::{Cli, Command};
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => commands::run::run(*args).await,
+        Command::Serve(args) => commands::serve::serve(args).await,
+    }
+}

@@ -1,0 +1,257 @@
+//! One finished request: plain data that flows forward from the client to stats and files.
+//!
+//! All times are milliseconds on the run's monotonic clock (`Instant` at run start = 0).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// How a scheduled request ended. Every scheduled request gets exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The server streamed output and ended the response properly.
+    Succeeded,
+    /// The server answered with a non-2xx status.
+    HttpError,
+    /// Connecting, sending or reading failed before any output arrived.
+    TransportError,
+    /// Connect, idle or total timeout.
+    Timeout,
+    /// An in-band error event or an event that could not be decoded.
+    StreamError,
+    /// Output started but the stream ended (or broke) before the end marker.
+    Truncated,
+    /// The response ended properly but carried no generated text.
+    Empty,
+    /// Stopped by the user (Ctrl-C) before it finished.
+    Cancelled,
+    /// The client could not send it on time (never sent).
+    Dropped,
+}
+
+impl Outcome {
+    /// Every outcome, in report order.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Succeeded,
+        Outcome::HttpError,
+        Outcome::TransportError,
+        Outcome::Timeout,
+        Outcome::StreamError,
+        Outcome::Truncated,
+        Outcome::Empty,
+        Outcome::Cancelled,
+        Outcome::Dropped,
+    ];
+
+    /// The snake_case name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::HttpError => "http_error",
+            Outcome::TransportError => "transport_error",
+            Outcome::Timeout => "timeout",
+            Outcome::StreamError => "stream_error",
+            Outcome::Truncated => "truncated",
+            Outcome::Empty => "empty",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
+/// Where a token count came from, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSource {
+    /// The server's `usage` object (or equivalent in the final event).
+    ServerUsage,
+    /// The server's own counters (Ollama eval_count, llama.cpp timings, TGI details).
+    ServerCounters,
+    /// A local tokenizer applied to the received text.
+    Tokenizer,
+    /// One token per received content chunk.
+    Chunks,
+}
+
+/// One request, as measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Scenario this request belongs to.
+    pub scenario: String,
+    /// Index of the request within its scenario (warmup requests count separately).
+    pub id: u64,
+    /// Warmup requests are written but never enter statistics.
+    #[serde(default)]
+    pub warmup: bool,
+    /// How it ended.
+    pub outcome: Option<Outcome>,
+    /// When the schedule meant to send it (ms since run start).
+    pub scheduled_at_ms: f64,
+    /// When it was handed to the connection (ms since run start); absent when never sent.
+    pub sent_at_ms: Option<f64>,
+    /// When the first chunk carrying generated text was read (ms since run start).
+    pub first_token_at_ms: Option<f64>,
+    /// When the response ended (or failed) (ms since run start).
+    pub done_at_ms: f64,
+    /// Arrival time of every content chunk, the first included (ms since run start).
+    #[serde(default)]
+    pub chunk_times_ms: Vec<f64>,
+    /// Prompt tokens, if known.
+    pub input_tokens: Option<u64>,
+    /// Where `input_tokens` came from.
+    pub input_tokens_source: Option<TokenSource>,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Where `output_tokens` came from.
+    pub output_tokens_source: Option<TokenSource>,
+    /// Prompt tokens the server says it served from its cache.
+    pub cached_tokens: Option<u64>,
+    /// Whether the server says the prompt hit its cache.
+    pub cache_hit: Option<bool>,
+    /// `max_tokens` asked for.
+    pub requested_output_tokens: Option<u32>,
+    /// HTTP status, when one was received.
+    pub http_status: Option<u16>,
+    /// Error text for failed requests (never contains secrets).
+    pub error: Option<String>,
+    /// 1 for the first attempt; higher when `--retries` retried it.
+    #[serde(default = "one")]
+    pub attempt: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Record {
+    /// The request's outcome (`cancelled` when none was set).
+    pub fn outcome(&self) -> Outcome {
+        self.outcome.unwrap_or(Outcome::Cancelled)
+    }
+
+    /// first_token_at − sent_at.
+    pub fn ttft_ms(&self) -> Option<f64> {
+        Some(self.first_token_at_ms? - self.sent_at_ms?)
+    }
+
+    /// done_at − sent_at.
+    pub fn e2e_ms(&self) -> Option<f64> {
+        Some(self.done_at_ms - self.sent_at_ms?)
+    }
+
+    /// sent_at − scheduled_at.
+    pub fn queue_ms(&self) -> Option<f64> {
+        Some(self.sent_at_ms? - self.scheduled_at_ms)
+    }
+
+    /// done_at − scheduled_at: latency as seen from the schedule (open loop).
+    pub fn e2e_from_scheduled_ms(&self) -> Option<f64> {
+        self.sent_at_ms?;
+        Some(self.done_at_ms - self.scheduled_at_ms)
+    }
+
+    /// (done_at − first_token_at) / (output_tokens − 1); needs two or more tokens.
+    pub fn tpot_ms(&self) -> Option<f64> {
+        let first = self.first_token_at_ms?;
+        if self.output_tokens < 2 {
+            return None;
+        }
+        Some((self.done_at_ms - first) / (self.output_tokens - 1) as f64)
+    }
+
+    /// Gaps between consecutive content chunks.
+    pub fn itl_ms(&self) -> impl Iterator<Item = f64> + '_ {
+        self.chunk_times_ms.windows(2).map(|w| w[1] - w[0])
+    }
+}
+
+/// Writes one JSON line per record, flushed after each so a killed run leaves whole lines.
+pub struct RecordWriter {
+    out: BufWriter<File>,
+}
+
+impl RecordWriter {
+    /// Creates (truncates) the file.
+    pub fn create(path: &Path) -> anyhow::Result<Self> {
+        let file = File::create(path)
+            .with_context(|| format!("cannot create records file {}", path.display()))?;
+        Ok(Self {
+            out: BufWriter::new(file),
+        })
+    }
+
+    /// Appends one line and flushes it to the OS.
+    pub fn write(&mut self, record: &Record) -> anyhow::Result<()> {
+        serde_json::to_writer(&mut self.out, record)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads a records file; a broken line is an error naming the file and line.
+pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
+    let file =
+        File::open(path).with_context(|| format!("cannot open records file {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: Record = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a record", path.display(), i + 1))?;
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_metrics_follow_the_definitions() {
+        let r = Record {
+            scheduled_at_ms: 5.0,
+            sent_at_ms: Some(10.0),
+            first_token_at_ms: Some(60.0),
+            done_at_ms: 100.0,
+            chunk_times_ms: vec![60.0, 80.0, 100.0],
+            output_tokens: 3,
+            ..Default::default()
+        };
+        assert_eq!(r.ttft_ms(), Some(50.0));
+        assert_eq!(r.e2e_ms(), Some(90.0));
+        assert_eq!(r.queue_ms(), Some(5.0));
+        assert_eq!(r.tpot_ms(), Some(20.0));
+        assert_eq!(r.itl_ms().collect::<Vec<_>>(), vec![20.0, 20.0]);
+    }
+
+    #[test]
+    fn records_round_trip_through_jsonl() {
+        let dir = std::env::temp_dir().join(format!("llmbench-rec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.jsonl");
+        let rec = Record {
+            scenario: "s".into(),
+            outcome: Some(Outcome::Truncated),
+            output_tokens_source: Some(TokenSource::Chunks),
+            attempt: 1,
+            ..Default::default()
+        };
+        let mut w = RecordWriter::create(&path).unwrap();
+        w.write(&rec).unwrap();
+        w.write(&rec).unwrap();
+        drop(w);
+        let back = read_records(&path).unwrap();
+        assert_eq!(back, vec![rec.clone(), rec]);
+        std::fs::write(&path, "{\"bad\n").unwrap();
+        let err = format!("{:#}", read_records(&path).unwrap_err());
+        assert!(err.contains("r.jsonl:1"), "{err}");
+    }
+}

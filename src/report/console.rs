@@ -1,0 +1,126 @@
+//! The console summary printed after each scenario.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+
+use crate::record::Outcome;
+use crate::result::{ResultFile, ScenarioResult};
+use crate::stats::Dist;
+
+fn fmt(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// The latency table of one scenario.
+pub fn latency_table(sc: &ScenarioResult) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "metric (ms)",
+        "min",
+        "mean",
+        "median",
+        "p90",
+        "p95",
+        "p99",
+        "max",
+        "n",
+    ]);
+    let m = &sc.metrics;
+    let rows: [(&str, &Option<Dist>); 5] = [
+        ("TTFT", &m.ttft_ms),
+        ("TPOT", &m.tpot_ms),
+        ("ITL", &m.itl_ms),
+        ("E2E", &m.e2e_ms),
+        ("queue", &m.queue_ms),
+    ];
+    for (name, d) in rows {
+        let mut row = vec![name.to_string()];
+        match d {
+            Some(d) => {
+                row.extend(
+                    [d.min, d.mean, d.p50, d.p90, d.p95, d.p99, d.max]
+                        .into_iter()
+                        .map(fmt),
+                );
+                row.push(d.count.to_string());
+            }
+            None => row.extend(std::iter::repeat_n("-".to_string(), 8)),
+        }
+        t.add_row(row);
+    }
+    for i in 1..9 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
+/// The whole text summary of one scenario.
+pub fn scenario_text(sc: &ScenarioResult) -> String {
+    let m = &sc.metrics;
+    let o = &sc.outcomes;
+    let mut s = format!(
+        "Scenario {} — {} requests in {:.2} s\n",
+        sc.name, o.scheduled, m.duration_s
+    );
+    s.push_str(&latency_table(sc).to_string());
+    s.push('\n');
+    s.push_str(&format!(
+        "Throughput: {:.2} req/s, {:.1} output tok/s, {:.1} total tok/s",
+        m.requests_per_s, m.output_tokens_per_s, m.total_tokens_per_s
+    ));
+    if let Some(r) = m.sent_requests_per_s {
+        s.push_str(&format!(" (sent at {r:.2} req/s)"));
+    }
+    s.push('\n');
+    s.push_str(&format!(
+        "Tokens: {} in (mean {:.1}), {} out (mean {:.1})",
+        m.input_tokens.total, m.input_tokens.mean, m.output_tokens.total, m.output_tokens.mean
+    ));
+    if let Some(c) = m.cache_hit_rate {
+        s.push_str(&format!(", cache hit rate {:.1}%", c * 100.0));
+    }
+    s.push('\n');
+    let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
+    for oc in Outcome::ALL.iter().skip(1) {
+        let n = o.get(*oc);
+        if n > 0 {
+            parts.push(format!("{n} {}", oc.as_str()));
+        }
+    }
+    s.push_str(&format!(
+        "Outcomes: {} scheduled: {}\n",
+        o.scheduled,
+        parts.join(", ")
+    ));
+    for w in &sc.warnings {
+        s.push_str(&format!("warning: {w}\n"));
+    }
+    s
+}
+
+/// The text summary of a whole run.
+pub fn run_text(r: &ResultFile) -> String {
+    let mut s = format!(
+        "Target {} ({}, model {}){}\n",
+        r.target.url,
+        r.target.backend,
+        r.target.model,
+        if r.target.simulated {
+            " — built-in simulator"
+        } else {
+            ""
+        }
+    );
+    for sc in &r.scenarios {
+        s.push('\n');
+        s.push_str(&scenario_text(sc));
+    }
+    s
+}

@@ -1,0 +1,3 @@
+//! Reports: each takes finished results and turns them into text or bytes. No measuring here.
+
+pub mod console;

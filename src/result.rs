@@ -1,0 +1,143 @@
+//! The result file: the public, versioned contract (see docs/architecture.md).
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::stats::{ErrorCount, Metrics, Outcomes};
+
+/// Bumped whenever a documented field is renamed or dropped.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The tool that wrote the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Always `llmbench`.
+    pub name: String,
+    /// Version of llmbench.
+    pub version: String,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Self {
+            name: "llmbench".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// What was measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// Base URL or endpoint (no credentials).
+    pub url: String,
+    /// Protocol used (`openai-chat`, ...).
+    pub backend: String,
+    /// Model name sent.
+    pub model: String,
+    /// True when the target was llmbench's built-in simulator.
+    #[serde(default)]
+    pub simulated: bool,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every scenario ran to its end.
+    #[default]
+    Completed,
+    /// Stopped by the user; what was measured is kept.
+    Cancelled,
+    /// Still running (the file is rewritten after each scenario).
+    Running,
+}
+
+/// One scenario: one load setting over one workload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub name: String,
+    /// What this scenario varied (concurrency, rate, prompt, ...).
+    pub params: Value,
+    /// Requests by outcome; they sum to `scheduled`.
+    pub outcomes: Outcomes,
+    /// Measured metrics.
+    pub metrics: Metrics,
+    /// Most frequent error messages of failed requests.
+    #[serde(default)]
+    pub errors: Vec<ErrorCount>,
+    /// Things the reader should know (length mismatches, client limits, ...).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultFile {
+    /// Version of this format.
+    pub schema_version: u32,
+    /// The writer.
+    pub tool: Tool,
+    /// Unique id of the run.
+    pub run_id: String,
+    /// Wall-clock start, RFC 3339.
+    pub started_at: String,
+    /// Wall-clock end, RFC 3339.
+    pub finished_at: Option<String>,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// What was measured.
+    pub target: Target,
+    /// Host, CPU, memory, GPU.
+    pub system: Value,
+    /// The run configuration, secrets removed.
+    pub config: Value,
+    /// One entry per scenario, in run order.
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+impl ResultFile {
+    /// Writes the file atomically (temporary file, then rename).
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(self)?;
+        std::fs::write(&tmp, bytes)
+            .with_context(|| format!("cannot write result file {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot write result file {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Reads a result file, checking its schema version.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read result file {}", path.display()))?;
+        let v: ResultFile = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an llmbench result file", path.display()))?;
+        if v.schema_version > SCHEMA_VERSION {
+            anyhow::bail!(
+                "{} has schema_version {}, newer than this llmbench understands ({})",
+                path.display(),
+                v.schema_version,
+                SCHEMA_VERSION
+            );
+        }
+        Ok(v)
+    }
+}
+
+/// A new run id: UTC time plus a random suffix.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let suffix: u32 = rand::random();
+    format!("{}-{:06x}", now.format("%Y%m%dT%H%M%S"), suffix & 0xff_ffff)
+}
+
+/// Current wall-clock time, RFC 3339.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,190 @@
+//! The simulated inference server: `fn app(SimConfig) -> Router`, plus its engine model.
+//!
+//! It speaks the protocols llmbench measures, with timing from [`engine`], so llmbench can run
+//! with nothing else installed and its own accuracy can be tested against known truth.
+
+pub mod engine;
+pub mod openai;
+pub mod text;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use engine::{Engine, Ev, Seq, Timing};
+
+/// Name the simulator gives its model.
+pub const DEFAULT_MODEL: &str = "llmbench-sim";
+
+/// Simulator settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// Model name reported by the server.
+    pub model: String,
+    /// Timing model.
+    pub timing: Timing,
+    /// Output tokens when a request sets no limit.
+    pub default_max_tokens: u32,
+    /// Context length reported by the server (tokens).
+    pub context_length: u64,
+    /// Prefix-cache block size (tokens).
+    pub block_size: usize,
+    /// Prefix-cache capacity (blocks; 0 disables the cache).
+    pub cache_blocks: usize,
+    /// Seed of the generated text.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_MODEL.into(),
+            timing: Timing::Engine(engine::EngineConfig::default()),
+            default_max_tokens: 128,
+            context_length: 131_072,
+            block_size: 16,
+            cache_blocks: 65_536,
+            seed: 0,
+        }
+    }
+}
+
+/// Shared state of a running simulator.
+pub struct Sim {
+    /// Settings.
+    pub cfg: SimConfig,
+    /// Timing engine and counters.
+    pub engine: Arc<Engine>,
+    next_id: AtomicU64,
+}
+
+/// A generation in progress: its size and its token stream.
+pub struct Generation {
+    /// Request number (for ids).
+    pub id: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Tokens that will be generated.
+    pub max_tokens: u64,
+    /// Admission and token events.
+    pub rx: mpsc::UnboundedReceiver<Ev>,
+}
+
+impl Sim {
+    /// Starts the engine (needs a Tokio runtime).
+    pub fn new(cfg: SimConfig) -> Arc<Self> {
+        let engine = Engine::start(cfg.timing, cfg.block_size, cfg.cache_blocks);
+        Arc::new(Self {
+            cfg,
+            engine,
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    /// Starts generating a response to `prompt`.
+    pub fn generate(&self, prompt: &str, max_tokens: Option<u64>) -> Generation {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let prompt_tokens = text::count(prompt);
+        let blocks = text::block_hashes(prompt, self.cfg.block_size);
+        let max_tokens = max_tokens.unwrap_or(self.cfg.default_max_tokens as u64);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let seed = self.cfg.seed ^ id.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let seq = Seq::new(prompt_tokens, blocks, max_tokens, seed, tx);
+        let max_tokens = match self.cfg.timing {
+            Timing::Fixed {
+                tokens: Some(n), ..
+            } => max_tokens.min(n as u64),
+            _ => max_tokens,
+        };
+        self.engine.submit(seq);
+        Generation {
+            id,
+            prompt_tokens,
+            max_tokens,
+            rx,
+        }
+    }
+}
+
+impl Generation {
+    /// Waits for every token; returns the text and the cached prompt tokens.
+    pub async fn collect(mut self) -> (String, u64, u64) {
+        let mut text = String::new();
+        let mut cached = 0;
+        let mut n = 0;
+        while let Some(ev) = self.rx.recv().await {
+            match ev {
+                Ev::Admitted { cached_tokens } => cached = cached_tokens,
+                Ev::Token(w) => {
+                    text.push_str(w);
+                    n += 1;
+                }
+            }
+        }
+        (text, n, cached)
+    }
+}
+
+/// The simulator's HTTP routes.
+pub fn app(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(openai::routes())
+        .with_state(sim)
+}
+
+/// A simulator serving on a bound address.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The simulator's state (counters, config).
+    pub sim: Arc<Sim>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `addr` (port 0 picks a free one) and serves in the background.
+pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let sim = Sim::new(cfg);
+    let router = app(sim.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(Running {
+        addr,
+        sim,
+        shutdown: Some(tx),
+        task,
+    })
+}

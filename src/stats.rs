@@ -1,0 +1,398 @@
+//! Pure statistics: records in, summary out. No I/O.
+//!
+//! One percentile definition for the whole project: linear interpolation between the two
+//! closest ranks of the sorted samples (`p` in 0..=100, rank = p/100 · (n − 1)), the same as
+//! NumPy's default `percentile`, which vLLM's benchmark uses. Standard deviation is the
+//! population standard deviation (divide by n).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{Outcome, Record};
+
+/// Distribution of one metric over the measured requests. All values in the metric's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    /// Number of samples.
+    pub count: u64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+/// Percentile `p` (0..=100) of sorted samples by linear interpolation between closest ranks.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    assert!(!sorted.is_empty(), "percentile of no samples");
+    let rank = (p / 100.0) * (sorted.len() - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = rank.ceil() as usize;
+    let frac = rank - lo as f64;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+}
+
+impl Dist {
+    /// Summarises samples (sorted in place); `None` when there are none.
+    pub fn of(samples: &mut [f64]) -> Option<Dist> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        let n = samples.len() as f64;
+        let mean = samples.iter().sum::<f64>() / n;
+        let var = samples.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        Some(Dist {
+            count: samples.len() as u64,
+            mean,
+            std: var.sqrt(),
+            min: samples[0],
+            p50: percentile(samples, 50.0),
+            p90: percentile(samples, 90.0),
+            p95: percentile(samples, 95.0),
+            p99: percentile(samples, 99.0),
+            max: samples[samples.len() - 1],
+        })
+    }
+
+    /// A named statistic (`mean`, `p50`, `p99`, ...).
+    pub fn get(&self, stat: &str) -> Option<f64> {
+        Some(match stat {
+            "mean" | "avg" => self.mean,
+            "std" => self.std,
+            "min" => self.min,
+            "p50" | "median" => self.p50,
+            "p90" => self.p90,
+            "p95" => self.p95,
+            "p99" => self.p99,
+            "max" => self.max,
+            _ => return None,
+        })
+    }
+}
+
+/// Token totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenTotals {
+    /// Sum over succeeded requests.
+    pub total: u64,
+    /// Mean per succeeded request.
+    pub mean: f64,
+}
+
+/// Counts per outcome; they sum to `scheduled`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcomes {
+    /// Requests the schedule issued in the measured phase.
+    pub scheduled: u64,
+    /// One entry per outcome name (all present, zero included).
+    #[serde(flatten)]
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl Outcomes {
+    /// Count for one outcome.
+    pub fn get(&self, o: Outcome) -> u64 {
+        self.counts.get(o.as_str()).copied().unwrap_or(0)
+    }
+
+    /// Requests that did not succeed.
+    pub fn failed(&self) -> u64 {
+        self.scheduled - self.get(Outcome::Succeeded)
+    }
+}
+
+/// Scenario metrics. Latencies in milliseconds; rates per second of the measured window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Time to first token (ms), succeeded requests.
+    pub ttft_ms: Option<Dist>,
+    /// Time per output token after the first (ms), succeeded requests with ≥ 2 tokens.
+    pub tpot_ms: Option<Dist>,
+    /// Gaps between consecutive content chunks (ms), all succeeded requests pooled.
+    pub itl_ms: Option<Dist>,
+    /// End-to-end latency from send to last byte (ms), succeeded requests.
+    pub e2e_ms: Option<Dist>,
+    /// Client-side wait between schedule and send (ms), all sent requests.
+    pub queue_ms: Option<Dist>,
+    /// End-to-end latency measured from the scheduled time (ms); differs from e2e in open loop.
+    pub e2e_from_scheduled_ms: Option<Dist>,
+    /// Generated tokens of succeeded requests.
+    pub output_tokens: TokenTotals,
+    /// Prompt tokens of succeeded requests (where known).
+    pub input_tokens: TokenTotals,
+    /// Output tokens of succeeded requests per second of the measured window.
+    pub output_tokens_per_s: f64,
+    /// Input plus output tokens per second of the measured window.
+    pub total_tokens_per_s: f64,
+    /// Succeeded requests per second of the measured window.
+    pub requests_per_s: f64,
+    /// Achieved send rate: (sent − 1) / (last send − first send), per second.
+    pub sent_requests_per_s: Option<f64>,
+    /// Measured window: first send to last completion (s).
+    pub duration_s: f64,
+    /// Share of requests the server reported as cache hits; null when the server never said.
+    pub cache_hit_rate: Option<f64>,
+    /// Share of requested output tokens actually received (succeeded requests that asked for a
+    /// length); below 1 means the server stopped early.
+    pub output_length_ratio: Option<f64>,
+}
+
+/// Distinct error messages kept per scenario.
+const MAX_ERROR_KINDS: usize = 20;
+
+/// An error message and how many requests ended with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    /// The message (first 200 characters).
+    pub message: String,
+    /// Requests that ended with it.
+    pub count: u64,
+}
+
+/// Everything a scenario's records sum up to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Counts per outcome.
+    pub outcomes: Outcomes,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Most frequent error messages, most frequent first.
+    pub errors: Vec<ErrorCount>,
+}
+
+/// Streams records in, one at a time; keeps only what the summary needs.
+#[derive(Debug, Default)]
+pub struct Accumulator {
+    outcomes: BTreeMap<Outcome, u64>,
+    ttft: Vec<f64>,
+    tpot: Vec<f64>,
+    itl: Vec<f64>,
+    e2e: Vec<f64>,
+    queue: Vec<f64>,
+    e2e_sched: Vec<f64>,
+    out_tokens: u64,
+    in_tokens: u64,
+    in_known: u64,
+    cache_known: u64,
+    cache_hits: u64,
+    requested: u64,
+    received_of_requested: u64,
+    errors: BTreeMap<String, u64>,
+    first_sent: Option<f64>,
+    last_sent: Option<f64>,
+    sent: u64,
+    last_done: Option<f64>,
+}
+
+impl Accumulator {
+    /// Adds one measured (non-warmup) record.
+    pub fn add(&mut self, r: &Record) {
+        *self.outcomes.entry(r.outcome()).or_default() += 1;
+        if let Some(sent) = r.sent_at_ms {
+            self.sent += 1;
+            self.first_sent = Some(self.first_sent.map_or(sent, |f| f.min(sent)));
+            self.last_sent = Some(self.last_sent.map_or(sent, |f| f.max(sent)));
+            self.last_done = Some(self.last_done.map_or(r.done_at_ms, |d| d.max(r.done_at_ms)));
+            if let Some(q) = r.queue_ms() {
+                self.queue.push(q);
+            }
+        }
+        if r.outcome() != Outcome::Succeeded {
+            let msg = r.error.as_deref().unwrap_or(r.outcome().as_str());
+            let msg: String = msg.chars().take(200).collect();
+            if self.errors.len() < MAX_ERROR_KINDS || self.errors.contains_key(&msg) {
+                *self.errors.entry(msg).or_default() += 1;
+            }
+            return;
+        }
+        self.ttft.extend(r.ttft_ms());
+        self.tpot.extend(r.tpot_ms());
+        self.e2e.extend(r.e2e_ms());
+        self.e2e_sched.extend(r.e2e_from_scheduled_ms());
+        self.itl.extend(r.itl_ms());
+        self.out_tokens += r.output_tokens;
+        if let Some(n) = r.input_tokens {
+            self.in_tokens += n;
+            self.in_known += 1;
+        }
+        let hit = r.cache_hit.or(r.cached_tokens.map(|c| c > 0));
+        if let Some(hit) = hit {
+            self.cache_known += 1;
+            self.cache_hits += hit as u64;
+        }
+        if let Some(req) = r.requested_output_tokens {
+            self.requested += req as u64;
+            self.received_of_requested += r.output_tokens.min(req as u64);
+        }
+    }
+
+    /// Finishes the summary.
+    pub fn finish(mut self) -> Summary {
+        let scheduled = self.outcomes.values().sum();
+        let counts = Outcome::ALL
+            .iter()
+            .map(|o| {
+                (
+                    o.as_str().to_string(),
+                    self.outcomes.get(o).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        let succeeded = self.outcomes.get(&Outcome::Succeeded).copied().unwrap_or(0);
+        let duration_ms = match (self.first_sent, self.last_done) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0.0,
+        };
+        let per_s = |n: f64| {
+            if duration_ms > 0.0 {
+                n / (duration_ms / 1000.0)
+            } else {
+                0.0
+            }
+        };
+        let mean = |total: u64, n: u64| if n > 0 { total as f64 / n as f64 } else { 0.0 };
+        let sent_rate = match (self.first_sent, self.last_sent) {
+            (Some(a), Some(b)) if self.sent > 1 && b > a => {
+                Some((self.sent - 1) as f64 / ((b - a) / 1000.0))
+            }
+            _ => None,
+        };
+        let metrics = Metrics {
+            ttft_ms: Dist::of(&mut self.ttft),
+            tpot_ms: Dist::of(&mut self.tpot),
+            itl_ms: Dist::of(&mut self.itl),
+            e2e_ms: Dist::of(&mut self.e2e),
+            queue_ms: Dist::of(&mut self.queue),
+            e2e_from_scheduled_ms: Dist::of(&mut self.e2e_sched),
+            output_tokens: TokenTotals {
+                total: self.out_tokens,
+                mean: mean(self.out_tokens, succeeded),
+            },
+            input_tokens: TokenTotals {
+                total: self.in_tokens,
+                mean: mean(self.in_tokens, self.in_known),
+            },
+            output_tokens_per_s: per_s(self.out_tokens as f64),
+            total_tokens_per_s: per_s((self.out_tokens + self.in_tokens) as f64),
+            requests_per_s: per_s(succeeded as f64),
+            sent_requests_per_s: sent_rate,
+            duration_s: duration_ms / 1000.0,
+            cache_hit_rate: (self.cache_known > 0)
+                .then(|| self.cache_hits as f64 / self.cache_known as f64),
+            output_length_ratio: (self.requested > 0)
+                .then(|| self.received_of_requested as f64 / self.requested as f64),
+        };
+        let mut errors: Vec<ErrorCount> = std::mem::take(&mut self.errors)
+            .into_iter()
+            .map(|(message, count)| ErrorCount { message, count })
+            .collect();
+        errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+        errors.truncate(5);
+        Summary {
+            outcomes: Outcomes { scheduled, counts },
+            metrics,
+            errors,
+        }
+    }
+}
+
+/// Summarises measured (non-warmup) records.
+pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Summary {
+    let mut acc = Accumulator::default();
+    for r in records.into_iter().filter(|r| !r.warmup) {
+        acc.add(r);
+    }
+    acc.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates_like_numpy() {
+        let s = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&s, 50.0), 2.5);
+        assert_eq!(percentile(&s, 0.0), 1.0);
+        assert_eq!(percentile(&s, 100.0), 4.0);
+        assert!((percentile(&s, 90.0) - 3.7).abs() < 1e-12);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+    }
+
+    #[test]
+    fn dist_of_known_samples() {
+        let mut s: Vec<f64> = (1..=100).map(f64::from).collect();
+        let d = Dist::of(&mut s).unwrap();
+        assert_eq!(d.count, 100);
+        assert_eq!(d.mean, 50.5);
+        assert_eq!(d.min, 1.0);
+        assert_eq!(d.max, 100.0);
+        assert!((d.p99 - 99.01).abs() < 1e-9);
+        assert!((d.std - 28.866_070_047_722_12).abs() < 1e-9);
+        assert!(Dist::of(&mut []).is_none());
+    }
+
+    fn rec(outcome: Outcome, sent: f64, ttft: f64, tokens: u64, itl: f64) -> Record {
+        let first = sent + ttft;
+        let chunks: Vec<f64> = (0..tokens).map(|i| first + i as f64 * itl).collect();
+        Record {
+            outcome: Some(outcome),
+            scheduled_at_ms: sent,
+            sent_at_ms: Some(sent),
+            first_token_at_ms: (tokens > 0).then_some(first),
+            done_at_ms: chunks.last().copied().unwrap_or(sent),
+            chunk_times_ms: chunks,
+            output_tokens: tokens,
+            input_tokens: Some(10),
+            requested_output_tokens: Some(tokens as u32),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn failures_are_counted_but_never_enter_latency() {
+        let records = vec![
+            rec(Outcome::Succeeded, 0.0, 50.0, 11, 20.0),
+            rec(Outcome::Succeeded, 100.0, 50.0, 11, 20.0),
+            rec(Outcome::Truncated, 200.0, 1.0, 3, 1.0),
+            Record {
+                outcome: Some(Outcome::Dropped),
+                ..Default::default()
+            },
+        ];
+        let Summary {
+            outcomes: o,
+            metrics: m,
+            errors,
+        } = summarize(&records);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(o.scheduled, 4);
+        assert_eq!(o.get(Outcome::Succeeded), 2);
+        assert_eq!(o.get(Outcome::Truncated), 1);
+        assert_eq!(o.get(Outcome::Dropped), 1);
+        assert_eq!(o.failed(), 2);
+        let ttft = m.ttft_ms.unwrap();
+        assert_eq!((ttft.count, ttft.p50), (2, 50.0));
+        assert_eq!(m.tpot_ms.unwrap().p50, 20.0);
+        assert_eq!(m.itl_ms.unwrap().count, 20);
+        assert_eq!(m.output_tokens.total, 22);
+        assert_eq!(m.input_tokens.total, 20);
+        assert_eq!(m.cache_hit_rate, None);
+        // Window: first send (0) to last done (100 + 50 + 10 · 20).
+        assert!((m.duration_s - 0.35).abs() < 1e-9, "{}", m.duration_s);
+        assert_eq!(m.sent_requests_per_s, Some(2.0 / 0.2));
+    }
+}

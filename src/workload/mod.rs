@@ -1,0 +1,89 @@
+//! What to send: producers of [`RequestSpec`]s.
+
+use serde::{Deserialize, Serialize};
+
+/// The prompt used when the user gives none.
+pub const DEFAULT_PROMPT: &str = "Explain how a transformer language model turns a prompt into \
+text, step by step, for an engineer who knows programming but not machine learning.";
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The message text.
+    pub content: String,
+}
+
+/// The input of one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    /// A plain prompt (completion endpoints; sent as one user message to chat endpoints).
+    Text(String),
+    /// A conversation (chat endpoints; rendered to text for completion endpoints).
+    Messages(Vec<Message>),
+}
+
+impl Prompt {
+    /// As chat messages.
+    pub fn messages(&self) -> Vec<Message> {
+        match self {
+            Prompt::Text(t) => vec![Message {
+                role: "user".into(),
+                content: t.clone(),
+            }],
+            Prompt::Messages(m) => m.clone(),
+        }
+    }
+
+    /// As plain text (messages joined with their roles when no template is given).
+    pub fn text(&self) -> String {
+        match self {
+            Prompt::Text(t) => t.clone(),
+            Prompt::Messages(m) => m
+                .iter()
+                .map(|m| format!("{}: {}", m.role, m.content))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// Everything needed to send one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSpec {
+    /// The input.
+    pub prompt: Prompt,
+    /// Output token limit to ask for.
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature to ask for.
+    pub temperature: Option<f32>,
+}
+
+/// A source of requests, addressed by index so any worker can take the next one.
+pub trait Workload: Send + Sync {
+    /// The request at `index` (indices start at 0 and may exceed `len`: workloads cycle).
+    fn get(&self, index: u64) -> RequestSpec;
+    /// Number of distinct requests, if finite.
+    fn len(&self) -> Option<u64> {
+        None
+    }
+    /// Whether the workload has no requests at all.
+    fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+}
+
+/// The same prompt every time.
+#[derive(Debug, Clone)]
+pub struct FixedPrompt {
+    /// The request sent each time.
+    pub spec: RequestSpec,
+}
+
+impl Workload for FixedPrompt {
+    fn get(&self, _index: u64) -> RequestSpec {
+        self.spec.clone()
+    }
+}
