@@ -16,6 +16,7 @@ pub mod sim;
 pub mod sse;
 pub mod stats;
 pub mod telemetry;
+pub mod timer;
 pub mod workload;
 
 use cli::{Cli, Command};

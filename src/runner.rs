@@ -146,7 +146,7 @@ async fn open(phase: Arc<Phase>, offsets: Offsets, max_concurrency: Option<usize
         }
         let at = start + offset;
         tokio::select! {
-            _ = tokio::time::sleep_until(at.into()) => {}
+            _ = crate::timer::sleep_until(at) => {}
             _ = phase.cancel.soft.cancelled() => break,
         }
         let (phase, slots) = (phase.clone(), slots.clone());

@@ -98,6 +98,9 @@ pub fn install_signals(cancel: &Cancel, grace: std::time::Duration) {
     });
 }
 
+/// Exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const EXIT_CANCELLED: i32 = 130;
+
 /// Runs the `run` command; returns the process exit code.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut plan = run_plan(&args)?;
@@ -197,6 +200,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     if result.status == RunStatus::Cancelled {
         eprintln!("Run cancelled: results above cover what was measured.");
+        return Ok(EXIT_CANCELLED);
     }
     let (scheduled, succeeded) = result.scenarios.iter().fold((0, 0), |(a, b), s| {
         (

@@ -1,0 +1,319 @@
+//! Shared helpers: the llmbench binary, the simulator as a child process, and an independent
+//! scripted HTTP server written here on raw TCP (no axum, no hyper) so the truth it serves
+//! does not depend on llmbench's own server code.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use llmbench::record::Record;
+use llmbench::result::ResultFile;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// The llmbench binary under test.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_llmbench"));
+    c.env_remove("OPENAI_API_KEY");
+    c
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "llmbench-it-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `llmbench serve --port 0 ARGS` as a child process; killed on drop.
+pub struct ServeChild {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ServeChild {
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = bin()
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn llmbench serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .expect("listening line")
+            .to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        Self { child, url }
+    }
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `llmbench run ARGS -o OUT --records REC -q` and reads back the files.
+pub struct RunOut {
+    pub args: Vec<String>,
+    pub output: Output,
+    pub result: Option<ResultFile>,
+    pub records: Vec<Record>,
+    _dir: TempDir,
+}
+
+impl RunOut {
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn result(&self) -> &ResultFile {
+        self.result.as_ref().unwrap_or_else(|| {
+            panic!(
+                "no result file; status {:?}\nstderr: {}",
+                self.output.status,
+                self.stderr()
+            )
+        })
+    }
+}
+
+pub fn run(args: &[&str]) -> RunOut {
+    let dir = TempDir::new("run");
+    let out = dir.path("result.json");
+    let rec = dir.path("records.jsonl");
+    let output = bin()
+        .arg("run")
+        .args(args)
+        .args(["-q", "-o"])
+        .arg(&out)
+        .arg("--records")
+        .arg(&rec)
+        .output()
+        .expect("run llmbench");
+    let result = ResultFile::read(&out).ok();
+    let records = read_records(&rec);
+    RunOut {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        output,
+        result,
+        records,
+        _dir: dir,
+    }
+}
+
+pub fn read_records(path: &Path) -> Vec<Record> {
+    if !path.exists() {
+        return Vec::new();
+    }
+    llmbench::record::read_records(path).unwrap()
+}
+
+/// One step of a scripted HTTP response.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Status line and headers (`Connection: close`, no length: the body ends at close).
+    Head(u16, &'static str),
+    /// Status line and headers of a keep-alive response: the writes that follow go out as
+    /// HTTP chunks, and the connection then waits for its next request, as real servers do.
+    KeepAlive(u16, &'static str),
+    /// Wait, measured from the moment the request was read.
+    At(Duration),
+    /// Write bytes.
+    Write(Vec<u8>),
+}
+
+/// A scripted response for the n-th request.
+pub type Script = Arc<dyn Fn(u64) -> Vec<Step> + Send + Sync>;
+
+/// An HTTP/1.1 server on raw TCP that plays one script per request; a script that starts
+/// with `Head` closes the connection after it, one that starts with `KeepAlive` keeps it.
+pub struct ScriptServer {
+    pub url: String,
+    pub requests: Arc<AtomicU64>,
+    pub bodies: Arc<std::sync::Mutex<Vec<String>>>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl ScriptServer {
+    pub fn start(script: Script) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicU64::new(0));
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (n, b) = (requests.clone(), bodies.clone());
+        rt.spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = sock.set_nodelay(true);
+                let (script, n, b) = (script.clone(), n.clone(), b.clone());
+                tokio::spawn(async move {
+                    // Keep-alive responses loop back for the next request on this connection.
+                    while let Some((path, body)) = read_request(&mut sock).await {
+                        let t0 = std::time::Instant::now();
+                        if path.ends_with("/models") {
+                            let body = r#"{"object":"list","data":[{"id":"scripted"}]}"#;
+                            let resp = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = sock.write_all(resp.as_bytes()).await;
+                            return;
+                        }
+                        let i = n.fetch_add(1, Ordering::SeqCst);
+                        b.lock().unwrap().push(body);
+                        let mut chunked = false;
+                        for step in script(i) {
+                            let ok = match step {
+                                Step::Head(code, ctype) => {
+                                    let head = format!(
+                                        "HTTP/1.1 {code} X\r\ncontent-type: {ctype}\r\nconnection: close\r\n\r\n"
+                                    );
+                                    sock.write_all(head.as_bytes()).await.is_ok()
+                                }
+                                Step::KeepAlive(code, ctype) => {
+                                    chunked = true;
+                                    let head = format!(
+                                        "HTTP/1.1 {code} X\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n\r\n"
+                                    );
+                                    sock.write_all(head.as_bytes()).await.is_ok()
+                                }
+                                Step::At(d) => {
+                                    // Tokio's own timer wakes up to ~1.5 ms late; llmbench's
+                                    // precise timer (unit-tested on its own) keeps the truth exact.
+                                    llmbench::timer::sleep_until(t0 + d).await;
+                                    true
+                                }
+                                Step::Write(bytes) if chunked => {
+                                    let mut framed = format!("{:x}\r\n", bytes.len()).into_bytes();
+                                    framed.extend_from_slice(&bytes);
+                                    framed.extend_from_slice(b"\r\n");
+                                    sock.write_all(&framed).await.is_ok()
+                                }
+                                Step::Write(bytes) => sock.write_all(&bytes).await.is_ok(),
+                            };
+                            if !ok {
+                                return;
+                            }
+                        }
+                        if !chunked || sock.write_all(b"0\r\n\r\n").await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        Self {
+            url,
+            requests,
+            bodies,
+            rt: Some(rt),
+        }
+    }
+}
+
+impl Drop for ScriptServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    let head_end = loop {
+        let n = sock.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = sock.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    Some((path, String::from_utf8_lossy(&buf[head_end..]).into_owned()))
+}
+
+/// An OpenAI chat stream with known timing: first content at `ttft`, then every `itl`.
+pub fn openai_stream(ttft_ms: u64, itl_ms: u64, tokens: u64, prompt_tokens: u64) -> Vec<Step> {
+    let mut s = vec![
+        Step::KeepAlive(200, "text/event-stream"),
+        Step::Write(b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n".to_vec()),
+    ];
+    for i in 0..tokens {
+        s.push(Step::At(Duration::from_millis(ttft_ms + i * itl_ms)));
+        s.push(Step::Write(
+            format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\" t{i}\"}}}}]}}\n\n")
+                .into_bytes(),
+        ));
+    }
+    s.push(Step::Write(
+        format!(
+            "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":{prompt_tokens},\"completion_tokens\":{tokens}}}}}\n\ndata: [DONE]\n\n"
+        )
+        .into_bytes(),
+    ));
+    s
+}

@@ -1,0 +1,273 @@
+//! The measurement core against known truth: the simulator's fixed mode and an independent
+//! scripted server, closed and open loop, and one outcome per request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use llmbench::record::Outcome;
+use llmbench::result::RunStatus;
+
+use crate::common::*;
+
+fn medians(r: &RunOut) -> (f64, f64) {
+    let m = &r.result().scenarios[0].metrics;
+    (m.ttft_ms.unwrap().p50, m.tpot_ms.unwrap().p50)
+}
+
+fn check_truth(r: &RunOut, ttft: f64, tpot: f64, requests: u64, tokens: u64) {
+    let case = r.args.join(" ");
+    let res = r.result();
+    assert!(r.output.status.success(), "{}", r.stderr());
+    let sc = &res.scenarios[0];
+    assert_eq!(sc.outcomes.scheduled, requests);
+    assert_eq!(
+        sc.outcomes.get(Outcome::Succeeded),
+        requests,
+        "{:?}",
+        sc.errors
+    );
+    assert_eq!(sc.metrics.output_tokens.total, requests * tokens);
+    let (got_ttft, got_tpot) = medians(r);
+    eprintln!("{case}: median TTFT {got_ttft:.3} TPOT {got_tpot:.3}");
+    assert!(
+        (got_ttft - ttft).abs() <= 2.0,
+        "{case}: median TTFT {got_ttft:.3} ms, truth {ttft} ms"
+    );
+    assert!(
+        (got_tpot - tpot).abs() <= 0.5,
+        "{case}: median TPOT {got_tpot:.3} ms, truth {tpot} ms"
+    );
+    assert_eq!(
+        r.records.iter().filter(|r| !r.warmup).count() as u64,
+        requests
+    );
+}
+
+#[test]
+fn simulator_fixed_mode_truth_at_concurrency_1_and_64() {
+    let sim = ServeChild::start(&["--ttft-ms", "50", "--itl-ms", "20", "--tokens", "12"]);
+    let r = run(&[&sim.url, "--requests", "12", "--concurrency", "1"]);
+    check_truth(&r, 50.0, 20.0, 12, 12);
+    let r = run(&[&sim.url, "--requests", "192", "--concurrency", "64"]);
+    check_truth(&r, 50.0, 20.0, 192, 12);
+    // Completions protocol, same truth.
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "openai-completions",
+        "--requests",
+        "64",
+        "--concurrency",
+        "64",
+        // Without a warm-up, a burst of 64 new TCP connections on a 2-core machine adds
+        // 3-5 ms to every first-round TTFT (measured; see docs/architecture.md).
+        "--warmup",
+        "64",
+    ]);
+    check_truth(&r, 50.0, 20.0, 64, 12);
+}
+
+#[test]
+fn independent_server_truth_at_concurrency_1_and_64() {
+    let srv = ScriptServer::start(Arc::new(|_| openai_stream(40, 15, 10, 21)));
+    let r = run(&[&srv.url, "--requests", "10", "--concurrency", "1"]);
+    check_truth(&r, 40.0, 15.0, 10, 10);
+    assert_eq!(r.result().scenarios[0].metrics.input_tokens.total, 210);
+    let r = run(&[&srv.url, "--requests", "256", "--concurrency", "64"]);
+    check_truth(&r, 40.0, 15.0, 256, 10);
+    let body = srv.bodies.lock().unwrap()[0].clone();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["model"], "scripted", "model taken from /v1/models");
+    assert_eq!(v["stream"], true);
+    assert_eq!(v["stream_options"]["include_usage"], true);
+}
+
+#[test]
+fn open_loop_keeps_its_rate_when_requests_are_slow() {
+    // Each request takes 2 s (100 + 19 × 100 ms); 20 requests/s must still go out on time.
+    let sim = ServeChild::start(&["--ttft-ms", "100", "--itl-ms", "100", "--tokens", "20"]);
+    let r = run(&[
+        &sim.url,
+        "--rate",
+        "20",
+        "--arrival",
+        "constant",
+        "--requests",
+        "60",
+    ]);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::Succeeded), 60, "{:?}", sc.errors);
+    let rate = sc.metrics.sent_requests_per_s.unwrap();
+    assert!((rate - 20.0).abs() / 20.0 < 0.05, "achieved {rate:.2}/s");
+    let e2e = sc.metrics.e2e_ms.unwrap().p50;
+    assert!((e2e - 2000.0).abs() < 20.0, "e2e {e2e}");
+    // About 40 requests were in flight at once: the loop did not wait for answers.
+    let q = sc.metrics.queue_ms.unwrap();
+    assert!(q.p99 < 5.0, "schedule lateness p99 {} ms", q.p99);
+}
+
+#[test]
+fn poisson_schedule_with_a_seed_is_reproducible() {
+    let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1", "--tokens", "2"]);
+    let offsets = |seed: &str| -> Vec<f64> {
+        let r = run(&[
+            &sim.url,
+            "--rate",
+            "100",
+            "--arrival",
+            "poisson",
+            "--seed",
+            seed,
+            "--requests",
+            "40",
+        ]);
+        let mut recs = r.records.clone();
+        recs.sort_by_key(|r| r.id);
+        let t0 = recs[0].scheduled_at_ms;
+        recs.iter().map(|r| r.scheduled_at_ms - t0).collect()
+    };
+    let (a, b, c) = (offsets("7"), offsets("7"), offsets("8"));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+    }
+    assert!(a.iter().zip(&c).any(|(x, y)| (x - y).abs() > 1.0));
+}
+
+#[test]
+fn every_request_gets_exactly_one_outcome() {
+    // 0: fine; 1: HTTP 500; 2: cut mid-stream; 3: in-band error; 4: no output; 5: stall.
+    let script: Script = Arc::new(|i| match i % 6 {
+        0 => openai_stream(5, 1, 3, 4),
+        1 => vec![
+            Step::Head(500, "application/json"),
+            Step::Write(br#"{"error":{"message":"overloaded"}}"#.to_vec()),
+        ],
+        2 => {
+            let mut s = openai_stream(5, 1, 3, 4);
+            s.truncate(5);
+            s
+        }
+        3 => vec![
+            Step::Head(200, "text/event-stream"),
+            Step::Write(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n".to_vec()),
+            Step::Write(b"data: {\"error\":{\"message\":\"model crashed\"}}\n\n".to_vec()),
+        ],
+        4 => vec![
+            Step::Head(200, "text/event-stream"),
+            Step::Write(
+                b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\ndata: [DONE]\n\n"
+                    .to_vec(),
+            ),
+        ],
+        _ => vec![
+            Step::Head(200, "text/event-stream"),
+            Step::At(Duration::from_secs(5)),
+        ],
+    });
+    let srv = ScriptServer::start(script);
+    let r = run(&[
+        &srv.url,
+        "--requests",
+        "12",
+        "--concurrency",
+        "6",
+        "--idle-timeout",
+        "500ms",
+    ]);
+    let sc = &r.result().scenarios[0];
+    let o = &sc.outcomes;
+    assert_eq!(o.scheduled, 12);
+    let want = [
+        (Outcome::Succeeded, 2),
+        (Outcome::HttpError, 2),
+        (Outcome::Truncated, 2),
+        (Outcome::StreamError, 2),
+        (Outcome::Empty, 2),
+        (Outcome::Timeout, 2),
+    ];
+    for (oc, n) in want {
+        assert_eq!(o.get(oc), n, "{oc:?}: {:?}", sc.errors);
+    }
+    assert_eq!(
+        sc.metrics.ttft_ms.unwrap().count,
+        2,
+        "only successes are timed"
+    );
+    let e = r
+        .records
+        .iter()
+        .find(|r| r.outcome == Some(Outcome::HttpError))
+        .unwrap();
+    assert_eq!(e.http_status, Some(500));
+    assert!(e.error.as_deref().unwrap().contains("overloaded"));
+}
+
+#[test]
+fn unreachable_server_fails_fast_with_a_clear_message() {
+    // Bind then drop to get a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = std::time::Instant::now();
+    let r = run(&[&format!("http://127.0.0.1:{port}"), "--requests", "5"]);
+    assert!(!r.output.status.success());
+    assert!(r.stderr().contains("cannot reach"), "{}", r.stderr());
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(r.result.is_none());
+}
+
+#[test]
+fn no_url_benchmarks_the_builtin_simulator() {
+    let r = run(&[
+        "--requests",
+        "8",
+        "--concurrency",
+        "4",
+        "--max-tokens",
+        "16",
+    ]);
+    assert!(r.output.status.success(), "{}", r.stderr());
+    assert!(r.stderr().contains("built-in simulator"), "{}", r.stderr());
+    let res = r.result();
+    assert!(res.target.simulated);
+    assert_eq!(res.status, RunStatus::Completed);
+    assert_eq!(res.schema_version, 1);
+    let sc = &res.scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::Succeeded), 8);
+    assert_eq!(sc.metrics.output_tokens.total, 8 * 16);
+    assert!(r.stdout().contains("TTFT"), "summary table printed");
+}
+
+#[test]
+fn warmup_requests_are_recorded_but_not_measured() {
+    let r = run(&["--requests", "4", "--warmup", "2", "--max-tokens", "4"]);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.scheduled, 4);
+    assert_eq!(r.records.iter().filter(|r| r.warmup).count(), 2);
+    assert_eq!(r.records.len(), 6);
+}
+
+#[test]
+fn bad_flags_are_named_before_any_request() {
+    for (args, needle) in [
+        (vec!["--concurrency", "0"], "--concurrency"),
+        (vec!["--rate=-1"], "--rate"),
+        (vec!["--backend", "nope"], "--backend"),
+        (vec!["--rate", "5", "--concurrency", "2"], "exclude"),
+        (vec!["not a url"], "URL"),
+    ] {
+        let r = run(&args);
+        assert!(!r.output.status.success(), "{args:?}");
+        assert!(r.stderr().contains(needle), "{args:?}: {}", r.stderr());
+    }
+    let dir = TempDir::new("unwritable");
+    let out = bin()
+        .args(["run", "-q", "-o"])
+        .arg(dir.path("missing/dir/r.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}

@@ -1,0 +1,4 @@
+//! One integration-test binary; modules share the helpers in `common`.
+
+mod common;
+mod core;
