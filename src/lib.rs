@@ -6,12 +6,14 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod plan;
 pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod result;
 pub mod runner;
 pub mod schedule;
+pub mod server_info;
 pub mod sim;
 pub mod sse;
 pub mod stats;
@@ -26,5 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) => commands::run::run(*args).await,
         Command::Serve(args) => commands::serve::serve(args).await,
+        Command::Suites => commands::suites::suites(),
+        Command::Sweep(args) => commands::sweep::sweep(args).await,
     }
 }

@@ -98,6 +98,20 @@ pub struct ResultFile {
     pub config: Value,
     /// One entry per scenario, in run order.
     pub scenarios: Vec<ScenarioResult>,
+    /// Scenarios not run, with the reason (e.g. larger than the server's context).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A scenario that was not run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Scenario name.
+    pub name: String,
+    /// Its parameters, as a run would have recorded them.
+    pub params: Value,
+    /// Why it was not run.
+    pub reason: String,
 }
 
 impl ResultFile {

@@ -1,0 +1,196 @@
+//! Workload flags (suites, datasets, synthetic lengths, conversations) become scenarios.
+//!
+//! `config::run_plan` validates the load and transport flags and builds one scenario; this
+//! module replaces that scenario by the ones the workload flags ask for.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::cli::RunArgs;
+use crate::config::RunPlan;
+use crate::runner::Scenario;
+use crate::schedule::Stop;
+use crate::workload::suites::{self, SuiteBase};
+use crate::workload::synthetic::{Length, Synthetic};
+
+/// Sets `dst[k] = v` for every key of `src` (both objects).
+fn merge(dst: &mut Value, src: Value) {
+    if let (Some(d), Value::Object(s)) = (dst.as_object_mut(), src) {
+        for (k, v) in s {
+            d.insert(k, v);
+        }
+    }
+}
+
+fn check_len(flag: &str, stdev: f64) -> anyhow::Result<()> {
+    if !(stdev >= 0.0 && stdev.is_finite()) {
+        bail!("{flag} must be a finite number, zero or more (got {stdev})");
+    }
+    Ok(())
+}
+
+/// Replaces the single scenario of `plan` with the scenarios the workload flags ask for.
+pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
+    let w = &a.workload;
+    let sources: Vec<&str> = [
+        (a.prompt.is_some(), "--prompt"),
+        (w.suite.is_some(), "--suite"),
+        (w.dataset.is_some(), "--dataset"),
+        (w.prompt_tokens.is_some(), "--prompt-tokens"),
+        (w.conversations.is_some(), "--conversations"),
+    ]
+    .into_iter()
+    .filter_map(|(on, f)| on.then_some(f))
+    .collect();
+    if sources.len() > 1 {
+        bail!(
+            "{} exclude each other: give one source of prompts",
+            sources.join(" and ")
+        );
+    }
+    check_len("--prompt-tokens-stdev", w.prompt_tokens_stdev)?;
+    check_len("--output-tokens-stdev", w.output_tokens_stdev)?;
+    if w.prompt_tokens_stdev > 0.0 && w.prompt_tokens.is_none() {
+        bail!("--prompt-tokens-stdev needs --prompt-tokens");
+    }
+    if w.output_tokens_stdev > 0.0 && w.output_tokens.is_none() {
+        bail!("--output-tokens-stdev needs --output-tokens");
+    }
+    if w.shared_prefix_tokens > 0 && w.prompt_tokens.is_none() {
+        bail!("--shared-prefix-tokens needs --prompt-tokens");
+    }
+    if w.output_tokens == Some(0) {
+        bail!("--output-tokens must be at least 1");
+    }
+    let output = w.output_tokens.map(|mean| Length {
+        mean,
+        stdev: w.output_tokens_stdev,
+    });
+    if output.is_some() {
+        // Exact output lengths where the server allows it.
+        plan.options.ignore_eos = true;
+    }
+    let template = plan.scenarios.first().cloned().context("no scenario")?;
+    if let Some(name) = &w.suite {
+        let base = SuiteBase {
+            requests: a.requests,
+            max_tokens: a.max_tokens,
+            temperature: a.temperature,
+            seed: a.seed,
+        };
+        let steps = suites::steps(name, &base).with_context(|| {
+            format!(
+                "--suite {name:?} is not known; choose one of {} (see `llmbench suites`)",
+                suites::SUITES
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        // Suites ask for fixed output lengths where the server allows it.
+        plan.options.ignore_eos = true;
+        plan.scenarios = steps
+            .into_iter()
+            .map(|st| {
+                let mut params = template.params.clone();
+                merge(&mut params, st.params);
+                Scenario {
+                    name: st.name,
+                    params,
+                    workload: st.workload,
+                    stop: Stop {
+                        requests: Some(st.requests),
+                        duration: template.stop.duration,
+                    },
+                    ..template.clone()
+                }
+            })
+            .collect();
+        plan.recorded["suite"] = json!(name);
+        return Ok(());
+    }
+    if let Some(n) = w.prompt_tokens {
+        if n == 0 {
+            bail!("--prompt-tokens must be at least 1");
+        }
+        if w.shared_prefix_tokens > n {
+            bail!(
+                "--shared-prefix-tokens ({}) is longer than --prompt-tokens ({n})",
+                w.shared_prefix_tokens
+            );
+        }
+        let syn = Synthetic {
+            prompt: Length {
+                mean: n,
+                stdev: w.prompt_tokens_stdev,
+            },
+            output,
+            default_max_tokens: Some(a.max_tokens),
+            shared_prefix: w.shared_prefix_tokens,
+            temperature: a.temperature,
+            seed: a.seed,
+            needs_context: None,
+        };
+        let sc = &mut plan.scenarios[0];
+        merge(
+            &mut sc.params,
+            json!({"prompt_tokens": n, "prompt_tokens_stdev": w.prompt_tokens_stdev,
+                   "shared_prefix_tokens": w.shared_prefix_tokens}),
+        );
+        if let Some(o) = output {
+            merge(
+                &mut sc.params,
+                json!({"output_tokens": o.mean, "output_tokens_stdev": o.stdev}),
+            );
+        }
+        sc.workload = Arc::new(syn);
+        plan.recorded["workload"] = json!("synthetic");
+        return Ok(());
+    }
+    Ok(())
+}
+
+/// The server's context length, asked only when a scenario needs it.
+pub async fn server_context(
+    plan: &RunPlan,
+    model: &str,
+) -> Option<crate::server_info::ContextLength> {
+    let needed = plan
+        .scenarios
+        .iter()
+        .any(|s| s.workload.context_needed().is_some());
+    if !needed {
+        return None;
+    }
+    let c = crate::server_info::context_length(&plan.client, model).await;
+    match &c {
+        Some(c) => eprintln!(
+            "Server context length: {} tokens (from {}).",
+            c.tokens, c.source
+        ),
+        None => eprintln!(
+            "The server does not report its context length: every step is run; those larger than its context may fail."
+        ),
+    }
+    c
+}
+
+/// Why `sc` must be skipped, if it must: it needs more context than the server has.
+pub fn skip(
+    sc: &Scenario,
+    context: Option<&crate::server_info::ContextLength>,
+) -> Option<crate::result::Skipped> {
+    let need = sc.workload.context_needed()?;
+    let have = context?;
+    (need > have.tokens).then(|| crate::result::Skipped {
+        name: sc.name.clone(),
+        params: sc.params.clone(),
+        reason: format!(
+            "needs a context of {need} tokens; the server has {} (from {})",
+            have.tokens, have.source
+        ),
+    })
+}

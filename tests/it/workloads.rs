@@ -1,0 +1,398 @@
+//! Workloads and experiments end to end: suites, sweeps, datasets, synthetic lengths,
+//! conversations, RAG and chat templates, against the simulator and a scripted server.
+
+use std::sync::Arc;
+
+use llmbench::record::Outcome;
+use llmbench::result::{ResultFile, ScenarioResult};
+use serde_json::Value;
+
+use crate::common::*;
+
+/// Runs `llmbench SUB ARGS -q -o OUT --records REC` and reads the files back (the
+/// temporary directory lives as long as the returned value).
+pub fn run_sub(sub: &str, args: &[&str]) -> Out {
+    let dir = TempDir::new(sub);
+    let out = dir.path("result.json");
+    let rec = dir.path("records.jsonl");
+    let output = bin()
+        .arg(sub)
+        .args(args)
+        .args(["-q", "-o"])
+        .arg(&out)
+        .arg("--records")
+        .arg(&rec)
+        .output()
+        .expect("run llmbench");
+    let result = ResultFile::read(&out).ok();
+    let records = read_records(&rec);
+    Out {
+        run: RunOutParts {
+            output,
+            result,
+            records,
+        },
+        _dir: dir,
+    }
+}
+
+#[allow(dead_code)]
+pub struct RunOutParts {
+    pub output: std::process::Output,
+    pub result: Option<ResultFile>,
+    pub records: Vec<llmbench::record::Record>,
+}
+
+pub struct Out {
+    pub run: RunOutParts,
+    _dir: TempDir,
+}
+
+impl std::ops::Deref for Out {
+    type Target = RunOutParts;
+    fn deref(&self) -> &RunOutParts {
+        &self.run
+    }
+}
+
+/// What the checks below read from a run.
+pub trait Ran {
+    fn out(&self) -> &std::process::Output;
+    fn res(&self) -> Option<&ResultFile>;
+    fn result(&self) -> &ResultFile {
+        self.res().unwrap_or_else(|| {
+            panic!(
+                "no result file; status {:?}\nstderr: {}",
+                self.out().status,
+                self.stderr()
+            )
+        })
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out().stderr).into_owned()
+    }
+}
+
+impl Ran for RunOut {
+    fn out(&self) -> &std::process::Output {
+        &self.output
+    }
+    fn res(&self) -> Option<&ResultFile> {
+        self.result.as_ref()
+    }
+}
+
+impl Ran for Out {
+    fn out(&self) -> &std::process::Output {
+        &self.run.output
+    }
+    fn res(&self) -> Option<&ResultFile> {
+        self.run.result.as_ref()
+    }
+}
+
+/// A fast fixed-mode simulator: output length = max_tokens.
+fn fast_sim() -> ServeChild {
+    ServeChild::start(&["--ttft-ms", "2", "--itl-ms", "0.2"])
+}
+
+fn all_succeeded(r: &impl Ran) {
+    assert!(r.out().status.success(), "{}", r.stderr());
+    for s in &r.result().scenarios {
+        assert_eq!(
+            s.outcomes.get(Outcome::Succeeded),
+            s.outcomes.scheduled,
+            "{}: {:?}",
+            s.name,
+            s.errors
+        );
+        assert!(s.outcomes.scheduled > 0, "{}", s.name);
+    }
+}
+
+fn names(r: &impl Ran) -> Vec<String> {
+    r.result()
+        .scenarios
+        .iter()
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+fn input_mean(s: &ScenarioResult) -> f64 {
+    s.metrics.input_tokens.mean
+}
+
+#[test]
+fn suites_are_listed() {
+    let out = bin().arg("suites").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["standard", "prompt-lengths", "basic", "long-context"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn standard_suite_runs_its_three_steps() {
+    let sim = fast_sim();
+    let r = run(&[&sim.url, "--suite", "standard"]);
+    all_succeeded(&r);
+    assert_eq!(
+        names(&r),
+        ["short_completion", "medium_completion", "code_generation"]
+    );
+    let expect = [
+        (5, 50, "hello world"),
+        (3, 150, "backpropagation"),
+        (3, 200, "Fibonacci"),
+    ];
+    for (s, (n, tokens, word)) in r.result().scenarios.iter().zip(expect) {
+        assert_eq!(s.outcomes.scheduled, n, "{}", s.name);
+        assert_eq!(s.metrics.output_tokens.total, n * tokens, "{}", s.name);
+        assert_eq!(s.params["suite"], "standard");
+        assert_eq!(s.params["max_tokens"], tokens);
+        assert!(s.params["prompt"].as_str().unwrap().contains(word));
+    }
+    // Each step's prompt is what the server saw (records carry the scenario name).
+    let steps: Vec<&str> = r.records.iter().map(|x| x.scenario.as_str()).collect();
+    assert_eq!(
+        steps.iter().filter(|s| **s == "short_completion").count(),
+        5
+    );
+}
+
+#[test]
+fn prompt_lengths_suite_sends_exact_prompt_lengths() {
+    let sim = fast_sim();
+    // Completions endpoint: the server counts exactly the prompt text, no chat template.
+    let r = run(&[
+        &sim.url,
+        "--suite",
+        "prompt-lengths",
+        "--backend",
+        "openai-completions",
+        "-n",
+        "2",
+        "--max-tokens",
+        "4",
+    ]);
+    all_succeeded(&r);
+    assert_eq!(names(&r), ["tiny", "short", "medium", "long", "very_long"]);
+    let lens: Vec<f64> = r.result().scenarios.iter().map(input_mean).collect();
+    assert_eq!(lens, [16.0, 128.0, 512.0, 2048.0, 8192.0]);
+    for s in &r.result().scenarios {
+        assert_eq!(s.outcomes.scheduled, 2);
+        assert_eq!(s.metrics.output_tokens.total, 8);
+        assert_eq!(input_mean(s), s.params["prompt_tokens"].as_f64().unwrap());
+    }
+    // Distinct prompts per request: no request of a step hits the cache of another.
+    assert!(r.records.iter().all(|x| x.cached_tokens == Some(0)));
+}
+
+#[test]
+fn basic_suite_splits_its_requests_over_three_lengths() {
+    let sim = fast_sim();
+    let r = run(&[
+        &sim.url,
+        "--suite",
+        "basic",
+        "-n",
+        "10",
+        "--max-tokens",
+        "3",
+    ]);
+    all_succeeded(&r);
+    assert_eq!(names(&r), ["basic_short", "basic_medium", "basic_long"]);
+    let n: Vec<u64> = r
+        .result()
+        .scenarios
+        .iter()
+        .map(|s| s.outcomes.scheduled)
+        .collect();
+    assert_eq!(n, [4, 3, 3]);
+    // Chat endpoint: the simulator's template adds "user", ":" and "\n" to the content.
+    let lens: Vec<f64> = r.result().scenarios.iter().map(input_mean).collect();
+    assert_eq!(lens, [131.0, 515.0, 2051.0]);
+}
+
+#[test]
+fn long_context_suite_skips_steps_beyond_the_servers_context() {
+    let sim = ServeChild::start(&[
+        "--ttft-ms",
+        "2",
+        "--itl-ms",
+        "0.2",
+        "--context-length",
+        "40000",
+    ]);
+    let r = run(&[
+        &sim.url,
+        "--suite",
+        "long-context",
+        "-n",
+        "1",
+        "--max-tokens",
+        "8",
+        "--backend",
+        "openai-completions",
+    ]);
+    all_succeeded(&r);
+    let res = r.result();
+    assert_eq!(names(&r), ["context_8k", "context_32k"]);
+    assert_eq!(input_mean(&res.scenarios[0]), (8192 - 8 - 64) as f64);
+    assert_eq!(input_mean(&res.scenarios[1]), (32768 - 8 - 64) as f64);
+    let skipped: Vec<&str> = res.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["context_64k", "context_128k"]);
+    assert!(res.skipped[0].reason.contains("40000"), "{:?}", res.skipped);
+    assert!(
+        r.stderr().contains("Skipping context_64k"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn unknown_suite_is_named() {
+    let out = bin().args(["run", "--suite", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("--suite \"nope\"") && e.contains("prompt-lengths"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sweep_concurrency_gives_one_scenario_per_value() {
+    let sim = fast_sim();
+    let r = run_sub(
+        "sweep",
+        &[
+            &sim.url,
+            "--concurrency",
+            "1,2,4,8",
+            "-n",
+            "8",
+            "--max-tokens",
+            "5",
+        ],
+    );
+    all_succeeded(&r);
+    assert_eq!(
+        names(&r),
+        [
+            "concurrency=1",
+            "concurrency=2",
+            "concurrency=4",
+            "concurrency=8"
+        ]
+    );
+    for (s, c) in r.result().scenarios.iter().zip([1, 2, 4, 8]) {
+        assert_eq!(s.params["load"]["concurrency"], c);
+        assert_eq!(s.params["sweep"]["name"], "concurrency");
+        assert_eq!(s.params["sweep"]["value"], c);
+        assert_eq!(s.outcomes.scheduled, 8);
+        assert_eq!(s.metrics.output_tokens.total, 40);
+    }
+    assert_eq!(
+        r.result().config["sweep"]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn sweep_rate_and_max_tokens_and_prompt_tokens() {
+    let sim = fast_sim();
+    let r = run_sub(
+        "sweep",
+        &[&sim.url, "--rate", "20,40", "-n", "6", "--max-tokens", "2"],
+    );
+    all_succeeded(&r);
+    assert_eq!(names(&r), ["rate=20", "rate=40"]);
+    for (s, rate) in r.result().scenarios.iter().zip([20.0, 40.0]) {
+        assert_eq!(s.params["load"]["rate"], rate);
+        assert_eq!(s.params["load"]["mode"], "open");
+    }
+    let r = run_sub("sweep", &[&sim.url, "--max-tokens", "3,7", "-n", "2"]);
+    all_succeeded(&r);
+    let totals: Vec<u64> = r
+        .result()
+        .scenarios
+        .iter()
+        .map(|s| s.metrics.output_tokens.total)
+        .collect();
+    assert_eq!(totals, [6, 14]);
+    let r = run_sub(
+        "sweep",
+        &[
+            &sim.url,
+            "--prompt-tokens",
+            "32,256",
+            "-n",
+            "2",
+            "--max-tokens",
+            "2",
+            "--backend",
+            "openai-completions",
+        ],
+    );
+    all_succeeded(&r);
+    let lens: Vec<f64> = r.result().scenarios.iter().map(input_mean).collect();
+    assert_eq!(lens, [32.0, 256.0]);
+    assert_eq!(names(&r), ["prompt-tokens=32", "prompt-tokens=256"]);
+}
+
+#[test]
+fn sweep_temperature_sends_each_value() {
+    let srv = ScriptServer::start(Arc::new(|_| openai_stream(1, 1, 2, 5)));
+    let r = run_sub(
+        "sweep",
+        &[&srv.url, "--temperature", "0,0.7,1.5", "-n", "2"],
+    );
+    all_succeeded(&r);
+    let sent: Vec<f64> = srv
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["temperature"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    // Temperatures are f32 in a request spec: 0.7 goes out as 0.699999988.
+    let want = [0.0, 0.0, 0.7, 0.7, 1.5, 1.5];
+    assert_eq!(sent.len(), want.len());
+    assert!(
+        sent.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+        "{sent:?}"
+    );
+    let temps: Vec<f64> = r
+        .result()
+        .scenarios
+        .iter()
+        .map(|s| s.params["temperature"].as_f64().unwrap())
+        .collect();
+    assert!(
+        (temps[1] - 0.7).abs() < 1e-6 && temps[2] == 1.5,
+        "{temps:?}"
+    );
+}
+
+#[test]
+fn sweep_without_a_list_is_refused_before_sending() {
+    let out = bin()
+        .args(["sweep", "http://127.0.0.1:9", "--concurrency", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("nothing to sweep"), "{e}");
+}
