@@ -13,7 +13,8 @@ use crate::config::RunPlan;
 use crate::runner::Scenario;
 use crate::schedule::Stop;
 use crate::workload::suites::{self, SuiteBase};
-use crate::workload::synthetic::{Length, Synthetic};
+use crate::workload::synthetic::{Length, OutputLengths, Synthetic};
+use crate::workload::{PromptList, dataset};
 
 /// Sets `dst[k] = v` for every key of `src` (both objects).
 fn merge(dst: &mut Value, src: Value) {
@@ -71,6 +72,11 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
     if output.is_some() {
         // Exact output lengths where the server allows it.
         plan.options.ignore_eos = true;
+    }
+    if w.suite.is_some() && w.output_tokens.is_some() {
+        bail!(
+            "--output-tokens does not combine with --suite: steps set their own lengths (use --max-tokens)"
+        );
     }
     let template = plan.scenarios.first().cloned().context("no scenario")?;
     if let Some(name) = &w.suite {
@@ -149,6 +155,47 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
         sc.workload = Arc::new(syn);
         plan.recorded["workload"] = json!("synthetic");
         return Ok(());
+    }
+    if let Some(path) = &w.dataset {
+        let mut ds = dataset::load(path, &w.dataset_format, a.max_tokens, a.temperature)?;
+        if w.shuffle {
+            dataset::shuffle(&mut ds.specs, a.seed);
+        }
+        if ds.skipped > 0 {
+            eprintln!(
+                "--dataset {}: {} entries without a human turn left out",
+                path.display(),
+                ds.skipped
+            );
+        }
+        let n = ds.specs.len() as u64;
+        let sc = &mut plan.scenarios[0];
+        if a.requests.is_none() && a.duration.is_none() {
+            // Each prompt once unless told otherwise.
+            sc.stop.requests = Some(n);
+            sc.params["requests"] = json!(n);
+        }
+        merge(
+            &mut sc.params,
+            json!({"dataset": path.display().to_string(), "dataset_format": ds.format.name(),
+                   "dataset_prompts": n, "shuffle": w.shuffle}),
+        );
+        sc.workload = Arc::new(PromptList { specs: ds.specs });
+        plan.recorded["workload"] = json!("dataset");
+    } else if w.shuffle {
+        bail!("--shuffle applies to --dataset");
+    }
+    if let Some(o) = output {
+        let sc = &mut plan.scenarios[0];
+        merge(
+            &mut sc.params,
+            json!({"output_tokens": o.mean, "output_tokens_stdev": o.stdev}),
+        );
+        sc.workload = Arc::new(OutputLengths {
+            inner: sc.workload.clone(),
+            output: o,
+            seed: a.seed,
+        });
     }
     Ok(())
 }

@@ -93,6 +93,7 @@ impl Workload for FixedPrompt {
     }
 }
 
+pub mod dataset;
 pub mod suites;
 pub mod synthetic;
 

@@ -132,6 +132,34 @@ impl Workload for Synthetic {
     }
 }
 
+/// Another workload with its output lengths (`max_tokens`) drawn from a distribution.
+pub struct OutputLengths {
+    /// The workload whose prompts are sent.
+    pub inner: std::sync::Arc<dyn Workload>,
+    /// Output length.
+    pub output: Length,
+    /// Seed of the lengths.
+    pub seed: u64,
+}
+
+impl Workload for OutputLengths {
+    fn get(&self, index: u64) -> RequestSpec {
+        let mut spec = self.inner.get(index);
+        spec.max_tokens = Some(
+            self.output
+                .sample(self.seed ^ 0x07, index)
+                .min(u32::MAX as u64) as u32,
+        );
+        spec
+    }
+    fn len(&self) -> Option<u64> {
+        self.inner.len()
+    }
+    fn context_needed(&self) -> Option<u64> {
+        self.inner.context_needed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -396,3 +396,195 @@ fn sweep_without_a_list_is_refused_before_sending() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("nothing to sweep"), "{e}");
 }
+
+fn bodies(srv: &ScriptServer) -> Vec<Value> {
+    srv.bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect()
+}
+
+#[test]
+fn jsonl_dataset_sends_each_prompt_once_in_order() {
+    let dir = TempDir::new("ds");
+    let path = dir.path("prompts.jsonl");
+    std::fs::write(
+        &path,
+        "{\"prompt\": \"first prompt\"}\n\n{\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": \"second\"}], \"max_tokens\": 7}\n{\"prompt\": \"third\", \"max_tokens\": 3}\n",
+    )
+    .unwrap();
+    let srv = ScriptServer::start(Arc::new(|_| openai_stream(1, 1, 2, 5)));
+    let r = run(&[
+        &srv.url,
+        "--dataset",
+        path.to_str().unwrap(),
+        "--max-tokens",
+        "11",
+    ]);
+    all_succeeded(&r);
+    let b = bodies(&srv);
+    assert_eq!(b.len(), 3, "each prompt once by default");
+    assert_eq!(b[0]["messages"][0]["content"], "first prompt");
+    assert_eq!(b[0]["max_tokens"], 11);
+    assert_eq!(b[1]["messages"][0]["role"], "system");
+    assert_eq!(b[1]["messages"][1]["content"], "second");
+    assert_eq!(b[1]["max_tokens"], 7);
+    assert_eq!(b[2]["max_tokens"], 3);
+    let p = &r.result().scenarios[0].params;
+    assert_eq!(
+        (p["dataset_format"].as_str(), p["dataset_prompts"].as_u64()),
+        (Some("jsonl"), Some(3))
+    );
+}
+
+#[test]
+fn bad_dataset_line_is_named_and_nothing_is_sent() {
+    let dir = TempDir::new("ds");
+    let path = dir.path("bad.jsonl");
+    std::fs::write(&path, "{\"prompt\": \"ok\"}\n{\"prompt\": 5}\n").unwrap();
+    let srv = ScriptServer::start(Arc::new(|_| openai_stream(1, 1, 2, 5)));
+    let out = bin()
+        .args(["run", &srv.url, "--dataset", path.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains(&format!("{}:2:", path.display())), "{e}");
+    assert_eq!(srv.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn sharegpt_dataset_uses_reply_lengths_and_text_shuffles_reproducibly() {
+    let dir = TempDir::new("ds");
+    let sg = dir.path("sg.json");
+    std::fs::write(
+        &sg,
+        r#"[{"id": "a", "conversations": [{"from": "human", "value": "Say hi"}, {"from": "gpt", "value": "hi you my pal"}]},
+            {"id": "b", "conversations": [{"from": "human", "value": "Count"}, {"from": "gpt", "value": "one two six ten big red"}]},
+            {"id": "c", "conversations": [{"from": "gpt", "value": "orphan"}]}]"#,
+    )
+    .unwrap();
+    let sim = fast_sim();
+    let r = run(&[&sim.url, "--dataset", sg.to_str().unwrap()]);
+    all_succeeded(&r);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.scheduled, 2);
+    // Replies of 4 and 6 one-token words become max_tokens; the simulator honours them.
+    assert_eq!(sc.metrics.output_tokens.total, 10);
+    assert!(
+        r.stderr().contains("1 entries without a human turn"),
+        "{}",
+        r.stderr()
+    );
+
+    let txt = dir.path("p.txt");
+    let lines: Vec<String> = (0..12).map(|i| format!("prompt number {i}")).collect();
+    std::fs::write(&txt, lines.join("\n") + "\n\n").unwrap();
+    let order = |seed: &str| {
+        let srv = ScriptServer::start(Arc::new(|_| openai_stream(1, 1, 1, 5)));
+        let r = run(&[
+            &srv.url,
+            "--dataset",
+            txt.to_str().unwrap(),
+            "--shuffle",
+            "--seed",
+            seed,
+        ]);
+        all_succeeded(&r);
+        bodies(&srv)
+            .iter()
+            .map(|b| b["messages"][0]["content"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (a, b, c) = (order("3"), order("3"), order("4"));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_ne!(a, lines);
+    let mut sorted = a.clone();
+    sorted.sort();
+    let mut want = lines.clone();
+    want.sort();
+    assert_eq!(sorted, want);
+}
+
+#[test]
+fn synthetic_lengths_follow_their_distributions_exactly() {
+    use llmbench::workload::synthetic::Length;
+    let sim = fast_sim();
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "openai-completions",
+        "--prompt-tokens",
+        "200",
+        "--prompt-tokens-stdev",
+        "30",
+        "--output-tokens",
+        "20",
+        "--output-tokens-stdev",
+        "5",
+        "-n",
+        "40",
+        "--seed",
+        "9",
+    ]);
+    all_succeeded(&r);
+    let (p, o) = (
+        Length {
+            mean: 200,
+            stdev: 30.0,
+        },
+        Length {
+            mean: 20,
+            stdev: 5.0,
+        },
+    );
+    let mut distinct = std::collections::BTreeSet::new();
+    for rec in &r.records {
+        assert_eq!(
+            rec.input_tokens,
+            Some(p.sample(9, rec.id)),
+            "request {}",
+            rec.id
+        );
+        assert_eq!(
+            rec.output_tokens,
+            o.sample(9 ^ 0x07, rec.id),
+            "request {}",
+            rec.id
+        );
+        distinct.insert(rec.input_tokens);
+    }
+    assert!(distinct.len() > 10, "{distinct:?}");
+    let params = &r.result().scenarios[0].params;
+    assert_eq!(params["prompt_tokens"], 200);
+    assert_eq!(params["output_tokens_stdev"], 5.0);
+}
+
+#[test]
+fn shared_prefix_hits_the_prefix_cache() {
+    // Engine mode with a block size of 16: a 64-token shared prefix is 4 cached blocks.
+    let sim = ServeChild::start(&["--decode-ms", "1", "--prefill-ms-per-token", "0.01"]);
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "openai-completions",
+        "--prompt-tokens",
+        "160",
+        "--shared-prefix-tokens",
+        "64",
+        "--max-tokens",
+        "2",
+        "-n",
+        "6",
+    ]);
+    all_succeeded(&r);
+    let mut recs = r.records.clone();
+    recs.sort_by_key(|x| x.id);
+    let cached: Vec<Option<u64>> = recs.iter().map(|x| x.cached_tokens).collect();
+    assert_eq!(cached[0], Some(0));
+    assert!(cached[1..].iter().all(|c| *c == Some(64)), "{cached:?}");
+    assert!(recs.iter().all(|x| x.input_tokens == Some(160)));
+}
