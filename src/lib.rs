@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod converse;
 pub mod plan;
 pub mod protocol;
 pub mod record;
@@ -19,6 +20,7 @@ pub mod sse;
 pub mod stats;
 pub mod telemetry;
 pub mod timer;
+pub mod turn_stats;
 pub mod workload;
 
 use cli::{Cli, Command};

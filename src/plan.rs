@@ -12,9 +12,10 @@ use crate::cli::RunArgs;
 use crate::config::RunPlan;
 use crate::runner::Scenario;
 use crate::schedule::Stop;
+use crate::workload::conversation::{self, ConversationSet, Dialogue};
 use crate::workload::suites::{self, SuiteBase};
 use crate::workload::synthetic::{Length, OutputLengths, Synthetic};
-use crate::workload::{PromptList, dataset};
+use crate::workload::{PromptList, chat_template, dataset};
 
 /// Sets `dst[k] = v` for every key of `src` (both objects).
 fn merge(dst: &mut Value, src: Value) {
@@ -156,6 +157,77 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
         plan.recorded["workload"] = json!("synthetic");
         return Ok(());
     }
+    if let Some(path) = &w.conversations {
+        if a.rate.is_some() {
+            bail!(
+                "--conversations runs closed-loop: use --concurrency (conversations at once), not --rate"
+            );
+        }
+        if a.requests.is_some() {
+            bail!(
+                "--conversations runs each selected conversation once: use --max-conversations, not --requests"
+            );
+        }
+        if a.warmup > 0 {
+            bail!("--warmup does not apply to --conversations");
+        }
+        if w.output_tokens.is_some() {
+            bail!(
+                "--output-tokens does not apply to --conversations: turns take \"max_tokens\" or --max-tokens"
+            );
+        }
+        let convs = select_conversations(a)?;
+        let template = match &w.chat_template {
+            Some(t) => Some(chat_template::load(t)?),
+            None => None,
+        };
+        if let Some(t) = &template {
+            // Render every conversation's longest history once now, so a template that
+            // rejects these messages fails before any request.
+            for c in &convs {
+                let mut d = Dialogue::new(c);
+                while d.next_turn().is_some() {
+                    let msgs = d.messages();
+                    t.render(&msgs).with_context(|| {
+                        format!("--chat-template cannot render conversation {:?}", c.id)
+                    })?;
+                    d.reply("reply");
+                }
+            }
+        }
+        let sc = &mut plan.scenarios[0];
+        sc.params["requests"] = Value::Null;
+        merge(
+            &mut sc.params,
+            json!({"conversations_file": path.display().to_string(),
+                   "conversations": convs.len(),
+                   "include_tags": w.include_tags, "exclude_tags": w.exclude_tags,
+                   "context_size": w.context_size,
+                   "chat_template": w.chat_template}),
+        );
+        sc.workload = Arc::new(ConversationSet {
+            conversations: convs,
+            default_max_tokens: a.max_tokens,
+            temperature: a.temperature,
+            context_size: w.context_size,
+            template,
+        });
+        plan.recorded["workload"] = json!("conversations");
+        return Ok(());
+    }
+    if let Some(t) = &w.chat_template {
+        let render = chat_template::load(t)?;
+        let sc = &mut plan.scenarios[0];
+        sc.params["chat_template"] = json!(t);
+        // Check the template on this workload's first request before sending anything.
+        render
+            .render(&sc.workload.get(0).prompt.messages())
+            .with_context(|| format!("--chat-template {t}"))?;
+        sc.workload = Arc::new(chat_template::Templated {
+            inner: sc.workload.clone(),
+            template: render,
+        });
+    }
     if let Some(path) = &w.dataset {
         let mut ds = dataset::load(path, &w.dataset_format, a.max_tokens, a.temperature)?;
         if w.shuffle {
@@ -240,4 +312,60 @@ pub fn skip(
             have.tokens, have.source
         ),
     })
+}
+
+/// The conversations `--conversations` with tag filters and `--max-conversations` select.
+pub fn select_conversations(a: &RunArgs) -> anyhow::Result<Vec<conversation::Conversation>> {
+    let w = &a.workload;
+    let path = w
+        .conversations
+        .as_ref()
+        .context("--list-conversations needs --conversations FILE")?;
+    let all = conversation::load(path)?;
+    let total = all.len();
+    let mut convs = conversation::filter_tags(all, &w.include_tags, &w.exclude_tags);
+    if let Some(n) = w.max_conversations {
+        if n == 0 {
+            bail!("--max-conversations must be at least 1");
+        }
+        convs.truncate(n);
+    }
+    if convs.is_empty() {
+        bail!(
+            "--conversations {}: none of its {total} conversations is left after the tag filters",
+            path.display()
+        );
+    }
+    Ok(convs)
+}
+
+/// `--list-conversations`: prints the selected conversations with their estimated sizes.
+pub fn list_conversations(a: &RunArgs) -> anyhow::Result<i32> {
+    let convs = select_conversations(a)?;
+    println!(
+        "{:<24} {:>5} {:>5} {:>12} {:>12}  tags / description",
+        "id", "turns", "docs", "input tok", "context tok"
+    );
+    for c in &convs {
+        let s = conversation::size(c, a.max_tokens);
+        let fits = match a.workload.context_size {
+            Some(n) if s.peak_tokens > n => "  (over --context-size: skipped)",
+            _ => "",
+        };
+        println!(
+            "{:<24} {:>5} {:>5} {:>12} {:>12}  [{}] {}{fits}",
+            c.id,
+            c.turns.len(),
+            s.documents,
+            s.input_tokens,
+            s.peak_tokens,
+            c.tags.join(","),
+            c.description.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "\nTokens are estimates (llmbench's simple tokenizer); \"context tok\" is the largest turn's prompt plus its reply limit, replies assumed at their limit (--max-tokens {} unless a turn sets max_tokens).",
+        a.max_tokens
+    );
+    Ok(0)
 }

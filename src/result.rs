@@ -73,6 +73,12 @@ pub struct ScenarioResult {
     /// Things the reader should know (length mismatches, client limits, ...).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Multi-turn conversations: statistics per turn index (across conversations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<crate::turn_stats::TurnStats>,
+    /// Conversations with documents: requests with documents in context against those without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rag: Option<crate::turn_stats::RagStats>,
 }
 
 /// The whole file.

@@ -103,6 +103,9 @@ pub const EXIT_CANCELLED: i32 = 130;
 
 /// Runs the `run` command; returns the process exit code.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    if args.workload.list_conversations {
+        return crate::plan::list_conversations(&args);
+    }
     let plan = run_plan(&args)?;
     execute(&args, plan).await
 }

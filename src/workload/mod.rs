@@ -78,6 +78,10 @@ pub trait Workload: Send + Sync {
     fn context_needed(&self) -> Option<u64> {
         None
     }
+    /// Multi-turn conversations, run turn by turn instead of as independent requests.
+    fn conversations(&self) -> Option<&conversation::ConversationSet> {
+        None
+    }
 }
 
 /// The same prompt every time.
@@ -93,6 +97,8 @@ impl Workload for FixedPrompt {
     }
 }
 
+pub mod chat_template;
+pub mod conversation;
 pub mod dataset;
 pub mod suites;
 pub mod synthetic;
