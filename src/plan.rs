@@ -343,7 +343,7 @@ pub fn select_conversations(a: &RunArgs) -> anyhow::Result<Vec<conversation::Con
 pub fn list_conversations(a: &RunArgs) -> anyhow::Result<i32> {
     let convs = select_conversations(a)?;
     println!(
-        "{:<24} {:>5} {:>5} {:>12} {:>12}  tags / description",
+        "{:<28} {:>5} {:>5} {:>12} {:>12}  tags / description",
         "id", "turns", "docs", "input tok", "context tok"
     );
     for c in &convs {
@@ -353,7 +353,7 @@ pub fn list_conversations(a: &RunArgs) -> anyhow::Result<i32> {
             _ => "",
         };
         println!(
-            "{:<24} {:>5} {:>5} {:>12} {:>12}  [{}] {}{fits}",
+            "{:<28} {:>5} {:>5} {:>12} {:>12}  [{}] {}{fits}",
             c.id,
             c.turns.len(),
             s.documents,

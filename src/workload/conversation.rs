@@ -96,8 +96,40 @@ enum FileShape {
     Object { conversations: Vec<Conversation> },
 }
 
-/// Reads and checks a conversations file.
+/// Reads and checks a conversations file, or every `*.json` file of a directory (by name).
 pub fn load(path: &Path) -> anyhow::Result<Vec<Conversation>> {
+    if path.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("--conversations {}: cannot read", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        let mut all: Vec<Conversation> = Vec::new();
+        for f in files {
+            for c in load_file(&f)? {
+                if all.iter().any(|x| x.id == c.id) {
+                    bail!(
+                        "{}: conversation {:?}: the id is used twice",
+                        f.display(),
+                        c.id
+                    );
+                }
+                all.push(c);
+            }
+        }
+        if all.is_empty() {
+            bail!(
+                "--conversations {}: no conversations in its *.json files",
+                path.display()
+            );
+        }
+        return Ok(all);
+    }
+    load_file(path)
+}
+
+fn load_file(path: &Path) -> anyhow::Result<Vec<Conversation>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--conversations {file}: cannot read"))?;

@@ -943,3 +943,49 @@ fn chat_template_renders_conversations_for_completion_endpoints() {
     all_succeeded(&r);
     assert_eq!(bodies(&srv)[0]["prompt"], "<user>hello</user><assistant>");
 }
+
+#[test]
+fn shipped_example_conversations_have_their_sizes_and_run() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/conversations");
+    let out = bin()
+        .args(["run", "--conversations", dir, "--list-conversations"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let size = |id: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id}:\n{text}"));
+        line.split_whitespace().nth(4).unwrap().parse().unwrap()
+    };
+    for (id, want) in [
+        ("simple-qa", 800.0),
+        ("code-review-lru", 2500.0),
+        ("raft-deep-dive", 7000.0),
+        ("ultra-long-incident-review", 15000.0),
+    ] {
+        let got = size(id);
+        assert!(
+            (got / want - 1.0).abs() < 0.15,
+            "{id}: {got} tokens, want about {want}"
+        );
+    }
+    // All of them end to end on the simulator; every turn of every conversation is sent.
+    let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "0"]);
+    let r = run(&[&sim.url, "--conversations", dir, "--concurrency", "4"]);
+    all_succeeded(&r);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.scheduled, 4 + 6 + 10 + 16);
+    assert_eq!(sc.turns.len(), 16);
+    let rag = sc
+        .rag
+        .as_ref()
+        .expect("the ultra-long example injects documents");
+    assert_eq!(rag.with_documents.requests, 9);
+}
