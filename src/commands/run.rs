@@ -194,6 +194,9 @@ pub async fn execute(args: &RunArgs, mut plan: RunPlan) -> anyhow::Result<i32> {
         }
         let res = run_scenario(client.clone(), sc, &mut sinks, &cancel).await?;
         println!("{}", console::scenario_text(&res));
+        if let Some(t) = crate::report::turns::text(&res) {
+            println!("{t}");
+        }
         result.scenarios.push(res);
         if let Some(p) = &args.output {
             result.write(p)?;
