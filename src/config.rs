@@ -242,7 +242,7 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         warmup: a.warmup,
         seed: a.seed,
     };
-    Ok(RunPlan {
+    let mut plan = RunPlan {
         protocol,
         client,
         options: RequestOptions {
@@ -252,7 +252,9 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         },
         scenarios: vec![scenario],
         recorded,
-    })
+    };
+    crate::plan::apply_workload(a, &mut plan)?;
+    Ok(plan)
 }
 
 #[cfg(test)]

@@ -121,6 +121,12 @@ pub struct Record {
     /// 1 for the first attempt; higher when `--retries` retried it.
     #[serde(default = "one")]
     pub attempt: u32,
+    /// Conversation id, for requests of a multi-turn conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
+    /// Turn index within its conversation (0 = first user message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
 }
 
 fn one() -> u32 {
