@@ -7,6 +7,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod converse;
+pub mod health;
 pub mod plan;
 pub mod protocol;
 pub mod record;

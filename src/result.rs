@@ -79,6 +79,10 @@ pub struct ScenarioResult {
     /// Conversations with documents: requests with documents in context against those without.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rag: Option<crate::turn_stats::RagStats>,
+    /// What the client cost and whether it kept up (see docs/architecture.md, "Was the
+    /// client the limit?").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<crate::health::ClientLoad>,
 }
 
 /// The whole file.

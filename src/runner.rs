@@ -14,10 +14,11 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
+use crate::health::ClientLoad;
 use crate::record::{Outcome, Record, RecordWriter};
 use crate::result::ScenarioResult;
 use crate::schedule::{Load, Offsets, Stop};
-use crate::stats::Accumulator;
+use crate::stats::{Accumulator, Samples};
 use crate::workload::Workload;
 
 /// One scenario to run.
@@ -109,7 +110,7 @@ impl Phase {
     }
 }
 
-async fn closed(phase: Arc<Phase>, concurrency: usize, stop: Stop) {
+async fn closed(phase: Arc<Phase>, concurrency: usize, stop: Stop) -> Option<Samples> {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -133,9 +134,17 @@ async fn closed(phase: Arc<Phase>, concurrency: usize, stop: Stop) {
         });
     }
     while workers.join_next().await.is_some() {}
+    None
 }
 
-async fn open(phase: Arc<Phase>, offsets: Offsets, max_concurrency: Option<usize>, stop: Stop) {
+/// Returns the dispatcher's lateness (fired − scheduled, ms) for every request it issued.
+async fn open(
+    phase: Arc<Phase>,
+    offsets: Offsets,
+    max_concurrency: Option<usize>,
+    stop: Stop,
+) -> Option<Samples> {
+    let mut lateness = Samples::default();
     let slots = max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     let start = Instant::now();
     let deadline = stop.duration.map(|d| start + d);
@@ -149,6 +158,7 @@ async fn open(phase: Arc<Phase>, offsets: Offsets, max_concurrency: Option<usize
             _ = crate::timer::sleep_until(at) => {}
             _ = phase.cancel.soft.cancelled() => break,
         }
+        lateness.push(Instant::now().saturating_duration_since(at).as_secs_f64() * 1e3);
         let (phase, slots) = (phase.clone(), slots.clone());
         tasks.spawn(async move {
             let _permit = match slots {
@@ -192,6 +202,7 @@ async fn open(phase: Arc<Phase>, offsets: Offsets, max_concurrency: Option<usize
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
+    Some(lateness)
 }
 
 fn progress_bar(show: bool, total: Option<u64>, name: &str) -> ProgressBar {
@@ -264,7 +275,7 @@ pub async fn run_scenario(
     }
     let pb = progress_bar(sinks.progress, sc.stop.requests, &sc.name);
     let mut acc = Accumulator::default();
-    run_phase(
+    let client_load = run_phase(
         client,
         sc,
         sc.load,
@@ -288,7 +299,8 @@ pub async fn run_scenario(
         outcomes: summary.outcomes,
         metrics: summary.metrics,
         errors: summary.errors,
-        warnings: Vec::new(),
+        warnings: client_load.reasons.clone(),
+        client: Some(client_load),
         ..Default::default()
     })
 }
@@ -305,7 +317,8 @@ async fn run_phase(
     pb: &ProgressBar,
     acc: &mut Accumulator,
     write_error: &mut Option<anyhow::Error>,
-) {
+) -> ClientLoad {
+    let cpu_at_start = crate::health::process_cpu_s();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let phase = Arc::new(Phase {
         client,
@@ -329,8 +342,9 @@ async fn run_phase(
         )),
     };
     let started = Instant::now();
-    let (mut errors, mut tokens) = (0u64, 0u64);
+    let (mut errors, mut tokens, mut dropped) = (0u64, 0u64, 0u64);
     while let Some(rec) = rx.recv().await {
+        dropped += (rec.outcome() == Outcome::Dropped) as u64;
         if let Some(w) = sinks.records.as_mut()
             && write_error.is_none()
             && let Err(e) = w.write(&rec)
@@ -352,5 +366,15 @@ async fn run_phase(
             acc.add(&rec);
         }
     }
-    let _ = driver.await;
+    let lateness = driver.await.ok().flatten().and_then(|mut l| l.dist());
+    let cpu_s = cpu_at_start
+        .zip(crate::health::process_cpu_s())
+        .map(|(a, b)| b - a);
+    ClientLoad::judge(
+        cpu_s,
+        started.elapsed().as_secs_f64(),
+        crate::health::cores(),
+        lateness,
+        dropped,
+    )
 }

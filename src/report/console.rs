@@ -99,6 +99,27 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
         o.scheduled,
         parts.join(", ")
     ));
+    if let Some(c) = &sc.client {
+        let mut line = String::from("Client:");
+        if let (Some(cpu), Some(share)) = (c.cpu_s, c.cpu_share) {
+            line.push_str(&format!(
+                " {cpu:.2} CPU s ({:.0}% of {} core(s))",
+                share * 100.0,
+                c.cores
+            ));
+        }
+        if let Some(l) = &c.schedule_lateness_ms {
+            line.push_str(&format!(
+                ", schedule lateness p50 {:.3} ms p99 {:.3} ms",
+                l.p50, l.p99
+            ));
+        }
+        if !c.trustworthy {
+            line.push_str(" — NOT TRUSTWORTHY: the client was the limit (see warnings)");
+        }
+        s.push_str(&line);
+        s.push('\n');
+    }
     for w in &sc.warnings {
         s.push_str(&format!("warning: {w}\n"));
     }

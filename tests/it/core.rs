@@ -271,3 +271,37 @@ fn bad_flags_are_named_before_any_request() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+#[test]
+fn a_schedule_the_client_could_not_keep_is_marked_not_trustworthy() {
+    // One slot, a 300 ms server and 40 arrivals a second: nearly every arrival finds the slot
+    // taken until the end of the run and is dropped, so the result must say the numbers do not
+    // describe the offered load.
+    let sim = ServeChild::start(&["--ttft-ms", "300", "--itl-ms", "1", "--tokens", "2"]);
+    let r = run(&[
+        &sim.url,
+        "--rate",
+        "40",
+        "--arrival",
+        "constant",
+        "--duration",
+        "1s",
+        "--max-concurrency",
+        "1",
+    ]);
+    let res = r.result();
+    let sc = &res.scenarios[0];
+    let client = sc.client.as_ref().expect("client load recorded");
+    assert!(client.dropped >= 30, "{client:?}");
+    assert_eq!(client.dropped, sc.outcomes.get(Outcome::Dropped));
+    assert!(!client.trustworthy);
+    assert!(sc.warnings.iter().any(|w| w.contains("dropped")), "{:?}", sc.warnings);
+    assert!(client.cpu_s.unwrap() > 0.0);
+    assert_eq!(client.schedule_lateness_ms.unwrap().count, 40);
+
+    // Closed loop: CPU is recorded, there is no schedule to be late for.
+    let r = run(&[&sim.url, "--requests", "4", "--concurrency", "2"]);
+    let client = r.result().scenarios[0].client.clone().expect("client load");
+    assert!(client.cpu_s.unwrap() > 0.0 && client.cores >= 1);
+    assert!(client.schedule_lateness_ms.is_none() && client.dropped == 0);
+}
