@@ -215,6 +215,11 @@ pub struct SimArgs {
     /// Seed of the simulator's generated text.
     #[arg(long = "sim-seed", default_value_t = 0)]
     pub sim_seed: u64,
+
+    /// Fixed mode: every generated token is this many bytes of text (stress test for huge
+    /// stream events; 1048576 gives 1 MiB SSE data lines).
+    #[arg(long)]
+    pub token_bytes: Option<usize>,
 }
 
 /// `llmbench serve`.

@@ -54,6 +54,10 @@ pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
         context_length: a.context_length,
         cache_blocks: a.cache_blocks,
         seed: a.sim_seed,
+        token_bytes: match a.token_bytes {
+            Some(0) => bail!("--token-bytes must be at least 1"),
+            n => n,
+        },
         ..SimConfig::default()
     })
 }

@@ -38,6 +38,9 @@ pub struct SimConfig {
     pub cache_blocks: usize,
     /// Seed of the generated text.
     pub seed: u64,
+    /// Every token is this many bytes of text instead of a word (huge-event stress test).
+    #[serde(default)]
+    pub token_bytes: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -50,6 +53,7 @@ impl Default for SimConfig {
             block_size: 16,
             cache_blocks: 65_536,
             seed: 0,
+            token_bytes: None,
         }
     }
 }
@@ -61,6 +65,9 @@ pub struct Sim {
     /// Timing engine and counters.
     pub engine: Arc<Engine>,
     next_id: AtomicU64,
+    /// `token_bytes` mode: the text of every token, built once per simulator (leaked: it
+    /// lives as long as the process, like the built-in vocabulary).
+    big_token: Option<&'static str>,
 }
 
 /// A generation in progress: its size and its token stream.
@@ -79,10 +86,15 @@ impl Sim {
     /// Starts the engine (needs a Tokio runtime).
     pub fn new(cfg: SimConfig) -> Arc<Self> {
         let engine = Engine::start(cfg.timing, cfg.block_size, cfg.cache_blocks);
+        let big_token = cfg.token_bytes.map(|n| {
+            let s: String = "lorem ipsum ".chars().cycle().take(n).collect();
+            &*Box::leak(s.into_boxed_str())
+        });
         Arc::new(Self {
             cfg,
             engine,
             next_id: AtomicU64::new(0),
+            big_token,
         })
     }
 
@@ -102,6 +114,10 @@ impl Sim {
             _ => max_tokens,
         };
         self.engine.submit(seq);
+        let rx = match self.big_token {
+            None => rx,
+            Some(big) => big_tokens(rx, big),
+        };
         Generation {
             id,
             prompt_tokens,
@@ -130,13 +146,39 @@ impl Generation {
     }
 }
 
+/// Replaces every token of a stream by `big` (the `token_bytes` stress mode).
+fn big_tokens(
+    mut rx: mpsc::UnboundedReceiver<Ev>,
+    big: &'static str,
+) -> mpsc::UnboundedReceiver<Ev> {
+    let (tx, out) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let ev = match ev {
+                Ev::Token(_) => Ev::Token(big),
+                other => other,
+            };
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    out
+}
+
 /// The simulator's HTTP routes.
 pub fn app(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(openai::routes())
         .with_state(sim)
+        // Long-context requests (a 128k-token prompt is ~0.5 MiB of text; stress tests send
+        // more): axum's 2 MB default would answer 413 where real servers accept the body.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
+
+/// Largest request body the simulator accepts.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// A simulator serving on a bound address.
 pub struct Running {

@@ -295,7 +295,11 @@ fn a_schedule_the_client_could_not_keep_is_marked_not_trustworthy() {
     assert!(client.dropped >= 30, "{client:?}");
     assert_eq!(client.dropped, sc.outcomes.get(Outcome::Dropped));
     assert!(!client.trustworthy);
-    assert!(sc.warnings.iter().any(|w| w.contains("dropped")), "{:?}", sc.warnings);
+    assert!(
+        sc.warnings.iter().any(|w| w.contains("dropped")),
+        "{:?}",
+        sc.warnings
+    );
     assert!(client.cpu_s.unwrap() > 0.0);
     assert_eq!(client.schedule_lateness_ms.unwrap().count, 40);
 
