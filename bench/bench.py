@@ -138,8 +138,9 @@ def sec_cpu(quick):
 def sec_capacity(quick):
     """Concurrent streams one client core holds while timing error stays small."""
     rows = []
-    levels = [256, 1024] if quick else [256, 1024, 2048, 4096, 8192]
+    levels = [256, 1024] if quick else [256, 1024, 2048, 4096, 8192, 10000]
     ttft, itl, tokens = 200, 50, 20
+    base = None
     for c in levels:
         with Server("--ttft-ms", ttft, "--itl-ms", itl, "--tokens", tokens) as s:
             res, recs, cpu, rss, wall = run_client(
@@ -162,10 +163,13 @@ def sec_capacity(quick):
             f"{pct(itl_err, 50):.2f}", f"{pct(itl_err, 99):.2f}",
             f"{cpu / wall * 100:.0f}%", f"{rss / 1024:.0f}",
         ])
+        base = base or (c, rss)
+        rows[-1].append(f"{(rss - base[1]) / (c - base[0]):.0f}" if c > base[0] else "-")
     table(
         f"Concurrent streams (truth: TTFT {ttft} ms, ITL {itl} ms, {tokens} tokens; warm-up = c)",
         ["streams", "succeeded", "events/s", "TTFT err p50 (ms)", "TTFT err p99 (ms)",
-         "ITL err p50 (ms)", "ITL err p99 (ms)", "client CPU", "client RSS (MiB)"],
+         "ITL err p50 (ms)", "ITL err p99 (ms)", "client CPU", "client RSS (MiB)",
+         "KiB / extra stream"],
         rows,
     )
 
@@ -212,7 +216,49 @@ def sec_memory(quick):
     )
 
 
-SECTIONS = {"cpu": sec_cpu, "capacity": sec_capacity, "lateness": sec_lateness, "memory": sec_memory}
+def sec_long(quick):
+    """2 MiB request bodies and 1 MiB SSE data lines: no error, no collapse."""
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="llmbench-bench-long-")
+    data = os.path.join(tmp, "big.jsonl")
+    with open(data, "w") as f:
+        f.write(json.dumps({"prompt": "word " * (2 * 1024 * 1024 // 5 + 1)}) + "\n")
+    n = 8 if quick else 32
+    cases = [
+        ("2 MiB prompt, 8 small tokens", [], ["--dataset", data]),
+        ("short prompt, 8 tokens of 1 MiB", ["--token-bytes", 1 << 20], []),
+        ("2 MiB prompt, 8 tokens of 1 MiB", ["--token-bytes", 1 << 20], ["--dataset", data]),
+    ]
+    for name, sim, client in cases:
+        with Server("--ttft-ms", 10, "--itl-ms", 5, "--tokens", 8, *sim) as s:
+            res, _, cpu, rss, wall = run_client(
+                s.url, "--backend", "openai-completions", "-n", n, "-c", 4, "--max-tokens", 8, *client
+            )
+        sc = res["scenarios"][0]
+        ok = sc["outcomes"]["succeeded"]
+        m = sc["metrics"]
+        mib = n * ((2 if client else 0) + (8 if sim else 0))
+        rows.append([
+            name, f"{ok}/{n}", str(m["output_tokens"]["total"]),
+            f"{cpu:.2f}", f"{cpu / mib * 1000:.1f}" if mib else "-", f"{rss / 1024:.0f}",
+            f"{m['ttft_ms']['p50']:.0f}" if m.get("ttft_ms") else "-", f"{wall:.1f}",
+        ])
+    shutil.rmtree(tmp, ignore_errors=True)
+    table(
+        f"Long context and huge events (c=4, {n} requests; server truth TTFT 10 ms, ITL 5 ms)",
+        ["case", "succeeded", "output tokens", "client CPU (s)", "client CPU ms / MiB",
+         "client peak RSS (MiB)", "TTFT p50 (ms)", "wall (s)"],
+        rows,
+    )
+
+
+SECTIONS = {
+    "cpu": sec_cpu,
+    "capacity": sec_capacity,
+    "lateness": sec_lateness,
+    "memory": sec_memory,
+    "long": sec_long,
+}
 
 
 def main():

@@ -108,6 +108,34 @@ pub fn process_cpu_s() -> Option<f64> {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit, as load generators do: every
+/// concurrent stream is a socket, and a soft limit of 1024 (common) would cap `--concurrency`
+/// far below what the machine can hold. Returns the limit now in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrlimit/setrlimit read and write the struct we own.
+        let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+            return None;
+        }
+        if rl.rlim_cur < rl.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: rl.rlim_max,
+                rlim_max: rl.rlim_max,
+            };
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+                rl = want;
+            }
+        }
+        Some(rl.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// Cores this process may run on.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
