@@ -19,6 +19,9 @@ pub mod telemetry;
 pub mod timer;
 pub mod workload;
 
+pub mod target;
+pub mod tokenize;
+
 use cli::{Cli, Command};
 
 /// Runs a parsed command line; returns the process exit code.

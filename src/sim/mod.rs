@@ -7,6 +7,12 @@ pub mod engine;
 pub mod openai;
 pub mod text;
 
+pub mod generate;
+pub mod llamacpp;
+pub mod ollama;
+pub mod tgi;
+pub mod wire;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +67,8 @@ pub struct Sim {
     /// Timing engine and counters.
     pub engine: Arc<Engine>,
     next_id: AtomicU64,
+    /// Models pulled through the Ollama API (`/api/pull`), besides `cfg.model`.
+    pub pulled: std::sync::Mutex<Vec<String>>,
 }
 
 /// A generation in progress: its size and its token stream.
@@ -83,6 +91,7 @@ impl Sim {
             cfg,
             engine,
             next_id: AtomicU64::new(0),
+            pulled: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -135,6 +144,10 @@ pub fn app(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(openai::routes())
+        .merge(ollama::routes())
+        .merge(tgi::routes())
+        .merge(llamacpp::routes())
+        .merge(generate::routes())
         .with_state(sim)
 }
 
