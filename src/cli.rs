@@ -20,6 +20,11 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve the built-in simulated inference server.
     Serve(ServeArgs),
+    /// List the built-in suites (`run --suite NAME`).
+    Suites,
+    /// Run one scenario per value of one varied flag (see `llmbench sweep --help`).
+    #[command(long_about = SWEEP_ABOUT)]
+    Sweep(SweepArgs),
 }
 
 /// Arrival process of open-loop load.
@@ -173,6 +178,10 @@ pub struct RunArgs {
     /// Ollama: pull the model through /api/pull when the server does not have it.
     #[arg(long)]
     pub pull: bool,
+
+    /// What to send: suites, datasets, synthetic lengths, conversations.
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
 }
 
 /// Settings of the built-in simulator.
@@ -237,4 +246,95 @@ pub struct ServeArgs {
     /// Simulator settings.
     #[command(flatten)]
     pub sim: SimArgs,
+}
+
+/// Help of `llmbench sweep`.
+pub const SWEEP_ABOUT: &str = "Run one scenario per value of one varied flag, into one result file.
+
+  llmbench sweep [URL] --concurrency 1,2,4,8 [run flags...]
+  llmbench sweep [URL] --rate 1,2,4
+  llmbench sweep [URL] --temperature 0,0.3,0.7,1.0,1.5
+  llmbench sweep [URL] --max-tokens 64,256,1024
+  llmbench sweep [URL] --prompt-tokens 128,512,2048
+
+Exactly one of these flags takes a comma-separated list; every other `llmbench run` flag applies
+to every scenario. \"Throughput versus batch size\": --concurrency 1,8,16,32,64.";
+
+/// `llmbench sweep`: `run` flags, one of the sweepable ones given as a list.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// URL and `run` flags; one of --concurrency, --rate, --temperature, --max-tokens,
+    /// --prompt-tokens as a comma-separated list.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<String>,
+}
+
+/// Flags that choose what `run` sends.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WorkloadArgs {
+    /// Run a built-in suite (list them with `llmbench suites`); one scenario per step.
+    #[arg(long)]
+    pub suite: Option<String>,
+
+    /// Prompts from a file: JSONL ({"prompt"} or {"messages"}, optional max_tokens), ShareGPT
+    /// JSON, or plain text (one prompt per line).
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+
+    /// Format of --dataset: auto (by extension and content), jsonl, sharegpt or text.
+    #[arg(long, default_value = "auto")]
+    pub dataset_format: String,
+
+    /// Shuffle the dataset (with --seed).
+    #[arg(long)]
+    pub shuffle: bool,
+
+    /// Synthetic prompts of this many tokens (mean).
+    #[arg(long)]
+    pub prompt_tokens: Option<u64>,
+
+    /// Standard deviation of synthetic prompt lengths (tokens).
+    #[arg(long, default_value_t = 0.0)]
+    pub prompt_tokens_stdev: f64,
+
+    /// Output tokens per request (mean); asks the server to ignore end-of-sequence.
+    #[arg(long)]
+    pub output_tokens: Option<u64>,
+
+    /// Standard deviation of output lengths (tokens).
+    #[arg(long, default_value_t = 0.0)]
+    pub output_tokens_stdev: f64,
+
+    /// Tokens at the start of every synthetic prompt shared by all requests (prefix cache).
+    #[arg(long, default_value_t = 0)]
+    pub shared_prefix_tokens: u64,
+
+    /// Multi-turn conversations from a JSON file (see README); each request carries the history.
+    #[arg(long)]
+    pub conversations: Option<PathBuf>,
+
+    /// Only conversations with one of these tags (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub include_tags: Vec<String>,
+
+    /// Leave out conversations with any of these tags (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_tags: Vec<String>,
+
+    /// Context size (tokens) conversations must fit in (default: ask the server).
+    #[arg(long)]
+    pub context_size: Option<u64>,
+
+    /// Run at most this many conversations.
+    #[arg(long)]
+    pub max_conversations: Option<usize>,
+
+    /// Print the conversations (after tag filters) with their token sizes and exit.
+    #[arg(long)]
+    pub list_conversations: bool,
+
+    /// Chat template for completion endpoints: a Jinja file (as in tokenizer_config.json) or a
+    /// built-in name (chatml, llama-3, phi-3).
+    #[arg(long)]
+    pub chat_template: Option<String>,
 }

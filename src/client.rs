@@ -198,8 +198,29 @@ impl Client {
         self.epoch
     }
 
+    /// The transport settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// The request options (model, streaming).
+    pub fn options(&self) -> &RequestOptions {
+        &self.opts
+    }
+
     /// Sends one request and measures it. Never fails: every failure is an outcome.
     pub async fn execute(&self, spec: &RequestSpec, scheduled_at: Instant) -> Record {
+        self.execute_with_reply(spec, scheduled_at).await.0
+    }
+
+    /// Like [`Client::execute`], and also hands back the generated text (reasoning included;
+    /// empty when the request failed before any output). Multi-turn conversations send it back
+    /// in the next turn; it is never written to records.
+    pub async fn execute_with_reply(
+        &self,
+        spec: &RequestSpec,
+        scheduled_at: Instant,
+    ) -> (Record, String) {
         let call = self.proto.build(spec, &self.opts);
         let url = if self.cfg.url_is_endpoint {
             self.cfg.base_url.clone()
@@ -224,10 +245,13 @@ impl Client {
             .send();
         let resp = match tokio::time::timeout_at(deadline, send).await {
             Err(_) => {
-                return self.fail(
-                    rec,
-                    Outcome::Timeout,
-                    "no response before the request timeout",
+                return (
+                    self.fail(
+                        rec,
+                        Outcome::Timeout,
+                        "no response before the request timeout",
+                    ),
+                    String::new(),
                 );
             }
             Ok(Err(e)) => {
@@ -236,16 +260,16 @@ impl Client {
                 } else {
                     Outcome::TransportError
                 };
-                return self.fail(rec, outcome, &describe(&e));
+                return (self.fail(rec, outcome, &describe(&e)), String::new());
             }
             Ok(Ok(r)) => r,
         };
         let status = resp.status();
         rec.http_status = Some(status.as_u16());
         if !status.is_success() {
-            return self.http_error(rec, resp, deadline).await;
+            return (self.http_error(rec, resp, deadline).await, String::new());
         }
-        let mut rec = self.read_body(rec, resp, deadline).await;
+        let (mut rec, text) = self.read_body(rec, resp, deadline).await;
         // Prompt tokens the server did not report: the local tokenizer, on the prompt as sent.
         if rec.input_tokens.is_none()
             && let Some(t) = &self.tokenizer
@@ -253,7 +277,7 @@ impl Client {
             rec.input_tokens = Some(t.count(&spec.prompt.text()));
             rec.input_tokens_source = Some(TokenSource::Tokenizer);
         }
-        rec
+        (rec, text)
     }
 
     async fn http_error(
@@ -279,7 +303,7 @@ impl Client {
         mut rec: Record,
         mut resp: reqwest::Response,
         deadline: tokio::time::Instant,
-    ) -> Record {
+    ) -> (Record, String) {
         let framing = self.proto.framing(self.opts.stream);
         let mut framer = Framer::new(framing);
         let mut st = Stream::default();
@@ -375,7 +399,7 @@ impl Client {
         rec.outcome = Some(outcome);
         rec.error = error;
         rec.chunk_times_ms = st.chunk_times_ms;
-        rec
+        (rec, st.text)
     }
 
     fn fail(&self, mut rec: Record, outcome: Outcome, msg: &str) -> Record {

@@ -213,6 +213,16 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
     {
         bail!("--repeat-ratio must be at least 0 and below 1 (got {r})");
     }
+    if a.repeat_ratio.is_some()
+        && (a.workload.suite.is_some()
+            || a.workload.dataset.is_some()
+            || a.workload.prompt_tokens.is_some()
+            || a.workload.conversations.is_some())
+    {
+        bail!(
+            "--repeat-ratio repeats the --prompt (or default prompt) only: it does not combine with --suite, --dataset, --prompt-tokens or --conversations"
+        );
+    }
     let tokenizer = crate::tokenize::load(a.tokenizer.as_deref())?;
     let mut headers = parse_headers(&a.headers)?;
     if let Ok(key) = std::env::var(&a.api_key_env)
@@ -269,7 +279,7 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         warmup: a.warmup,
         seed: a.seed,
     };
-    Ok(RunPlan {
+    let mut plan = RunPlan {
         protocol,
         client,
         options: RequestOptions {
@@ -281,7 +291,9 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         recorded,
         auto_backend,
         tokenizer,
-    })
+    };
+    crate::plan::apply_workload(a, &mut plan)?;
+    Ok(plan)
 }
 
 #[cfg(test)]

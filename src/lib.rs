@@ -6,17 +6,21 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod converse;
+pub mod plan;
 pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod result;
 pub mod runner;
 pub mod schedule;
+pub mod server_info;
 pub mod sim;
 pub mod sse;
 pub mod stats;
 pub mod telemetry;
 pub mod timer;
+pub mod turn_stats;
 pub mod workload;
 
 pub mod target;
@@ -29,5 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) => commands::run::run(*args).await,
         Command::Serve(args) => commands::serve::serve(args).await,
+        Command::Suites => commands::suites::suites(),
+        Command::Sweep(args) => commands::sweep::sweep(args).await,
     }
 }

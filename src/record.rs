@@ -124,6 +124,12 @@ pub struct Record {
     /// The server's own timings of this request (Ollama durations, llama.cpp `timings`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_timings: Option<crate::protocol::ServerTimings>,
+    /// Conversation id, for requests of a multi-turn conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
+    /// Turn index within its conversation (0 = first user message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
 }
 
 fn one() -> u32 {

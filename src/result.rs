@@ -73,6 +73,12 @@ pub struct ScenarioResult {
     /// Things the reader should know (length mismatches, client limits, ...).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Multi-turn conversations: statistics per turn index (across conversations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<crate::turn_stats::TurnStats>,
+    /// Conversations with documents: requests with documents in context against those without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rag: Option<crate::turn_stats::RagStats>,
 }
 
 /// The whole file.
@@ -98,6 +104,20 @@ pub struct ResultFile {
     pub config: Value,
     /// One entry per scenario, in run order.
     pub scenarios: Vec<ScenarioResult>,
+    /// Scenarios not run, with the reason (e.g. larger than the server's context).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A scenario that was not run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Scenario name.
+    pub name: String,
+    /// Its parameters, as a run would have recorded them.
+    pub params: Value,
+    /// Why it was not run.
+    pub reason: String,
 }
 
 impl ResultFile {

@@ -227,6 +227,9 @@ pub async fn run_scenario(
     sinks: &mut Sinks,
     cancel: &Cancel,
 ) -> anyhow::Result<ScenarioResult> {
+    if let Some(set) = sc.workload.conversations() {
+        return crate::converse::run(client, sc, set, sinks, cancel).await;
+    }
     let mut write_error: Option<anyhow::Error> = None;
     if sc.warmup > 0 && !cancel.soft.is_cancelled() {
         let concurrency = match sc.load {
@@ -291,6 +294,7 @@ pub async fn run_scenario(
         metrics: summary.metrics,
         errors: summary.errors,
         warnings,
+        ..Default::default()
     })
 }
 

@@ -373,6 +373,13 @@ pub async fn resolve(
             "warning: --ignore-eos: the {backend} API has no way to ignore end-of-sequence; output may be shorter than --max-tokens"
         );
     }
+    // The plain API never reports counts: build the local tokenizer's tables now, not
+    // during the first measured request.
+    if backend == "generate"
+        && let Some(t) = &plan.tokenizer
+    {
+        t.count("");
+    }
     if plan.options.stream && !plan.protocol.can_stream() {
         plan.options.stream = false;
         plan.recorded["stream"] = Value::Bool(false);

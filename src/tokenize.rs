@@ -5,7 +5,7 @@
 //! counting off.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 
@@ -17,15 +17,26 @@ pub trait Tokenizer: Send + Sync {
     fn count(&self, text: &str) -> u64;
 }
 
-/// OpenAI's `cl100k_base`, built in.
-pub struct Cl100k(tiktoken_rs::CoreBPE);
+/// OpenAI's `cl100k_base`, built in. Its tables are built on first use (a noticeable
+/// fraction of a second), so runs against servers that report their counts never pay for it.
+#[derive(Default)]
+pub struct Cl100k(OnceLock<Option<tiktoken_rs::CoreBPE>>);
+
+impl Cl100k {
+    fn bpe(&self) -> Option<&tiktoken_rs::CoreBPE> {
+        self.0
+            .get_or_init(|| tiktoken_rs::cl100k_base().ok())
+            .as_ref()
+    }
+}
 
 impl Tokenizer for Cl100k {
     fn name(&self) -> String {
         "cl100k_base".into()
     }
     fn count(&self, text: &str) -> u64 {
-        self.0.encode_ordinary(text).len() as u64
+        self.bpe()
+            .map_or(0, |b| b.encode_ordinary(text).len() as u64)
     }
 }
 
@@ -47,10 +58,9 @@ impl Tokenizer for HfTokenizer {
     }
 }
 
-/// The built-in BPE.
+/// The built-in BPE (loaded on first use).
 pub fn cl100k() -> anyhow::Result<Arc<dyn Tokenizer>> {
-    let bpe = tiktoken_rs::cl100k_base().map_err(|e| anyhow::anyhow!("cl100k_base: {e}"))?;
-    Ok(Arc::new(Cl100k(bpe)))
+    Ok(Arc::new(Cl100k::default()))
 }
 
 /// The tokenizer `--tokenizer` names: a `tokenizer.json` path, `cl100k` (the default), or

@@ -2,3 +2,5 @@
 
 pub mod run;
 pub mod serve;
+pub mod suites;
+pub mod sweep;

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use crate::cli::RunArgs;
 use crate::client::{Client, ClientConfig, describe, http_client};
-use crate::config::{parse_url, run_plan, sim_config};
+use crate::config::{RunPlan, parse_url, run_plan, sim_config};
 use crate::record::{Outcome, RecordWriter};
 use crate::report::console;
 use crate::result::{ResultFile, RunStatus, Target, new_run_id, now_rfc3339};
@@ -103,7 +103,15 @@ pub const EXIT_CANCELLED: i32 = 130;
 
 /// Runs the `run` command; returns the process exit code.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut plan = run_plan(&args)?;
+    if args.workload.list_conversations {
+        return crate::plan::list_conversations(&args);
+    }
+    let plan = run_plan(&args)?;
+    execute(&args, plan).await
+}
+
+/// Runs a validated plan (`run` and `sweep`); returns the process exit code.
+pub async fn execute(args: &RunArgs, mut plan: RunPlan) -> anyhow::Result<i32> {
     if let Some(p) = &args.output {
         check_writable(p, "--output")?;
     }
@@ -135,7 +143,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     };
     plan.client.base_url = target.url.clone();
     plan.client.url_is_endpoint = target.is_endpoint;
-    crate::target::resolve(&mut plan, &args).await?;
+    crate::target::resolve(&mut plan, args).await?;
     let model = plan.options.model.clone();
     let epoch = Instant::now();
     let client = Arc::new(
@@ -168,12 +176,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         records,
         progress: !args.quiet,
     };
+    let context = crate::plan::server_context(&plan, &result.target.model).await;
     for sc in &plan.scenarios {
         if cancel.soft.is_cancelled() {
             break;
         }
+        if let Some(skip) = crate::plan::skip(sc, context.as_ref()) {
+            eprintln!("Skipping {}: {}", skip.name, skip.reason);
+            result.skipped.push(skip);
+            continue;
+        }
         let res = run_scenario(client.clone(), sc, &mut sinks, &cancel).await?;
         println!("{}", console::scenario_text(&res));
+        if let Some(t) = crate::report::turns::text(&res) {
+            println!("{t}");
+        }
         result.scenarios.push(res);
         if let Some(p) = &args.output {
             result.write(p)?;

@@ -360,59 +360,90 @@ mod tests {
         (times, cached)
     }
 
-    fn close(got: &[Instant], t0: Instant, want: &[f64]) {
+    /// Milliseconds since `t0`, and whether each is within 1.5 ms of `want` and never early.
+    fn close(got: &[Instant], t0: Instant, want: &[f64]) -> Result<(), String> {
         let got: Vec<f64> = got
             .iter()
             .map(|t| t.duration_since(t0).as_secs_f64() * 1e3)
             .collect();
-        assert_eq!(got.len(), want.len(), "{got:?}");
-        for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() < 1.5, "got {got:?}, want {want:?}");
+        let ok = got.len() == want.len()
+            && got
+                .iter()
+                .zip(want)
+                .all(|(g, w)| *g >= w - 0.05 && g - w < 1.5);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("got {got:?}, want {want:?}"))
         }
+    }
+
+    /// Wall-clock checks on a loaded machine (CI, parallel builds) can miss by the OS's
+    /// scheduling delay; the property is that the engine *can* keep these times, so each
+    /// check gets three attempts with a fresh engine. Lateness never counts as early.
+    async fn within_three_attempts<F, Fut>(f: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        let mut errs = Vec::new();
+        for _ in 0..3 {
+            match f().await {
+                Ok(()) => return,
+                Err(e) => errs.push(e),
+            }
+        }
+        panic!("three attempts missed: {errs:#?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fixed_mode_times_are_exact() {
-        let e = Engine::start(
-            Timing::Fixed {
-                ttft_ms: 50.0,
-                itl_ms: 20.0,
-                tokens: Some(5),
-            },
-            16,
-            0,
-        );
-        let t0 = Instant::now();
-        let (times, _) = run(&e, 10, 100).await;
-        close(&times, t0, &[50.0, 70.0, 90.0, 110.0, 130.0]);
+        within_three_attempts(|| async {
+            let e = Engine::start(
+                Timing::Fixed {
+                    ttft_ms: 50.0,
+                    itl_ms: 20.0,
+                    tokens: Some(5),
+                },
+                16,
+                0,
+            );
+            let t0 = Instant::now();
+            let (times, _) = run(&e, 10, 100).await;
+            close(&times, t0, &[50.0, 70.0, 90.0, 110.0, 130.0])
+        })
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn engine_steps_cost_prefill_and_batch() {
-        let cfg = EngineConfig {
-            prefill_ms_per_token: 0.5,
-            decode_ms: 10.0,
-            decode_ms_per_seq: 1.0,
-            max_batch: 1,
-        };
-        let e = Engine::start(Timing::Engine(cfg), 16, 0);
-        let t0 = Instant::now();
-        let a = tokio::spawn({
-            let e = e.clone();
-            async move { run(&e, 100, 3).await }
-        });
-        let b = tokio::spawn({
-            let e = e.clone();
-            async move { run(&e, 100, 3).await }
-        });
-        let (mut a, _) = a.await.unwrap();
-        let (mut b, _) = b.await.unwrap();
-        if b[0] < a[0] {
-            std::mem::swap(&mut a, &mut b);
-        }
-        // Batch of 1: first step 10 + 1 + 50 (prefill) = 61, then 11 per step.
-        close(&a, t0, &[61.0, 72.0, 83.0]);
-        // The second waits in the queue for the first to finish.
-        close(&b, t0, &[144.0, 155.0, 166.0]);
+        within_three_attempts(|| async {
+            let cfg = EngineConfig {
+                prefill_ms_per_token: 0.5,
+                decode_ms: 10.0,
+                decode_ms_per_seq: 1.0,
+                max_batch: 1,
+            };
+            let e = Engine::start(Timing::Engine(cfg), 16, 0);
+            let t0 = Instant::now();
+            let a = tokio::spawn({
+                let e = e.clone();
+                async move { run(&e, 100, 3).await }
+            });
+            let b = tokio::spawn({
+                let e = e.clone();
+                async move { run(&e, 100, 3).await }
+            });
+            let (mut a, _) = a.await.unwrap();
+            let (mut b, _) = b.await.unwrap();
+            if b[0] < a[0] {
+                std::mem::swap(&mut a, &mut b);
+            }
+            // Batch of 1: first step 10 + 1 + 50 (prefill) = 61, then 11 per step.
+            close(&a, t0, &[61.0, 72.0, 83.0])?;
+            // The second waits in the queue for the first to finish.
+            close(&b, t0, &[144.0, 155.0, 166.0])
+        })
+        .await;
     }
 }

@@ -80,6 +80,15 @@ pub trait Workload: Send + Sync {
     fn get_warmup(&self, index: u64) -> RequestSpec {
         self.get(index)
     }
+    /// Context (tokens: prompt and output) the server must have for this workload; a
+    /// scenario whose need exceeds the server's context is skipped with a message.
+    fn context_needed(&self) -> Option<u64> {
+        None
+    }
+    /// Multi-turn conversations, run turn by turn instead of as independent requests.
+    fn conversations(&self) -> Option<&conversation::ConversationSet> {
+        None
+    }
 }
 
 /// The same prompt every time.
@@ -93,4 +102,33 @@ impl Workload for FixedPrompt {
     fn get(&self, _index: u64) -> RequestSpec {
         self.spec.clone()
     }
+}
+
+pub mod chat_template;
+pub mod conversation;
+pub mod dataset;
+pub mod suites;
+pub mod synthetic;
+
+/// Requests from a list, in order, cycling when more are asked for.
+#[derive(Debug, Clone)]
+pub struct PromptList {
+    /// The requests (never empty).
+    pub specs: Vec<RequestSpec>,
+}
+
+impl Workload for PromptList {
+    fn get(&self, index: u64) -> RequestSpec {
+        self.specs[(index % self.specs.len() as u64) as usize].clone()
+    }
+    fn len(&self) -> Option<u64> {
+        Some(self.specs.len() as u64)
+    }
+}
+
+/// Estimated tokens of `text` where the server cannot say (listing sizes, ShareGPT reply
+/// lengths): llmbench's simple tokenizer (pieces of at most four letters), which lands within
+/// a few tens of percent of BPE tokenizers on English text.
+pub fn estimate_tokens(text: &str) -> u64 {
+    crate::sim::text::count(text)
 }

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""llmbench's performance harness: how much the client costs, and how far its timing drifts.
+
+Runs the release binary's simulator in one process (pinned to the last CPU) and llmbench's
+client in another (pinned to CPU 0), so "one client core" is literal. Standard library only.
+
+    python3 bench/bench.py                 # all sections, default sizes
+    python3 bench/bench.py cpu capacity    # some sections
+    python3 bench/bench.py --quick         # smaller sizes, for a smoke run
+
+Prints a Markdown table per section; docs/performance.md keeps the latest figures.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("LLMBENCH_BIN", os.path.join(ROOT, "target", "release", "llmbench"))
+NCPU = os.cpu_count() or 1
+CLIENT_CPU = "0"
+SERVER_CPU = str(NCPU - 1)
+
+
+def pinned(cpu, argv):
+    if shutil.which("taskset") and NCPU > 1:
+        return ["taskset", "-c", cpu] + argv
+    return argv
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`llmbench serve` in its own process, pinned away from the client."""
+
+    def __init__(self, *sim_args):
+        self.port = free_port()
+        argv = [BIN, "serve", "--port", str(self.port), *map(str, sim_args)]
+        self.proc = subprocess.Popen(
+            pinned(SERVER_CPU, argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        line = self.proc.stdout.readline().decode()
+        if "listening" not in line:
+            raise SystemExit(f"simulator did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def run_client(url, *args, records=False):
+    """Runs `llmbench run` pinned to the client CPU; returns (result, records, cpu_s, rss_kib)."""
+    tmp = tempfile.mkdtemp(prefix="llmbench-bench-")
+    out = os.path.join(tmp, "r.json")
+    rec = os.path.join(tmp, "r.jsonl")
+    argv = [BIN, "run", url, "-q", "-o", out, *map(str, args)]
+    if records:
+        argv += ["--records", rec]
+    t0 = time.monotonic()
+    p = subprocess.Popen(pinned(CLIENT_CPU, argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, ru = os.wait4(p.pid, 0)[1:]
+    wall = time.monotonic() - t0
+    err = p.stderr.read().decode()
+    try:
+        with open(out) as f:
+            result = json.load(f)
+    except OSError:
+        raise SystemExit(f"llmbench run failed: {' '.join(argv)}\n{err}")
+    recs = []
+    if records:
+        with open(rec) as f:
+            recs = [json.loads(l) for l in f if l.strip()]
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result, recs, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, wall
+
+
+def pct(xs, q):
+    """Linear-interpolation percentile (numpy's default), as llmbench reports."""
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * q / 100
+    i = int(k)
+    j = min(i + 1, len(xs) - 1)
+    return xs[i] + (xs[j] - xs[i]) * (k - i)
+
+
+def table(title, header, rows):
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    sys.stdout.flush()
+
+
+def sec_cpu(quick):
+    """Client CPU per streamed token and per request against a zero-delay server."""
+    rows = []
+    n = 500 if quick else 2000
+    for itl in (0, 1):
+        with Server("--ttft-ms", 0, "--itl-ms", itl, "--tokens", 200) as s:
+            runs = []
+            for _ in range(3):
+                res, _, cpu, _, wall = run_client(
+                    s.url, "-n", n, "-c", 32, "--max-tokens", 200, "--warmup", 32
+                )
+                m = res["scenarios"][0]["metrics"]
+                toks = m["output_tokens"]["total"]
+                ok = res["scenarios"][0]["outcomes"]["succeeded"]
+                runs.append((cpu / toks * 1e6, cpu / ok * 1e6, toks / m["duration_s"]))
+            us_tok = statistics.median(r[0] for r in runs)
+            us_req = statistics.median(r[1] for r in runs)
+            tps = statistics.median(r[2] for r in runs)
+            rows.append([f"{itl} ms", str(n), f"{us_tok:.2f}", f"{us_req:.0f}", f"{tps:,.0f}"])
+    table(
+        "Client CPU per token (200-token streams, c=32, median of 3)",
+        ["server ITL", "requests", "µs CPU / token", "µs CPU / request", "tokens/s"],
+        rows,
+    )
+
+
+def sec_capacity(quick):
+    """Concurrent streams one client core holds while timing error stays small."""
+    rows = []
+    levels = [256, 1024] if quick else [256, 1024, 2048, 4096, 8192]
+    ttft, itl, tokens = 200, 50, 20
+    for c in levels:
+        with Server("--ttft-ms", ttft, "--itl-ms", itl, "--tokens", tokens) as s:
+            res, recs, cpu, rss, wall = run_client(
+                s.url, "-n", 2 * c, "-c", c, "--warmup", c, "--max-tokens", tokens,
+                "--connect-timeout", "30s", records=True,
+            )
+        sc = res["scenarios"][0]
+        ok = sc["outcomes"]["succeeded"]
+        meas = [r for r in recs if not r["warmup"] and r["outcome"] == "succeeded"]
+        ttft_err = [abs(r["first_token_at_ms"] - r["sent_at_ms"] - ttft) for r in meas]
+        itl_err = []
+        for r in meas:
+            ch = r["chunk_times_ms"]
+            itl_err += [abs(b - a - itl) for a, b in zip(ch, ch[1:])]
+        dur = sc["metrics"]["duration_s"]
+        events = sum(len(r["chunk_times_ms"]) for r in meas) / dur if dur else 0
+        rows.append([
+            str(c), f"{ok}/{2 * c}", f"{events:,.0f}",
+            f"{pct(ttft_err, 50):.2f}", f"{pct(ttft_err, 99):.2f}",
+            f"{pct(itl_err, 50):.2f}", f"{pct(itl_err, 99):.2f}",
+            f"{cpu / wall * 100:.0f}%", f"{rss / 1024:.0f}",
+        ])
+    table(
+        f"Concurrent streams (truth: TTFT {ttft} ms, ITL {itl} ms, {tokens} tokens; warm-up = c)",
+        ["streams", "succeeded", "events/s", "TTFT err p50 (ms)", "TTFT err p99 (ms)",
+         "ITL err p50 (ms)", "ITL err p99 (ms)", "client CPU", "client RSS (MiB)"],
+        rows,
+    )
+
+
+def sec_lateness(quick):
+    """Open-loop schedule lateness (sent_at − scheduled_at)."""
+    rows = []
+    dur = 3 if quick else 10
+    for rate in (100, 1000, 5000):
+        with Server("--ttft-ms", 0, "--itl-ms", 0, "--tokens", 1) as s:
+            res, recs, cpu, _, wall = run_client(
+                s.url, "--rate", rate, "--arrival", "constant", "-d", f"{dur}s",
+                "--max-tokens", 1, records=True,
+            )
+        sc = res["scenarios"][0]
+        late = [r["sent_at_ms"] - r["scheduled_at_ms"] for r in recs if r.get("sent_at_ms") is not None]
+        sent = sc["metrics"].get("sent_requests_per_s") or 0
+        rows.append([
+            f"{rate:,}", f"{sent:,.0f}", str(len(late)),
+            f"{pct(late, 50) * 1000:.0f}", f"{pct(late, 99) * 1000:.0f}", f"{max(late) * 1000:.0f}",
+            f"{cpu / wall * 100:.0f}%",
+        ])
+    table(
+        f"Schedule lateness, constant arrivals for {dur} s",
+        ["target req/s", "achieved req/s", "requests", "lateness p50 (µs)", "p99 (µs)",
+         "max (µs)", "client CPU"],
+        rows,
+    )
+
+
+def sec_memory(quick):
+    """Peak client memory against the number of requests."""
+    rows = []
+    sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
+    with Server("--ttft-ms", 0, "--itl-ms", 0, "--tokens", 2) as s:
+        for n in sizes:
+            res, _, cpu, rss, wall = run_client(s.url, "-n", n, "-c", 64, "--max-tokens", 2)
+            ok = res["scenarios"][0]["outcomes"]["succeeded"]
+            rows.append([f"{n:,}", f"{ok:,}", f"{rss / 1024:.1f}", f"{wall:.1f}"])
+    table(
+        "Peak client RSS (c=64, 2-token streams)",
+        ["requests", "succeeded", "peak RSS (MiB)", "wall (s)"],
+        rows,
+    )
+
+
+SECTIONS = {"cpu": sec_cpu, "capacity": sec_capacity, "lateness": sec_lateness, "memory": sec_memory}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sections", nargs="*", help="any of: " + ", ".join(SECTIONS))
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    for name in a.sections:
+        if name not in SECTIONS:
+            ap.error(f"unknown section {name!r}; choose from {', '.join(SECTIONS)}")
+    if not os.path.exists(BIN):
+        subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
+    print(f"llmbench bench: {BIN}, {NCPU} CPUs, client on CPU {CLIENT_CPU}, server on CPU {SERVER_CPU}")
+    for name in a.sections or SECTIONS:
+        SECTIONS[name](a.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+//! `llmbench sweep`: one scenario per value of one varied `run` flag, all in one result file.
+//!
+//! The arguments are `run`'s; one of the sweepable flags carries a comma-separated list. Each
+//! value becomes a `run` command line of its own, validated by the same code as `run`, so every
+//! `run` flag (present and future) works in a sweep.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+use crate::cli::{RunArgs, SweepArgs};
+use crate::config::run_plan;
+
+/// Flags a sweep can vary: canonical long name and short form.
+pub const SWEEPABLE: &[(&str, Option<&str>)] = &[
+    ("--concurrency", Some("-c")),
+    ("--rate", Some("-r")),
+    ("--temperature", None),
+    ("--max-tokens", None),
+    ("--prompt-tokens", None),
+];
+
+#[derive(Parser)]
+#[command(name = "llmbench sweep", no_binary_name = false)]
+struct RunOnly {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// A sweep: the varied flag, its values, and the remaining arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// Canonical flag name (`--concurrency`).
+    pub flag: &'static str,
+    /// Its values, as typed.
+    pub values: Vec<String>,
+    /// Every other argument, unchanged.
+    pub rest: Vec<String>,
+}
+
+/// Finds the one swept flag among `args`.
+pub fn split(args: &[String]) -> anyhow::Result<Split> {
+    let mut rest = Vec::new();
+    let mut found: Vec<(&'static str, String)> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        let mut hit = None;
+        for &(long, short) in SWEEPABLE {
+            if a == long || Some(a.as_str()) == short {
+                let v = args
+                    .get(i + 1)
+                    .with_context(|| format!("{long} needs a value"))?;
+                hit = Some((long, v.clone(), 2));
+            } else if let Some(v) = a.strip_prefix(&format!("{long}=")) {
+                hit = Some((long, v.to_string(), 1));
+            } else if let Some(s) = short
+                && a.len() > 2
+                && a.starts_with(s)
+                && !a.starts_with("--")
+            {
+                hit = Some((long, a[2..].trim_start_matches('=').to_string(), 1));
+            }
+            if hit.is_some() {
+                break;
+            }
+        }
+        match hit {
+            Some((long, v, step)) => {
+                if found.iter().any(|(f, _)| *f == long) {
+                    bail!("{long} is given twice");
+                }
+                found.push((long, v));
+                i += step;
+            }
+            None => {
+                rest.push(a.clone());
+                i += 1;
+            }
+        }
+    }
+    let mut swept = None;
+    for (flag, v) in found {
+        let values: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
+        if values.iter().any(String::is_empty) {
+            bail!("{flag} {v:?}: empty value in the list");
+        }
+        if values.len() > 1 {
+            if let Some((other, _)) = &swept {
+                bail!(
+                    "a sweep varies one flag: {other} and {flag} both have lists; give one value to all but one"
+                );
+            }
+            swept = Some((flag, values));
+        } else {
+            rest.push(flag.to_string());
+            rest.push(v);
+        }
+    }
+    let (flag, values) = swept.with_context(|| {
+        format!(
+            "nothing to sweep: give one of {} as a comma-separated list (e.g. --concurrency 1,2,4,8)",
+            SWEEPABLE
+                .iter()
+                .map(|(f, _)| *f)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    Ok(Split { flag, values, rest })
+}
+
+fn value_json(v: &str) -> Value {
+    if let Ok(n) = v.parse::<u64>() {
+        json!(n)
+    } else if let Ok(x) = v.parse::<f64>() {
+        json!(x)
+    } else {
+        json!(v)
+    }
+}
+
+/// Runs the sweep; returns the process exit code.
+pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
+    let sp = split(&a.args)?;
+    let key = sp.flag.trim_start_matches("--");
+    let mut merged = None;
+    let mut first_args = None;
+    for (i, v) in sp.values.iter().enumerate() {
+        let argv = std::iter::once("llmbench sweep".to_string())
+            .chain(sp.rest.iter().cloned())
+            .chain([sp.flag.to_string(), v.clone()]);
+        let mut args = RunOnly::try_parse_from(argv)
+            .map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))?
+            .run;
+        // A fresh seed per step, so synthetic prompts of one step never hit the server's
+        // prefix cache warmed by an earlier step.
+        args.seed = args.seed.wrapping_add(i as u64);
+        let mut plan = run_plan(&args).with_context(|| format!("{} {v}", sp.flag))?;
+        let single = plan.scenarios.len() == 1;
+        for sc in &mut plan.scenarios {
+            let label = format!("{key}={v}");
+            sc.name = if single && args.workload.suite.is_none() {
+                if args.name == "default" {
+                    label
+                } else {
+                    format!("{} {label}", args.name)
+                }
+            } else {
+                format!("{} {label}", sc.name)
+            };
+            sc.params["sweep"] = json!({"name": key, "value": value_json(v)});
+            sc.params["seed"] = json!(args.seed);
+        }
+        match &mut merged {
+            None => {
+                plan.recorded["sweep"] = json!({
+                    "name": key,
+                    "values": sp.values.iter().map(|v| value_json(v)).collect::<Vec<_>>(),
+                });
+                merged = Some(plan);
+                first_args = Some(args);
+            }
+            Some(m) => m.scenarios.extend(plan.scenarios),
+        }
+    }
+    let (plan, args) = (
+        merged.context("no values")?,
+        first_args.context("no values")?,
+    );
+    super::run::execute(&args, plan).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn finds_the_swept_flag_in_every_form() {
+        let sp = split(&s(&["http://h", "-c", "1,2,4", "-n", "5"])).unwrap();
+        assert_eq!(sp.flag, "--concurrency");
+        assert_eq!(sp.values, s(&["1", "2", "4"]));
+        assert_eq!(sp.rest, s(&["http://h", "-n", "5"]));
+        let sp = split(&s(&["--rate=1,2", "--max-tokens", "9"])).unwrap();
+        assert_eq!((sp.flag, sp.values.len()), ("--rate", 2));
+        assert_eq!(sp.rest, s(&["--max-tokens", "9"]));
+        let sp = split(&s(&["--temperature", "0,0.7"])).unwrap();
+        assert_eq!(sp.flag, "--temperature");
+        assert!(split(&s(&["-c", "1,2", "--rate", "1,2"])).is_err());
+        assert!(split(&s(&["-c", "4"])).is_err());
+        assert!(split(&s(&["-c", "1,,2"])).is_err());
+    }
+}

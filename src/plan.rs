@@ -1,0 +1,371 @@
+//! Workload flags (suites, datasets, synthetic lengths, conversations) become scenarios.
+//!
+//! `config::run_plan` validates the load and transport flags and builds one scenario; this
+//! module replaces that scenario by the ones the workload flags ask for.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::cli::RunArgs;
+use crate::config::RunPlan;
+use crate::runner::Scenario;
+use crate::schedule::Stop;
+use crate::workload::conversation::{self, ConversationSet, Dialogue};
+use crate::workload::suites::{self, SuiteBase};
+use crate::workload::synthetic::{Length, OutputLengths, Synthetic};
+use crate::workload::{PromptList, chat_template, dataset};
+
+/// Sets `dst[k] = v` for every key of `src` (both objects).
+fn merge(dst: &mut Value, src: Value) {
+    if let (Some(d), Value::Object(s)) = (dst.as_object_mut(), src) {
+        for (k, v) in s {
+            d.insert(k, v);
+        }
+    }
+}
+
+fn check_len(flag: &str, stdev: f64) -> anyhow::Result<()> {
+    if !(stdev >= 0.0 && stdev.is_finite()) {
+        bail!("{flag} must be a finite number, zero or more (got {stdev})");
+    }
+    Ok(())
+}
+
+/// Replaces the single scenario of `plan` with the scenarios the workload flags ask for.
+pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
+    let w = &a.workload;
+    let sources: Vec<&str> = [
+        (a.prompt.is_some(), "--prompt"),
+        (w.suite.is_some(), "--suite"),
+        (w.dataset.is_some(), "--dataset"),
+        (w.prompt_tokens.is_some(), "--prompt-tokens"),
+        (w.conversations.is_some(), "--conversations"),
+    ]
+    .into_iter()
+    .filter_map(|(on, f)| on.then_some(f))
+    .collect();
+    if sources.len() > 1 {
+        bail!(
+            "{} exclude each other: give one source of prompts",
+            sources.join(" and ")
+        );
+    }
+    check_len("--prompt-tokens-stdev", w.prompt_tokens_stdev)?;
+    check_len("--output-tokens-stdev", w.output_tokens_stdev)?;
+    if w.prompt_tokens_stdev > 0.0 && w.prompt_tokens.is_none() {
+        bail!("--prompt-tokens-stdev needs --prompt-tokens");
+    }
+    if w.output_tokens_stdev > 0.0 && w.output_tokens.is_none() {
+        bail!("--output-tokens-stdev needs --output-tokens");
+    }
+    if w.shared_prefix_tokens > 0 && w.prompt_tokens.is_none() {
+        bail!("--shared-prefix-tokens needs --prompt-tokens");
+    }
+    if w.output_tokens == Some(0) {
+        bail!("--output-tokens must be at least 1");
+    }
+    let output = w.output_tokens.map(|mean| Length {
+        mean,
+        stdev: w.output_tokens_stdev,
+    });
+    if output.is_some() {
+        // Exact output lengths where the server allows it.
+        plan.options.ignore_eos = true;
+    }
+    if w.suite.is_some() && w.output_tokens.is_some() {
+        bail!(
+            "--output-tokens does not combine with --suite: steps set their own lengths (use --max-tokens)"
+        );
+    }
+    let template = plan.scenarios.first().cloned().context("no scenario")?;
+    if let Some(name) = &w.suite {
+        let base = SuiteBase {
+            requests: a.requests,
+            max_tokens: a.max_tokens,
+            temperature: a.temperature,
+            seed: a.seed,
+        };
+        let steps = suites::steps(name, &base).with_context(|| {
+            format!(
+                "--suite {name:?} is not known; choose one of {} (see `llmbench suites`)",
+                suites::SUITES
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        // Suites ask for fixed output lengths where the server allows it.
+        plan.options.ignore_eos = true;
+        plan.scenarios = steps
+            .into_iter()
+            .map(|st| {
+                let mut params = template.params.clone();
+                merge(&mut params, st.params);
+                Scenario {
+                    name: st.name,
+                    params,
+                    workload: st.workload,
+                    stop: Stop {
+                        requests: Some(st.requests),
+                        duration: template.stop.duration,
+                    },
+                    ..template.clone()
+                }
+            })
+            .collect();
+        plan.recorded["suite"] = json!(name);
+        return Ok(());
+    }
+    if let Some(n) = w.prompt_tokens {
+        if n == 0 {
+            bail!("--prompt-tokens must be at least 1");
+        }
+        if w.shared_prefix_tokens > n {
+            bail!(
+                "--shared-prefix-tokens ({}) is longer than --prompt-tokens ({n})",
+                w.shared_prefix_tokens
+            );
+        }
+        let syn = Synthetic {
+            prompt: Length {
+                mean: n,
+                stdev: w.prompt_tokens_stdev,
+            },
+            output,
+            default_max_tokens: Some(a.max_tokens),
+            shared_prefix: w.shared_prefix_tokens,
+            temperature: a.temperature,
+            seed: a.seed,
+            needs_context: None,
+        };
+        let sc = &mut plan.scenarios[0];
+        merge(
+            &mut sc.params,
+            json!({"prompt_tokens": n, "prompt_tokens_stdev": w.prompt_tokens_stdev,
+                   "shared_prefix_tokens": w.shared_prefix_tokens}),
+        );
+        if let Some(o) = output {
+            merge(
+                &mut sc.params,
+                json!({"output_tokens": o.mean, "output_tokens_stdev": o.stdev}),
+            );
+        }
+        sc.workload = Arc::new(syn);
+        plan.recorded["workload"] = json!("synthetic");
+        return Ok(());
+    }
+    if let Some(path) = &w.conversations {
+        if a.rate.is_some() {
+            bail!(
+                "--conversations runs closed-loop: use --concurrency (conversations at once), not --rate"
+            );
+        }
+        if a.requests.is_some() {
+            bail!(
+                "--conversations runs each selected conversation once: use --max-conversations, not --requests"
+            );
+        }
+        if a.warmup > 0 {
+            bail!("--warmup does not apply to --conversations");
+        }
+        if w.output_tokens.is_some() {
+            bail!(
+                "--output-tokens does not apply to --conversations: turns take \"max_tokens\" or --max-tokens"
+            );
+        }
+        let convs = select_conversations(a)?;
+        let template = match &w.chat_template {
+            Some(t) => Some(chat_template::load(t)?),
+            None => None,
+        };
+        if let Some(t) = &template {
+            // Render every conversation's longest history once now, so a template that
+            // rejects these messages fails before any request.
+            for c in &convs {
+                let mut d = Dialogue::new(c);
+                while d.next_turn().is_some() {
+                    let msgs = d.messages();
+                    t.render(&msgs).with_context(|| {
+                        format!("--chat-template cannot render conversation {:?}", c.id)
+                    })?;
+                    d.reply("reply");
+                }
+            }
+        }
+        let sc = &mut plan.scenarios[0];
+        sc.params["requests"] = Value::Null;
+        merge(
+            &mut sc.params,
+            json!({"conversations_file": path.display().to_string(),
+                   "conversations": convs.len(),
+                   "include_tags": w.include_tags, "exclude_tags": w.exclude_tags,
+                   "context_size": w.context_size,
+                   "chat_template": w.chat_template}),
+        );
+        sc.workload = Arc::new(ConversationSet {
+            conversations: convs,
+            default_max_tokens: a.max_tokens,
+            temperature: a.temperature,
+            context_size: w.context_size,
+            template,
+        });
+        plan.recorded["workload"] = json!("conversations");
+        return Ok(());
+    }
+    if let Some(t) = &w.chat_template {
+        let render = chat_template::load(t)?;
+        let sc = &mut plan.scenarios[0];
+        sc.params["chat_template"] = json!(t);
+        // Check the template on this workload's first request before sending anything.
+        render
+            .render(&sc.workload.get(0).prompt.messages())
+            .with_context(|| format!("--chat-template {t}"))?;
+        sc.workload = Arc::new(chat_template::Templated {
+            inner: sc.workload.clone(),
+            template: render,
+        });
+    }
+    if let Some(path) = &w.dataset {
+        let mut ds = dataset::load(path, &w.dataset_format, a.max_tokens, a.temperature)?;
+        if w.shuffle {
+            dataset::shuffle(&mut ds.specs, a.seed);
+        }
+        if ds.skipped > 0 {
+            eprintln!(
+                "--dataset {}: {} entries without a human turn left out",
+                path.display(),
+                ds.skipped
+            );
+        }
+        let n = ds.specs.len() as u64;
+        let sc = &mut plan.scenarios[0];
+        if a.requests.is_none() && a.duration.is_none() {
+            // Each prompt once unless told otherwise.
+            sc.stop.requests = Some(n);
+            sc.params["requests"] = json!(n);
+        }
+        merge(
+            &mut sc.params,
+            json!({"dataset": path.display().to_string(), "dataset_format": ds.format.name(),
+                   "dataset_prompts": n, "shuffle": w.shuffle}),
+        );
+        sc.workload = Arc::new(PromptList { specs: ds.specs });
+        plan.recorded["workload"] = json!("dataset");
+    } else if w.shuffle {
+        bail!("--shuffle applies to --dataset");
+    }
+    if let Some(o) = output {
+        let sc = &mut plan.scenarios[0];
+        merge(
+            &mut sc.params,
+            json!({"output_tokens": o.mean, "output_tokens_stdev": o.stdev}),
+        );
+        sc.workload = Arc::new(OutputLengths {
+            inner: sc.workload.clone(),
+            output: o,
+            seed: a.seed,
+        });
+    }
+    Ok(())
+}
+
+/// The server's context length, asked only when a scenario needs it.
+pub async fn server_context(
+    plan: &RunPlan,
+    model: &str,
+) -> Option<crate::server_info::ContextLength> {
+    let needed = plan
+        .scenarios
+        .iter()
+        .any(|s| s.workload.context_needed().is_some());
+    if !needed {
+        return None;
+    }
+    let c = crate::server_info::context_length(&plan.client, model).await;
+    match &c {
+        Some(c) => eprintln!(
+            "Server context length: {} tokens (from {}).",
+            c.tokens, c.source
+        ),
+        None => eprintln!(
+            "The server does not report its context length: every step is run; those larger than its context may fail."
+        ),
+    }
+    c
+}
+
+/// Why `sc` must be skipped, if it must: it needs more context than the server has.
+pub fn skip(
+    sc: &Scenario,
+    context: Option<&crate::server_info::ContextLength>,
+) -> Option<crate::result::Skipped> {
+    let need = sc.workload.context_needed()?;
+    let have = context?;
+    (need > have.tokens).then(|| crate::result::Skipped {
+        name: sc.name.clone(),
+        params: sc.params.clone(),
+        reason: format!(
+            "needs a context of {need} tokens; the server has {} (from {})",
+            have.tokens, have.source
+        ),
+    })
+}
+
+/// The conversations `--conversations` with tag filters and `--max-conversations` select.
+pub fn select_conversations(a: &RunArgs) -> anyhow::Result<Vec<conversation::Conversation>> {
+    let w = &a.workload;
+    let path = w
+        .conversations
+        .as_ref()
+        .context("--list-conversations needs --conversations FILE")?;
+    let all = conversation::load(path)?;
+    let total = all.len();
+    let mut convs = conversation::filter_tags(all, &w.include_tags, &w.exclude_tags);
+    if let Some(n) = w.max_conversations {
+        if n == 0 {
+            bail!("--max-conversations must be at least 1");
+        }
+        convs.truncate(n);
+    }
+    if convs.is_empty() {
+        bail!(
+            "--conversations {}: none of its {total} conversations is left after the tag filters",
+            path.display()
+        );
+    }
+    Ok(convs)
+}
+
+/// `--list-conversations`: prints the selected conversations with their estimated sizes.
+pub fn list_conversations(a: &RunArgs) -> anyhow::Result<i32> {
+    let convs = select_conversations(a)?;
+    println!(
+        "{:<28} {:>5} {:>5} {:>12} {:>12}  tags / description",
+        "id", "turns", "docs", "input tok", "context tok"
+    );
+    for c in &convs {
+        let s = conversation::size(c, a.max_tokens);
+        let fits = match a.workload.context_size {
+            Some(n) if s.peak_tokens > n => "  (over --context-size: skipped)",
+            _ => "",
+        };
+        println!(
+            "{:<28} {:>5} {:>5} {:>12} {:>12}  [{}] {}{fits}",
+            c.id,
+            c.turns.len(),
+            s.documents,
+            s.input_tokens,
+            s.peak_tokens,
+            c.tags.join(","),
+            c.description.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "\nTokens are estimates (llmbench's simple tokenizer); \"context tok\" is the largest turn's prompt plus its reply limit, replies assumed at their limit (--max-tokens {} unless a turn sets max_tokens).",
+        a.max_tokens
+    );
+    Ok(0)
+}
