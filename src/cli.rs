@@ -44,8 +44,9 @@ pub struct RunArgs {
     /// Server base URL (e.g. http://localhost:8000) or full endpoint; none: the built-in simulator.
     pub url: Option<String>,
 
-    /// Wire protocol: openai-chat or openai-completions.
-    #[arg(long, default_value = "openai-chat")]
+    /// Wire protocol: auto (probe the URL), openai-chat, openai-completions, ollama-chat,
+    /// ollama-generate, tgi, llamacpp or generate.
+    #[arg(long, default_value = "auto")]
     pub backend: String,
 
     /// Model name to request (default: the first model the server lists).
@@ -163,6 +164,20 @@ pub struct RunArgs {
     /// Simulator settings, used when no URL is given.
     #[command(flatten)]
     pub sim: SimArgs,
+
+    /// Share of requests (0 to <1) that repeat an earlier request's prompt exactly; the others
+    /// get unique prompts. The cache hit rate then comes from what the server reports.
+    #[arg(long)]
+    pub repeat_ratio: Option<f64>,
+
+    /// Local tokenizer for token counts the server does not report: a tokenizer.json path,
+    /// cl100k (built in, the default) or chunks (one token per streamed chunk).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+
+    /// Ollama: pull the model through /api/pull when the server does not have it.
+    #[arg(long)]
+    pub pull: bool,
 
     /// What to send: suites, datasets, synthetic lengths, conversations.
     #[command(flatten)]

@@ -62,6 +62,8 @@ pub struct Client {
     proto: Arc<dyn Protocol>,
     opts: RequestOptions,
     epoch: Instant,
+    tokenizer: Option<Arc<dyn crate::tokenize::Tokenizer>>,
+    tokenizer_explicit: bool,
 }
 
 /// Builds the HTTP client all requests share.
@@ -108,6 +110,7 @@ struct Stream {
     cache_hit: Option<bool>,
     done: bool,
     error: Option<String>,
+    timings: Option<crate::protocol::ServerTimings>,
 }
 
 impl Stream {
@@ -126,6 +129,9 @@ impl Stream {
         }
         if d.cache_hit.is_some() {
             self.cache_hit = d.cache_hit;
+        }
+        if d.timings.is_some() {
+            self.timings = d.timings;
         }
         self.done |= d.done;
         if d.error.is_some() && self.error.is_none() {
@@ -159,7 +165,22 @@ impl Client {
             proto,
             opts,
             epoch,
+            tokenizer: None,
+            tokenizer_explicit: false,
         })
+    }
+
+    /// Counts tokens the server does not report with this tokenizer. `explicit`: the user
+    /// chose it, so it also beats chunk counting on streamed responses; the built-in default
+    /// is used only where chunks cannot count (a response that was not streamed).
+    pub fn with_tokenizer(
+        mut self,
+        t: Option<Arc<dyn crate::tokenize::Tokenizer>>,
+        explicit: bool,
+    ) -> Self {
+        self.tokenizer = t;
+        self.tokenizer_explicit = explicit;
+        self
     }
 
     /// Milliseconds since the run's time zero.
@@ -248,7 +269,15 @@ impl Client {
         if !status.is_success() {
             return (self.http_error(rec, resp, deadline).await, String::new());
         }
-        self.read_body(rec, resp, deadline).await
+        let (mut rec, text) = self.read_body(rec, resp, deadline).await;
+        // Prompt tokens the server did not report: the local tokenizer, on the prompt as sent.
+        if rec.input_tokens.is_none()
+            && let Some(t) = &self.tokenizer
+        {
+            rec.input_tokens = Some(t.count(&spec.prompt.text()));
+            rec.input_tokens_source = Some(TokenSource::Tokenizer);
+        }
+        (rec, text)
     }
 
     async fn http_error(
@@ -335,10 +364,21 @@ impl Client {
         rec.cache_hit = st.cache_hit;
         rec.input_tokens = st.usage.prompt_tokens;
         rec.input_tokens_source = rec.input_tokens.and(st.usage.source);
-        (rec.output_tokens, rec.output_tokens_source) = match st.usage.completion_tokens {
-            Some(n) => (n, st.usage.source.or(Some(TokenSource::ServerUsage))),
-            None => (st.chunk_tokens, Some(TokenSource::Chunks)),
-        };
+        // Token counts, best source first: the server's usage or its own counters; then the
+        // tokenizer the user gave; then, for a streamed response, one per content chunk (the
+        // server's own tokens, where a built-in BPE is another model's); then the built-in BPE.
+        let streamed = framing != Framing::Whole;
+        let tokenizer = self
+            .tokenizer
+            .as_ref()
+            .filter(|_| self.tokenizer_explicit || !streamed);
+        (rec.output_tokens, rec.output_tokens_source) =
+            match (st.usage.completion_tokens, tokenizer) {
+                (Some(n), _) => (n, st.usage.source.or(Some(TokenSource::ServerUsage))),
+                (None, Some(t)) => (t.count(&st.text), Some(TokenSource::Tokenizer)),
+                (None, None) => (st.chunk_tokens, Some(TokenSource::Chunks)),
+            };
+        rec.server_timings = st.timings;
         let (outcome, error) = if let Some(e) = st.error.take() {
             (
                 Outcome::StreamError,

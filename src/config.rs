@@ -127,11 +127,21 @@ pub struct RunPlan {
     pub scenarios: Vec<Scenario>,
     /// The configuration as recorded in the result file (no secrets).
     pub recorded: serde_json::Value,
+    /// `--backend auto`: `protocol` is a placeholder until the target is probed.
+    pub auto_backend: bool,
+    /// Local tokenizer for counts the server does not report (`None`: count chunks).
+    pub tokenizer: Option<Arc<dyn crate::tokenize::Tokenizer>>,
 }
 
 /// Validates `run` flags.
 pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
-    let protocol = protocol::by_name(&a.backend).with_context(|| {
+    let auto_backend = a.backend == "auto";
+    let lookup = if auto_backend {
+        "openai-chat"
+    } else {
+        &a.backend
+    };
+    let protocol = protocol::by_name(lookup).with_context(|| {
         format!(
             "--backend {:?} is not known; choose one of {}",
             a.backend,
@@ -202,6 +212,22 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         max_tokens: Some(a.max_tokens),
         temperature: a.temperature,
     };
+    if let Some(r) = a.repeat_ratio
+        && !(0.0..1.0).contains(&r)
+    {
+        bail!("--repeat-ratio must be at least 0 and below 1 (got {r})");
+    }
+    if a.repeat_ratio.is_some()
+        && (a.workload.suite.is_some()
+            || a.workload.dataset.is_some()
+            || a.workload.prompt_tokens.is_some()
+            || a.workload.conversations.is_some())
+    {
+        bail!(
+            "--repeat-ratio repeats the --prompt (or default prompt) only: it does not combine with --suite, --dataset, --prompt-tokens or --conversations"
+        );
+    }
+    let tokenizer = crate::tokenize::load(a.tokenizer.as_deref())?;
     let mut headers = parse_headers(&a.headers)?;
     if let Ok(key) = std::env::var(&a.api_key_env)
         && !key.is_empty()
@@ -225,6 +251,7 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         "max_tokens": a.max_tokens,
         "temperature": a.temperature,
         "warmup": a.warmup,
+        "repeat_ratio": a.repeat_ratio,
     });
     let recorded = json!({
         "backend": protocol.name(),
@@ -236,11 +263,21 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         "connect_timeout_s": a.connect_timeout.as_secs_f64(),
         "request_timeout_s": a.request_timeout.as_secs_f64(),
         "idle_timeout_s": a.idle_timeout.as_secs_f64(),
+        "repeat_ratio": a.repeat_ratio,
+        "tokenizer": tokenizer.as_ref().map_or("chunks".to_string(), |t| t.name()),
     });
     let scenario = Scenario {
         name: a.name.clone(),
         params,
-        workload: Arc::new(FixedPrompt { spec }),
+        workload: match a.repeat_ratio {
+            Some(ratio) => Arc::new(crate::workload::repeat::RepeatMix {
+                base: spec,
+                ratio,
+                seed: a.seed,
+                nonce: rand::random::<u32>() as u64,
+            }),
+            None => Arc::new(FixedPrompt { spec }),
+        },
         load,
         stop,
         warmup: a.warmup,
@@ -256,6 +293,8 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         },
         scenarios: vec![scenario],
         recorded,
+        auto_backend,
+        tokenizer,
     };
     crate::plan::apply_workload(a, &mut plan)?;
     Ok(plan)

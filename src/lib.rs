@@ -24,6 +24,9 @@ pub mod timer;
 pub mod turn_stats;
 pub mod workload;
 
+pub mod target;
+pub mod tokenize;
+
 use cli::{Cli, Command};
 
 /// Runs a parsed command line; returns the process exit code.

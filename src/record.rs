@@ -121,6 +121,9 @@ pub struct Record {
     /// 1 for the first attempt; higher when `--retries` retried it.
     #[serde(default = "one")]
     pub attempt: u32,
+    /// The server's own timings of this request (Ollama durations, llama.cpp `timings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<crate::protocol::ServerTimings>,
     /// Conversation id, for requests of a multi-turn conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<String>,

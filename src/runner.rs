@@ -70,7 +70,11 @@ struct Phase {
 impl Phase {
     /// Runs request `id` scheduled at `scheduled`, unless a hard cancel comes first.
     async fn one(&self, id: u64, scheduled: Instant) -> Record {
-        let spec = self.workload.get(id);
+        let spec = if self.warmup {
+            self.workload.get_warmup(id)
+        } else {
+            self.workload.get(id)
+        };
         let client = &self.client;
         let mut rec = tokio::select! {
             r = client.execute(&spec, scheduled) => r,
@@ -293,13 +297,17 @@ pub async fn run_scenario(
         return Err(e);
     }
     let summary = acc.finish();
+    let warnings = crate::stats::warnings(&summary.metrics);
     Ok(ScenarioResult {
         name: sc.name.clone(),
         params: sc.params.clone(),
         outcomes: summary.outcomes,
         metrics: summary.metrics,
         errors: summary.errors,
-        warnings: client_load.reasons.clone(),
+        warnings: warnings
+            .into_iter()
+            .chain(client_load.reasons.iter().cloned())
+            .collect(),
         client: Some(client_load),
         ..Default::default()
     })

@@ -289,6 +289,14 @@ pub struct Metrics {
     /// Share of requested output tokens actually received (succeeded requests that asked for a
     /// length); below 1 means the server stopped early.
     pub output_length_ratio: Option<f64>,
+    /// Succeeded requests whose output token count differs from the `max_tokens` they asked
+    /// for; null when no request asked for a length.
+    #[serde(default)]
+    pub output_length_mismatches: Option<u64>,
+    /// Succeeded requests by where their output token count came from (`server_usage`,
+    /// `server_counters`, `tokenizer`, `chunks`).
+    #[serde(default)]
+    pub output_token_sources: BTreeMap<String, u64>,
 }
 
 /// Distinct error messages kept per scenario.
@@ -332,6 +340,9 @@ pub struct Accumulator {
     requested: u64,
     received_of_requested: u64,
     errors: BTreeMap<String, u64>,
+    length_asked: u64,
+    length_mismatches: u64,
+    token_sources: BTreeMap<String, u64>,
     first_sent: Option<f64>,
     last_sent: Option<f64>,
     sent: u64,
@@ -377,6 +388,15 @@ impl Accumulator {
         if let Some(req) = r.requested_output_tokens {
             self.requested += req as u64;
             self.received_of_requested += r.output_tokens.min(req as u64);
+            self.length_asked += 1;
+            self.length_mismatches += (r.output_tokens != req as u64) as u64;
+        }
+        if let Some(src) = r.output_tokens_source {
+            let name = serde_json::to_value(src)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            *self.token_sources.entry(name).or_default() += 1;
         }
     }
 
@@ -435,6 +455,8 @@ impl Accumulator {
                 .then(|| self.cache_hits as f64 / self.cache_known as f64),
             output_length_ratio: (self.requested > 0)
                 .then(|| self.received_of_requested as f64 / self.requested as f64),
+            output_length_mismatches: (self.length_asked > 0).then_some(self.length_mismatches),
+            output_token_sources: std::mem::take(&mut self.token_sources),
         };
         let mut errors: Vec<ErrorCount> = std::mem::take(&mut self.errors)
             .into_iter()
@@ -448,6 +470,29 @@ impl Accumulator {
             errors,
         }
     }
+}
+
+/// What the reader of a scenario's metrics should be told: output lengths that differ from
+/// what was asked for, and token counts that did not come from the server.
+pub fn warnings(m: &Metrics) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(n) = m.output_length_mismatches.filter(|&n| n > 0) {
+        out.push(format!(
+            "{n} succeeded request(s) received a different number of output tokens than requested (received {:.1}% of the requested total); give --ignore-eos where the server supports it for fixed lengths",
+            m.output_length_ratio.unwrap_or(0.0) * 100.0
+        ));
+    }
+    for (src, what) in [
+        ("tokenizer", "a local tokenizer"),
+        ("chunks", "counting streamed chunks"),
+    ] {
+        if let Some(&n) = m.output_token_sources.get(src).filter(|&&n| n > 0) {
+            out.push(format!(
+                "output tokens of {n} request(s) counted by {what}: the server reported no counts"
+            ));
+        }
+    }
+    out
 }
 
 /// Summarises measured (non-warmup) records.

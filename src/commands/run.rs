@@ -143,24 +143,18 @@ pub async fn execute(args: &RunArgs, mut plan: RunPlan) -> anyhow::Result<i32> {
     };
     plan.client.base_url = target.url.clone();
     plan.client.url_is_endpoint = target.is_endpoint;
-    if !target.is_endpoint {
-        let models = list_models(&plan.client).await?;
-        if plan.options.model.is_empty() {
-            plan.options.model = models.first().cloned().with_context(|| {
-                format!("the server at {} lists no models: give --model", target.url)
-            })?;
-        }
-    } else if plan.options.model.is_empty() {
-        plan.options.model = "default".into();
-    }
+    crate::target::resolve(&mut plan, args).await?;
     let model = plan.options.model.clone();
     let epoch = Instant::now();
-    let client = Arc::new(Client::new(
-        plan.client.clone(),
-        plan.protocol.clone(),
-        plan.options.clone(),
-        epoch,
-    )?);
+    let client = Arc::new(
+        Client::new(
+            plan.client.clone(),
+            plan.protocol.clone(),
+            plan.options.clone(),
+            epoch,
+        )?
+        .with_tokenizer(plan.tokenizer.clone(), args.tokenizer.is_some()),
+    );
     let cancel = Cancel::default();
     install_signals(&cancel, args.grace);
     let mut result = ResultFile {
@@ -169,7 +163,7 @@ pub async fn execute(args: &RunArgs, mut plan: RunPlan) -> anyhow::Result<i32> {
         started_at: now_rfc3339(),
         status: RunStatus::Running,
         target: Target {
-            url: target.url.clone(),
+            url: plan.client.base_url.clone(),
             backend: plan.protocol.name().into(),
             model,
             simulated: sim.is_some(),

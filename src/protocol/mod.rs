@@ -3,7 +3,11 @@
 //! A protocol never touches the network or the clock: the client feeds it event payloads and
 //! it says what they carried. One file per protocol, all behind [`Protocol`].
 
+pub mod generate;
+pub mod llamacpp;
+pub mod ollama;
 pub mod openai;
+pub mod tgi;
 
 use std::sync::Arc;
 
@@ -45,6 +49,17 @@ pub struct Usage {
     pub source: Option<TokenSource>,
 }
 
+/// Timings a server reported about its own work (Ollama durations, llama.cpp `timings`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServerTimings {
+    /// Time the server spent evaluating the prompt (ms).
+    pub prompt_ms: Option<f64>,
+    /// Time the server spent generating output (ms).
+    pub decode_ms: Option<f64>,
+    /// Time the server spent loading the model for this request (ms; Ollama).
+    pub load_ms: Option<f64>,
+}
+
 /// What one event carried. Fields are additive: one event may carry text and usage.
 #[derive(Debug, Default, PartialEq)]
 pub struct Delta {
@@ -60,6 +75,8 @@ pub struct Delta {
     pub done: bool,
     /// An in-band error reported by the server.
     pub error: Option<String>,
+    /// The server's own timings of this request, usually in the last event.
+    pub timings: Option<ServerTimings>,
 }
 
 /// A decoding failure: the event was not what the protocol allows.
@@ -81,16 +98,38 @@ pub trait Protocol: Send + Sync {
     fn needs_end_marker(&self) -> bool {
         true
     }
+    /// Whether the protocol can stream at all (the plain `generate` API cannot).
+    fn can_stream(&self) -> bool {
+        true
+    }
+    /// Whether `--ignore-eos` can be honoured (the request asks for exactly `max_tokens`).
+    fn supports_ignore_eos(&self) -> bool {
+        true
+    }
 }
 
 /// Backends that can be chosen with `--backend`.
-pub const BACKENDS: &[&str] = &["openai-chat", "openai-completions"];
+pub const BACKENDS: &[&str] = &[
+    "auto",
+    "openai-chat",
+    "openai-completions",
+    "ollama-chat",
+    "ollama-generate",
+    "tgi",
+    "llamacpp",
+    "generate",
+];
 
-/// The protocol for a backend name.
+/// The protocol for a backend name (`auto` is resolved by probing, see `crate::target`).
 pub fn by_name(name: &str) -> Option<Arc<dyn Protocol>> {
     Some(match name {
         "openai-chat" | "openai" | "chat" => Arc::new(openai::OpenAi::chat()),
         "openai-completions" | "completions" => Arc::new(openai::OpenAi::completions()),
+        "ollama-chat" | "ollama" => Arc::new(ollama::Ollama::chat()),
+        "ollama-generate" => Arc::new(ollama::Ollama::generate()),
+        "tgi" => Arc::new(tgi::Tgi),
+        "llamacpp" | "llama.cpp" | "llama-cpp" => Arc::new(llamacpp::LlamaCpp),
+        "generate" => Arc::new(generate::Generate),
         _ => return None,
     })
 }

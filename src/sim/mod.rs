@@ -7,6 +7,12 @@ pub mod engine;
 pub mod openai;
 pub mod text;
 
+pub mod generate;
+pub mod llamacpp;
+pub mod ollama;
+pub mod tgi;
+pub mod wire;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,6 +74,8 @@ pub struct Sim {
     /// `token_bytes` mode: the text of every token, built once per simulator (leaked: it
     /// lives as long as the process, like the built-in vocabulary).
     big_token: Option<&'static str>,
+    /// Models pulled through the Ollama API (`/api/pull`), besides `cfg.model`.
+    pub pulled: std::sync::Mutex<Vec<String>>,
 }
 
 /// A generation in progress: its size and its token stream.
@@ -95,6 +103,7 @@ impl Sim {
             engine,
             next_id: AtomicU64::new(0),
             big_token,
+            pulled: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -171,6 +180,10 @@ pub fn app(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(openai::routes())
+        .merge(ollama::routes())
+        .merge(tgi::routes())
+        .merge(llamacpp::routes())
+        .merge(generate::routes())
         .with_state(sim)
         // Long-context requests (a 128k-token prompt is ~0.5 MiB of text; stress tests send
         // more): axum's 2 MB default would answer 413 where real servers accept the body.

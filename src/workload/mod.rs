@@ -1,5 +1,7 @@
 //! What to send: producers of [`RequestSpec`]s.
 
+pub mod repeat;
+
 use serde::{Deserialize, Serialize};
 
 /// The prompt used when the user gives none.
@@ -72,6 +74,11 @@ pub trait Workload: Send + Sync {
     /// Whether the workload has no requests at all.
     fn is_empty(&self) -> bool {
         self.len() == Some(0)
+    }
+    /// The warm-up request at `index` (the same as `get` unless warm-up must not touch the
+    /// measured prompts, as in a cache mix).
+    fn get_warmup(&self, index: u64) -> RequestSpec {
+        self.get(index)
     }
     /// Context (tokens: prompt and output) the server must have for this workload; a
     /// scenario whose need exceeds the server's context is skipped with a message.

@@ -172,6 +172,17 @@ pub struct ScriptServer {
 
 impl ScriptServer {
     pub fn start(script: Script) -> Self {
+        Self::start_with_gets(script, &[])
+    }
+
+    /// Like `start`, and answers GETs of the listed paths with the given JSON bodies (a
+    /// server's self-description: `/api/tags`, `/info`, ...); other GETs get 404.
+    pub fn start_with_gets(script: Script, gets: &[(&str, &str)]) -> Self {
+        let gets: Arc<Vec<(String, String)>> = Arc::new(
+            gets.iter()
+                .map(|(p, b)| (format!("GET {p}"), b.to_string()))
+                .collect(),
+        );
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -189,10 +200,26 @@ impl ScriptServer {
                 };
                 let _ = sock.set_nodelay(true);
                 let (script, n, b) = (script.clone(), n.clone(), b.clone());
+                let gets = gets.clone();
                 tokio::spawn(async move {
                     // Keep-alive responses loop back for the next request on this connection.
                     while let Some((path, body)) = read_request(&mut sock).await {
                         let t0 = std::time::Instant::now();
+                        // Other GETs (backend probes such as /api/tags) are not scripted.
+                        if let Some((_, body)) = gets.iter().find(|(p, _)| *p == path) {
+                            let resp = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = sock.write_all(resp.as_bytes()).await;
+                            return;
+                        }
+                        if path.starts_with("GET ") && !path.ends_with("/models") {
+                            let resp = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                            let _ = sock.write_all(resp.as_bytes()).await;
+                            return;
+                        }
+                        let path = path.split_once(' ').map_or(path.as_str(), |p| p.1).to_string();
                         if path.ends_with("/models") {
                             let body = r#"{"object":"list","data":[{"id":"scripted"}]}"#;
                             let resp = format!(
@@ -277,7 +304,10 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, Strin
         }
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    // "METHOD /path", so GET probes can be told from scripted requests.
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or("GET");
+    let path = format!("{method} {}", words.next().unwrap_or("/"));
     let len: usize = head
         .lines()
         .find_map(|l| {

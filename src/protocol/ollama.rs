@@ -1,0 +1,224 @@
+//! Ollama's native API: `/api/chat` and `/api/generate`, NDJSON streaming (one JSON object per
+//! line, the last with `done: true` and the server's counters), or one object with
+//! `"stream": false`.
+//!
+//! Token counts come from the server's counters: `eval_count` (output) and
+//! `prompt_eval_count` (prompt); durations (`prompt_eval_duration`, `eval_duration`,
+//! `load_duration`, nanoseconds) are kept as the server's own timings. Ollama has no way to
+//! ignore end-of-sequence; `num_predict` caps the output.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, ServerTimings, Usage};
+use crate::record::TokenSource;
+use crate::sse::Framing;
+use crate::workload::RequestSpec;
+
+/// Which Ollama endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/api/chat`: messages in, `message.content` out.
+    Chat,
+    /// `/api/generate`: a prompt in, `response` out.
+    Generate,
+}
+
+/// The Ollama protocol.
+#[derive(Debug, Clone)]
+pub struct Ollama {
+    endpoint: Endpoint,
+}
+
+impl Ollama {
+    /// `/api/chat`.
+    pub fn chat() -> Self {
+        Self {
+            endpoint: Endpoint::Chat,
+        }
+    }
+
+    /// `/api/generate`.
+    pub fn generate() -> Self {
+        Self {
+            endpoint: Endpoint::Generate,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Line {
+    response: Option<String>,
+    thinking: Option<String>,
+    message: Option<Msg>,
+    #[serde(default)]
+    done: bool,
+    error: Option<Value>,
+    prompt_eval_count: Option<u64>,
+    eval_count: Option<u64>,
+    prompt_eval_duration: Option<u64>,
+    eval_duration: Option<u64>,
+    load_duration: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Msg {
+    content: Option<String>,
+    thinking: Option<String>,
+}
+
+fn ns_to_ms(ns: Option<u64>) -> Option<f64> {
+    ns.map(|n| n as f64 / 1e6)
+}
+
+impl Protocol for Ollama {
+    fn name(&self) -> &'static str {
+        match self.endpoint {
+            Endpoint::Chat => "ollama-chat",
+            Endpoint::Generate => "ollama-generate",
+        }
+    }
+
+    fn build(&self, spec: &RequestSpec, opts: &RequestOptions) -> HttpCall {
+        let mut options = serde_json::Map::new();
+        if let Some(n) = spec.max_tokens {
+            options.insert("num_predict".into(), json!(n));
+        }
+        if let Some(t) = spec.temperature {
+            options.insert("temperature".into(), json!(t));
+        }
+        let (path, mut body) = match self.endpoint {
+            Endpoint::Chat => (
+                "/api/chat",
+                json!({"model": opts.model, "messages": spec.prompt.messages()}),
+            ),
+            Endpoint::Generate => (
+                "/api/generate",
+                json!({"model": opts.model, "prompt": spec.prompt.text()}),
+            ),
+        };
+        let o = body.as_object_mut().expect("object");
+        o.insert("stream".into(), Value::Bool(opts.stream));
+        o.insert("options".into(), Value::Object(options));
+        HttpCall {
+            path: path.into(),
+            body,
+        }
+    }
+
+    fn framing(&self, stream: bool) -> Framing {
+        if stream {
+            Framing::Ndjson
+        } else {
+            Framing::Whole
+        }
+    }
+
+    fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError> {
+        let trimmed = payload.trim_ascii();
+        let line: Line = serde_json::from_slice(trimmed).map_err(|e| {
+            DecodeError(format!("malformed line ({e}): {}", super::snippet(trimmed)))
+        })?;
+        if let Some(err) = line.error {
+            out.error = Some(super::openai::error_text(&err));
+            return Ok(());
+        }
+        for part in [line.thinking, line.response].into_iter().flatten() {
+            out.text.push_str(&part);
+        }
+        if let Some(m) = line.message {
+            for part in [m.thinking, m.content].into_iter().flatten() {
+                out.text.push_str(&part);
+            }
+        }
+        if line.done {
+            out.done = true;
+            if line.eval_count.is_some() || line.prompt_eval_count.is_some() {
+                out.usage = Some(Usage {
+                    prompt_tokens: line.prompt_eval_count,
+                    completion_tokens: line.eval_count,
+                    cached_tokens: None,
+                    source: Some(TokenSource::ServerCounters),
+                });
+            }
+            let t = ServerTimings {
+                prompt_ms: ns_to_ms(line.prompt_eval_duration),
+                decode_ms: ns_to_ms(line.eval_duration),
+                load_ms: ns_to_ms(line.load_duration),
+            };
+            if t != ServerTimings::default() {
+                out.timings = Some(t);
+            }
+        }
+        Ok(())
+    }
+
+    fn supports_ignore_eos(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Prompt;
+
+    fn decode(p: &Ollama, s: &str) -> Delta {
+        let mut d = Delta::default();
+        p.decode(s.as_bytes(), &mut d).unwrap();
+        d
+    }
+
+    #[test]
+    fn builds_chat_and_generate() {
+        let spec = RequestSpec {
+            prompt: Prompt::Text("hi".into()),
+            max_tokens: Some(7),
+            temperature: Some(0.0),
+        };
+        let opts = RequestOptions {
+            model: "llama3".into(),
+            stream: true,
+            ignore_eos: false,
+        };
+        let c = Ollama::chat().build(&spec, &opts);
+        assert_eq!(c.path, "/api/chat");
+        assert_eq!(c.body["messages"][0]["content"], "hi");
+        assert_eq!(c.body["options"]["num_predict"], 7);
+        assert_eq!(c.body["options"]["temperature"], 0.0);
+        assert_eq!(c.body["stream"], true);
+        let g = Ollama::generate().build(&spec, &opts);
+        assert_eq!(
+            (g.path.as_str(), &g.body["prompt"]),
+            ("/api/generate", &json!("hi"))
+        );
+    }
+
+    #[test]
+    fn decodes_lines_and_final_counters() {
+        let p = Ollama::generate();
+        let d = decode(&p, r#"{"model":"m","response":" hi","done":false}"#);
+        assert_eq!((d.text.as_str(), d.done), (" hi", false));
+        let last = decode(
+            &p,
+            r#"{"model":"m","response":"","done":true,"done_reason":"length","total_duration":9000000,"load_duration":1000000,"prompt_eval_count":26,"prompt_eval_duration":2500000,"eval_count":12,"eval_duration":5000000}"#,
+        );
+        assert!(last.done && last.text.is_empty());
+        let u = last.usage.unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(26), Some(12)));
+        assert_eq!(u.source, Some(TokenSource::ServerCounters));
+        let t = last.timings.unwrap();
+        assert_eq!(
+            (t.prompt_ms, t.decode_ms, t.load_ms),
+            (Some(2.5), Some(5.0), Some(1.0))
+        );
+        let c = decode(
+            &Ollama::chat(),
+            r#"{"message":{"role":"assistant","content":"yo"},"done":false}"#,
+        );
+        assert_eq!(c.text, "yo");
+        let e = decode(&p, r#"{"error":"model 'x' not found"}"#);
+        assert_eq!(e.error.as_deref(), Some("model 'x' not found"));
+        assert!(p.decode(b"{oops", &mut Delta::default()).is_err());
+    }
+}

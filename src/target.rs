@@ -1,0 +1,423 @@
+//! What the target is: which API it speaks (`--backend auto`), which model to ask for, and,
+//! for Ollama, whether the model is there (pulled on request with `--pull`).
+//!
+//! This is the only place that talks to a server outside a measured request; it runs before
+//! the first one.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::client::{ClientConfig, describe, http_client};
+
+/// Endpoint paths and the backend each one means.
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("/v1/chat/completions", "openai-chat"),
+    ("/chat/completions", "openai-chat"),
+    ("/v1/completions", "openai-completions"),
+    ("/completions", "openai-completions"),
+    ("/api/chat", "ollama-chat"),
+    ("/api/generate", "ollama-generate"),
+    ("/completion", "llamacpp"),
+    ("/generate_stream", "tgi"),
+    ("/generate", "generate"),
+];
+
+/// The backend a full endpoint URL names by its path, and the base URL before that path.
+pub fn backend_of_endpoint(url: &str) -> Option<(&'static str, String)> {
+    let trimmed = url.trim_end_matches('/');
+    ENDPOINTS.iter().find_map(|(suffix, backend)| {
+        trimmed
+            .strip_suffix(suffix)
+            .map(|base| (*backend, base.to_string()))
+    })
+}
+
+/// Whether a backend's requests carry their own path (native APIs) rather than going to the
+/// URL as given (OpenAI and the plain `generate` API accept a full endpoint).
+pub fn uses_native_paths(backend: &str) -> bool {
+    matches!(
+        backend,
+        "ollama-chat" | "ollama-generate" | "tgi" | "llamacpp"
+    )
+}
+
+/// A small GET of a JSON document; `Ok(None)` for a non-2xx answer or a body that is not JSON.
+pub async fn get_json(
+    http: &reqwest::Client,
+    cfg: &ClientConfig,
+    url: &str,
+) -> anyhow::Result<Option<Value>> {
+    let mut req = http.get(url).timeout(cfg.connect_timeout * 3);
+    for (k, v) in &cfg.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {url}: {}", describe(&e)))?;
+    if !resp.status().is_success() {
+        return Ok(None);
+    }
+    Ok(resp.json::<Value>().await.ok())
+}
+
+/// What probing found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    /// The backend picked.
+    pub backend: &'static str,
+    /// Why (shown to the user).
+    pub reason: String,
+}
+
+/// Probes a base URL: Ollama (`/api/tags`), llama.cpp (`/props`), TGI (`/info`), then any
+/// OpenAI-compatible server (`/v1/models`). llmbench's own simulator (which speaks all of
+/// them) names itself in `/v1/models` and is benchmarked as OpenAI chat.
+pub async fn detect(cfg: &ClientConfig) -> anyhow::Result<Detected> {
+    let http = http_client(cfg)?;
+    let base = &cfg.base_url;
+    let models = get_json(&http, cfg, &format!("{base}/v1/models")).await?;
+    let owned_by = models
+        .as_ref()
+        .and_then(|m| m.pointer("/data/0/owned_by"))
+        .and_then(Value::as_str);
+    if owned_by == Some("llmbench") {
+        return Ok(Detected {
+            backend: "openai-chat",
+            reason: "llmbench's simulator (/v1/models)".into(),
+        });
+    }
+    let tags = get_json(&http, cfg, &format!("{base}/api/tags")).await?;
+    if tags.as_ref().is_some_and(|t| t["models"].is_array()) {
+        return Ok(Detected {
+            backend: "ollama-chat",
+            reason: "Ollama (/api/tags answered)".into(),
+        });
+    }
+    let props = get_json(&http, cfg, &format!("{base}/props")).await?;
+    if props
+        .as_ref()
+        .is_some_and(|p| p.get("default_generation_settings").is_some())
+    {
+        return Ok(Detected {
+            backend: "llamacpp",
+            reason: "llama.cpp server (/props answered)".into(),
+        });
+    }
+    let info = get_json(&http, cfg, &format!("{base}/info")).await?;
+    if info.as_ref().is_some_and(|i| i.get("model_id").is_some()) {
+        return Ok(Detected {
+            backend: "tgi",
+            reason: "Text Generation Inference (/info answered)".into(),
+        });
+    }
+    if models.as_ref().is_some_and(|m| m["data"].is_array()) {
+        return Ok(Detected {
+            backend: "openai-chat",
+            reason: "OpenAI-compatible (/v1/models answered)".into(),
+        });
+    }
+    bail!(
+        "cannot tell which API {base} speaks: none of /v1/models, /api/tags, /props, /info answered; give --backend"
+    )
+}
+
+/// Picks the backend for a full endpoint URL: by its path, asking `/info` to tell TGI's
+/// `/generate` from the plain API's.
+pub async fn detect_endpoint(cfg: &ClientConfig) -> anyhow::Result<Detected> {
+    let url = &cfg.base_url;
+    let Some((backend, base)) = backend_of_endpoint(url) else {
+        bail!("cannot tell which API {url} speaks from its path; give --backend");
+    };
+    if backend == "generate" {
+        let http = http_client(cfg)?;
+        let info = get_json(&http, cfg, &format!("{base}/info")).await?;
+        if info.as_ref().is_some_and(|i| i.get("model_id").is_some()) {
+            return Ok(Detected {
+                backend: "tgi",
+                reason: "Text Generation Inference (/info answered)".into(),
+            });
+        }
+    }
+    Ok(Detected {
+        backend,
+        reason: format!(
+            "the endpoint path {}",
+            &url[base.len()..].trim_end_matches('/')
+        ),
+    })
+}
+
+/// The model to ask for when none was given, from what the server lists.
+pub async fn default_model(cfg: &ClientConfig, backend: &str) -> anyhow::Result<Option<String>> {
+    let http = http_client(cfg)?;
+    let base = &cfg.base_url;
+    Ok(match backend {
+        "ollama-chat" | "ollama-generate" => ollama_models(cfg).await?.into_iter().next(),
+        "tgi" => get_json(&http, cfg, &format!("{base}/info"))
+            .await?
+            .and_then(|i| i["model_id"].as_str().map(str::to_string)),
+        "generate" => None,
+        _ => get_json(&http, cfg, &format!("{base}/v1/models"))
+            .await?
+            .and_then(|m| m.pointer("/data/0/id")?.as_str().map(str::to_string)),
+    })
+}
+
+/// The models an Ollama server has (`/api/tags`); an error when it does not answer.
+pub async fn ollama_models(cfg: &ClientConfig) -> anyhow::Result<Vec<String>> {
+    let http = http_client(cfg)?;
+    let url = format!("{}/api/tags", cfg.base_url);
+    let tags = get_json(&http, cfg, &url)
+        .await?
+        .with_context(|| format!("{url} did not answer with a model list: is this Ollama?"))?;
+    Ok(tags["models"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["name"].as_str().or(m["model"].as_str()))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Whether `want` is among Ollama's `have` (a name without a tag means `:latest`).
+pub fn ollama_has(have: &[String], want: &str) -> bool {
+    let canon = |s: &str| {
+        if s.contains(':') {
+            s.to_string()
+        } else {
+            format!("{s}:latest")
+        }
+    };
+    have.iter().any(|h| canon(h) == canon(want))
+}
+
+/// Ollama preflight: the server answers and has `model`; with `pull`, a missing model is
+/// pulled through `/api/pull` with a progress bar.
+pub async fn ollama_preflight(
+    cfg: &ClientConfig,
+    model: &str,
+    pull: bool,
+    progress: bool,
+) -> anyhow::Result<()> {
+    let have = ollama_models(cfg).await?;
+    if ollama_has(&have, model) {
+        return Ok(());
+    }
+    if !pull {
+        bail!(
+            "model {model:?} is not on the Ollama server at {} (it has: {}); pull it with `ollama pull {model}` or give --pull",
+            cfg.base_url,
+            if have.is_empty() {
+                "none".to_string()
+            } else {
+                have.join(", ")
+            }
+        );
+    }
+    ollama_pull(cfg, model, progress).await?;
+    let have = ollama_models(cfg).await?;
+    if !ollama_has(&have, model) {
+        bail!("pulled {model:?} but the server still does not list it");
+    }
+    Ok(())
+}
+
+/// Pulls a model through `/api/pull`, showing the download as a progress bar.
+pub async fn ollama_pull(cfg: &ClientConfig, model: &str, progress: bool) -> anyhow::Result<()> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let http = http_client(cfg)?;
+    let url = format!("{}/api/pull", cfg.base_url);
+    let mut req = http
+        .post(&url)
+        .json(&serde_json::json!({"model": model, "stream": true}));
+    for (k, v) in &cfg.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {url}: {}", describe(&e)))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        bail!(
+            "pulling {model:?} failed: HTTP {status}: {}",
+            crate::protocol::snippet(body.as_bytes())
+        );
+    }
+    let target = if progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let pb = ProgressBar::with_draw_target(Some(0), target).with_style(
+        ProgressStyle::with_template(
+            "pulling {prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    pb.set_prefix(model.to_string());
+    let mut framer = crate::sse::Framer::new(crate::sse::Framing::Ndjson);
+    let mut outcome: Option<Result<(), String>> = None;
+    let mut on_line = |ev: crate::sse::Event<'_>| -> Result<(), String> {
+        let v: Value = serde_json::from_slice(ev.data)
+            .map_err(|e| format!("malformed progress line ({e})"))?;
+        if let Some(err) = v.get("error") {
+            outcome = Some(Err(crate::protocol::openai::error_text(err)));
+            return Ok(());
+        }
+        let status = v["status"].as_str().unwrap_or_default();
+        if let (Some(total), Some(done)) = (v["total"].as_u64(), v["completed"].as_u64()) {
+            pb.set_length(total);
+            pb.set_position(done);
+        }
+        pb.set_message(status.to_string());
+        if status == "success" {
+            outcome = Some(Ok(()));
+        }
+        Ok(())
+    };
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(300), resp.chunk())
+            .await
+            .map_err(|_| anyhow::anyhow!("pulling {model:?}: no progress for 300 s"))?
+            .map_err(|e| anyhow::anyhow!("pulling {model:?}: {}", describe(&e)))?;
+        match chunk {
+            Some(b) => framer.push(&b, &mut on_line).map_err(anyhow::Error::msg)?,
+            None => {
+                framer.finish(&mut on_line).map_err(anyhow::Error::msg)?;
+                break;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    match outcome {
+        Some(Ok(())) => {
+            eprintln!("Pulled {model}.");
+            Ok(())
+        }
+        Some(Err(e)) => bail!("pulling {model:?} failed: {e}"),
+        None => bail!("pulling {model:?}: the server ended without reporting success"),
+    }
+}
+
+/// Settles the target before the first request: the backend (probed with `--backend auto`,
+/// printed and recorded), the URL each backend needs, the model, the Ollama preflight, and
+/// what the protocol cannot do (`--ignore-eos`, streaming).
+pub async fn resolve(
+    plan: &mut crate::config::RunPlan,
+    args: &crate::cli::RunArgs,
+) -> anyhow::Result<()> {
+    // Paths `config::parse_url` does not know as endpoints (`/completion`, `/api/chat`, ...).
+    if !plan.client.url_is_endpoint && backend_of_endpoint(&plan.client.base_url).is_some() {
+        plan.client.url_is_endpoint = true;
+    }
+    if plan.auto_backend {
+        let found = if plan.client.url_is_endpoint {
+            detect_endpoint(&plan.client).await?
+        } else {
+            detect(&plan.client).await?
+        };
+        plan.protocol = crate::protocol::by_name(found.backend).expect("known backend");
+        eprintln!(
+            "Backend: {} (auto: {}; --backend overrides)",
+            found.backend, found.reason
+        );
+    }
+    let backend = plan.protocol.name();
+    plan.recorded["backend"] = Value::from(backend);
+    // Native APIs build their own paths: a full endpoint URL becomes its base.
+    if plan.client.url_is_endpoint
+        && uses_native_paths(backend)
+        && let Some((_, base)) = backend_of_endpoint(&plan.client.base_url)
+    {
+        plan.client.base_url = base;
+        plan.client.url_is_endpoint = false;
+    }
+    // The plain API's endpoint can have any path: a URL with one is the endpoint itself.
+    if backend == "generate"
+        && !plan.client.url_is_endpoint
+        && reqwest::Url::parse(&plan.client.base_url).is_ok_and(|u| u.path() != "/")
+    {
+        plan.client.url_is_endpoint = true;
+    }
+    if plan.options.model.is_empty() {
+        let found = if plan.client.url_is_endpoint {
+            None
+        } else {
+            default_model(&plan.client, backend).await?
+        };
+        plan.options.model = match (found, backend) {
+            (Some(m), _) => m,
+            (None, "generate" | "llamacpp") => "default".into(),
+            (None, _) if plan.client.url_is_endpoint => "default".into(),
+            (None, _) => bail!(
+                "the server at {} lists no models: give --model",
+                plan.client.base_url
+            ),
+        };
+    }
+    if backend.starts_with("ollama") {
+        ollama_preflight(&plan.client, &plan.options.model, args.pull, !args.quiet).await?;
+    } else if args.pull {
+        bail!("--pull works with Ollama only (backend is {backend})");
+    }
+    if plan.options.ignore_eos && !plan.protocol.supports_ignore_eos() {
+        eprintln!(
+            "warning: --ignore-eos: the {backend} API has no way to ignore end-of-sequence; output may be shorter than --max-tokens"
+        );
+    }
+    // The plain API never reports counts: build the local tokenizer's tables now, not
+    // during the first measured request.
+    if backend == "generate"
+        && let Some(t) = &plan.tokenizer
+    {
+        t.count("");
+    }
+    if plan.options.stream && !plan.protocol.can_stream() {
+        plan.options.stream = false;
+        plan.recorded["stream"] = Value::Bool(false);
+        eprintln!("note: the {backend} API does not stream: TTFT equals end-to-end latency");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_name_their_backend() {
+        let b = backend_of_endpoint;
+        assert_eq!(
+            b("http://h:1/v1/chat/completions"),
+            Some(("openai-chat", "http://h:1".into()))
+        );
+        assert_eq!(b("http://h:1/api/generate").unwrap().0, "ollama-generate");
+        assert_eq!(b("http://h:1/completion").unwrap().0, "llamacpp");
+        assert_eq!(
+            b("http://h:1/v1/completions").unwrap().0,
+            "openai-completions"
+        );
+        assert_eq!(
+            b("http://h:1/x/generate"),
+            Some(("generate", "http://h:1/x".into()))
+        );
+        assert_eq!(b("http://h:1/generate_stream").unwrap().0, "tgi");
+        assert_eq!(b("http://h:1/other"), None);
+    }
+
+    #[test]
+    fn ollama_names_default_to_latest() {
+        let have = vec!["llama3:latest".to_string(), "qwen:7b".to_string()];
+        assert!(ollama_has(&have, "llama3"));
+        assert!(ollama_has(&have, "qwen:7b"));
+        assert!(!ollama_has(&have, "qwen"));
+    }
+}
