@@ -473,3 +473,32 @@ fn independent_llamacpp_server_is_measured_exactly() {
     assert_eq!(body["stream"], true);
     assert!(body["prompt"].is_string() && body["n_predict"].is_u64());
 }
+
+#[test]
+fn independent_plain_generate_server_is_timed_exactly() {
+    // The whole answer 60 ms after the request; not streamed, so TTFT = E2E = 60 ms, TPOT 0.
+    let srv = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::KeepAlive(200, "application/json"),
+            Step::At(Duration::from_millis(60)),
+            Step::Write(br#"{"text":" a b c d e","cached":true}"#.to_vec()),
+        ]
+    }));
+    for c in ["1", "8"] {
+        let r = run(&[
+            &format!("{}/generate", srv.url),
+            "--backend",
+            "generate",
+            "-n",
+            "24",
+            "-c",
+            c,
+            "--warmup",
+            c,
+        ]);
+        // " a b c d e": five cl100k tokens, counted locally (the server reports none).
+        truth(&r, 60.0, 0.0, 24, 5);
+        assert_eq!(sources(&r), vec![Some(TokenSource::Tokenizer)]);
+        assert_eq!(r.result().scenarios[0].metrics.cache_hit_rate, Some(1.0));
+    }
+}
