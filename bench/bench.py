@@ -7,6 +7,7 @@ client in another (pinned to CPU 0), so "one client core" is literal. Standard l
     python3 bench/bench.py                 # all sections, default sizes
     python3 bench/bench.py cpu capacity    # some sections
     python3 bench/bench.py --quick         # smaller sizes, for a smoke run
+    python3 bench/bench.py peers           # beside guidellm, aiperf, vllm bench (bench/peers-setup.sh)
 
 Prints a Markdown table per section; docs/performance.md keeps the latest figures.
 """
@@ -252,12 +253,78 @@ def sec_long(quick):
     )
 
 
+PEERS = {"venv": None, "vllm_venv": None, "tokenizer": None}
+
+
+def sec_peers(quick):
+    """llmbench beside guidellm, aiperf and vLLM's benchmark on the same simulator."""
+    import peers
+
+    tools = peers.tools(BIN, PEERS["venv"], PEERS["vllm_venv"], PEERS["tokenizer"])
+    missing = [t.name for t in tools if not t.available()]
+    tools = [t for t in tools if t.available()]
+    if missing:
+        print(f"\npeers not found (see bench/peers-setup.sh): {', '.join(missing)}")
+    c, n_tp = 32, (320 if quick else 1280)
+    rate, n_acc = 40, (200 if quick else 600)
+    rows = []
+    for t in tools:
+        with Server("--ttft-ms", 0, "--itl-ms", 0, "--tokens", 200) as s:
+            tp, cpu, wall = peers.measure(t, lambda a: pinned(CLIENT_CPU, a), s.url,
+                                          n=n_tp, concurrency=c, tokens=200)
+        with Server("--ttft-ms", peers.TRUTH_TTFT, "--itl-ms", peers.TRUTH_ITL,
+                    "--tokens", peers.TRUTH_TOKENS) as s:
+            acc, _, _ = peers.measure(t, lambda a: pinned(CLIENT_CPU, a), s.url, n=n_acc, rate=rate)
+        for res in (tp, acc):
+            if "error" in res:
+                print(f"\n{t.name} failed:\n{res['error']}")
+        if "error" in tp or "error" in acc:
+            rows.append([t.name] + ["failed"] * 6)
+            continue
+        us_tok = cpu / tp["tokens"] * 1e6 if tp.get("tokens") else float("nan")
+        rows.append([
+            t.name, f"{tp['out_tok_s']:,.0f}", f"{us_tok:,.1f}", f"{wall:.0f}",
+            f"{abs(acc['ttft_p50'] - peers.TRUTH_TTFT):.2f}",
+            f"{abs(acc['itl_p50'] - peers.TRUTH_ITL):.3f}",
+            f"{acc['req_s']:.2f} / {rate}",
+        ])
+    table(
+        f"Peers on one client core: throughput against a zero-delay server (c={c}, {n_tp} x 200 tokens; "
+        f"CPU includes start-up), accuracy at a constant {rate} req/s against truth TTFT "
+        f"{peers.TRUTH_TTFT:.0f} ms / ITL {peers.TRUTH_ITL:.0f} ms ({n_acc} requests)",
+        ["client", "tokens/s sustained", "CPU µs / token", "wall (s)", "|TTFT p50 − truth| (ms)",
+         "|ITL p50 − truth| (ms, each tool's definition)", "achieved / target req/s"],
+        rows,
+    )
+    if rows and rows[0][0] == "llmbench" and rows[0][1] != "failed":
+        ours = rows[0]
+        ratios = []
+        for r in rows[1:]:
+            if r[1] == "failed":
+                continue
+            f = lambda x: float(x.replace(",", ""))
+            ratios.append([
+                r[0],
+                f"{f(ours[1]) / f(r[1]):.1f}x",
+                f"{f(r[2]) / f(ours[2]):.1f}x",
+                f"{(f(r[4]) + 1e-3) / (f(ours[4]) + 1e-3):.1f}x",
+            ])
+        if ratios:
+            table(
+                "llmbench relative to each peer (above 1x: llmbench ahead)",
+                ["peer", "tokens/s (ours / theirs)", "CPU per token (theirs / ours)",
+                 "TTFT error (theirs / ours)"],
+                ratios,
+            )
+
+
 SECTIONS = {
     "cpu": sec_cpu,
     "capacity": sec_capacity,
     "lateness": sec_lateness,
     "memory": sec_memory,
     "long": sec_long,
+    "peers": sec_peers,
 }
 
 
@@ -265,7 +332,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sections", nargs="*", help="any of: " + ", ".join(SECTIONS))
     ap.add_argument("--quick", action="store_true")
+    cache = os.path.expanduser(os.environ.get("LLMBENCH_PEERS", "~/.cache/llmbench-peers"))
+    ap.add_argument("--peers-venv", default=os.path.join(cache, "venv"),
+                    help="venv with guidellm and aiperf (bench/peers-setup.sh)")
+    ap.add_argument("--vllm-venv", default=os.path.join(cache, "vllm-venv"),
+                    help="venv with vllm (bench/peers-setup.sh --vllm)")
+    ap.add_argument("--tokenizer", default=os.path.join(cache, "tokenizer"),
+                    help="Hugging Face tokenizer directory the peers need for synthetic prompts")
     a = ap.parse_args()
+    PEERS.update(venv=a.peers_venv, vllm_venv=a.vllm_venv,
+                 tokenizer=a.tokenizer if os.path.isdir(a.tokenizer) else None)
     for name in a.sections:
         if name not in SECTIONS:
             ap.error(f"unknown section {name!r}; choose from {', '.join(SECTIONS)}")
