@@ -192,6 +192,7 @@ pub async fn run(
         warnings,
         turns: crate::turn_stats::per_turn(&items),
         rag: crate::turn_stats::rag(&items),
+        ..Default::default()
     })
 }
 

@@ -7,6 +7,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod converse;
+pub mod managed;
 pub mod plan;
 pub mod protocol;
 pub mod record;
@@ -32,5 +33,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => commands::serve::serve(args).await,
         Command::Suites => commands::suites::suites(),
         Command::Sweep(args) => commands::sweep::sweep(args).await,
+        Command::Detect(args) => commands::detect::detect_cmd(args).await,
     }
 }

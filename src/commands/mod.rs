@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod detect;
 pub mod run;
 pub mod serve;
 pub mod suites;

@@ -4,6 +4,7 @@
 //! with nothing else installed and its own accuracy can be tested against known truth.
 
 pub mod engine;
+pub mod metrics;
 pub mod openai;
 pub mod text;
 
@@ -135,6 +136,7 @@ pub fn app(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(openai::routes())
+        .merge(metrics::routes())
         .with_state(sim)
 }
 
