@@ -27,6 +27,8 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Describe this machine (CPU, memory, GPUs) and the LLM servers on the usual local ports.
     Detect(DetectArgs),
+    /// Recommend server settings for this machine and a model size, each with its reason.
+    Optimize(OptimizeArgs),
 }
 
 /// Arrival process of open-loop load.
@@ -379,4 +381,28 @@ pub struct TelemetryArgs {
     /// Restart the --server-cmd server before every scenario (cold caches each time).
     #[arg(long, requires = "server_cmd")]
     pub isolate: bool,
+}
+
+/// `llmbench optimize`.
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// Server the settings are for: ollama, vllm or llamacpp.
+    #[arg(long, default_value = "ollama")]
+    pub backend: String,
+
+    /// Size of the model's weights in GB (default: 4.7, an 8B model at 4-bit).
+    #[arg(long)]
+    pub model_gb: Option<f64>,
+
+    /// Context per request (tokens).
+    #[arg(long, default_value_t = 8192)]
+    pub context: u64,
+
+    /// Write the settings as a shell script here (export lines, SERVER_ARGS, reasons).
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

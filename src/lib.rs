@@ -34,5 +34,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Suites => commands::suites::suites(),
         Command::Sweep(args) => commands::sweep::sweep(args).await,
         Command::Detect(args) => commands::detect::detect_cmd(args).await,
+        Command::Optimize(args) => commands::optimize::optimize(args).await,
     }
 }

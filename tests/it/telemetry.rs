@@ -391,3 +391,61 @@ fn server_cmd_needs_a_url_and_a_failing_server_is_reported() {
     assert!(r.stderr().contains("exited"), "{}", r.stderr());
     assert!(r.stderr().contains("boom"), "{}", r.stderr());
 }
+
+#[test]
+fn optimize_writes_settings_for_this_machine() {
+    let dir = TempDir::new("optimize");
+    let sh = dir.path("settings.sh");
+    let o = bin()
+        .args(["optimize", "--backend", "ollama", "--model-gb", "2", "-o"])
+        .arg(&sh)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The script is valid shell and sets what it says.
+    let env = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". '{}' && echo $OLLAMA_KEEP_ALIVE $OLLAMA_NUM_PARALLEL",
+            sh.display()
+        ))
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&env.stdout);
+    let mut it = line.split_whitespace();
+    assert_eq!(it.next(), Some("-1"), "{line}");
+    assert!(it.next().unwrap().parse::<u32>().unwrap() >= 1);
+    // Threads follow the physical cores detect reports.
+    let d: serde_json::Value =
+        serde_json::from_slice(&bin().args(["detect", "--json"]).output().unwrap().stdout).unwrap();
+    let o = bin()
+        .args(["optimize", "--backend", "llamacpp", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = v["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "-t")
+        .unwrap();
+    assert_eq!(
+        t["value"],
+        d["system"]["cpu"]["physical_cores"]
+            .as_u64()
+            .unwrap()
+            .to_string()
+    );
+    assert!(
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["reason"].as_str().unwrap().len() > 10)
+    );
+    let bad = bin()
+        .args(["optimize", "--backend", "tgi"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
