@@ -204,20 +204,27 @@ impl Sampler {
             .spawn(move || {
                 let mut out = Vec::new();
                 let mut prev = read(server_pid, page);
+                // The reading before `prev`: a last window shorter than 50 ms would give noisy
+                // CPU figures, so it is merged with the window before it.
+                let mut before_prev: Option<Reading> = None;
                 loop {
                     let last = !matches!(
                         rx.recv_timeout(interval),
                         Err(mpsc::RecvTimeoutError::Timeout)
                     );
                     let now = read(server_pid, page);
-                    // A last partial interval shorter than 50 ms would give noisy CPU figures.
-                    if !last || out.is_empty() || now.at.duration_since(prev.at).as_millis() >= 50 {
-                        out.push(sample(&prev, &now, epoch, tick));
+                    let short = now.at.duration_since(prev.at).as_millis() < 50;
+                    match before_prev.as_ref() {
+                        Some(bp) if last && short && !out.is_empty() => {
+                            out.pop();
+                            out.push(sample(bp, &now, epoch, tick));
+                        }
+                        _ => out.push(sample(&prev, &now, epoch, tick)),
                     }
-                    prev = now;
                     if last {
                         return out;
                     }
+                    before_prev = Some(std::mem::replace(&mut prev, now));
                 }
             })
             .expect("spawn sampler thread");
