@@ -206,12 +206,7 @@ fn inputs(a: &OptimizeArgs, sys: &SystemInfo) -> Inputs {
         model_gb_assumed: a.model_gb.is_none(),
         context: a.context,
         gpus: sys.gpus.len(),
-        gpu_gb: sys
-            .gpus
-            .iter()
-            .map(|g| g.memory_total_bytes as f64)
-            .sum::<f64>()
-            / GB,
+        gpu_gb: sys.gpus.iter().map(|g| g.memory_total_bytes).sum::<u64>() as f64 / GB,
         mem_available_gb: sys
             .memory
             .available_bytes
