@@ -25,6 +25,10 @@ pub enum Command {
     /// Run one scenario per value of one varied flag (see `llmbench sweep --help`).
     #[command(long_about = SWEEP_ABOUT)]
     Sweep(SweepArgs),
+    /// Describe this machine (CPU, memory, GPUs) and the LLM servers on the usual local ports.
+    Detect(DetectArgs),
+    /// Recommend server settings for this machine and a model size, each with its reason.
+    Optimize(OptimizeArgs),
 }
 
 /// Arrival process of open-loop load.
@@ -182,6 +186,9 @@ pub struct RunArgs {
     /// What to send: suites, datasets, synthetic lengths, conversations.
     #[command(flatten)]
     pub workload: WorkloadArgs,
+    /// Resource sampling, server metrics, managed server.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 /// Settings of the built-in simulator.
@@ -342,4 +349,80 @@ pub struct WorkloadArgs {
     /// built-in name (chatml, llama-3, phi-3).
     #[arg(long)]
     pub chat_template: Option<String>,
+}
+
+/// `llmbench detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How long to wait for each local port to answer.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    pub timeout: std::time::Duration,
+}
+
+/// Flags of the resource timeline, server metrics and the managed server.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// How often to sample CPU, memory, GPUs and the server's /metrics.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    pub sample_interval: std::time::Duration,
+
+    /// Follow this server process (and its children): CPU and RSS in the resource timeline.
+    #[arg(long, conflicts_with = "server_cmd")]
+    pub server_pid: Option<u32>,
+
+    /// Prometheus endpoint of the server (default: the target's /metrics when it answers).
+    #[arg(long)]
+    pub metrics_url: Option<String>,
+
+    /// Do not scrape server metrics.
+    #[arg(long, conflicts_with = "metrics_url")]
+    pub no_metrics: bool,
+
+    /// Start this server before the run and stop it after (needs the URL it will answer on).
+    #[arg(long)]
+    pub server_cmd: Option<String>,
+
+    /// Longest wait for the --server-cmd server to answer.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "300s")]
+    pub server_ready_timeout: std::time::Duration,
+
+    /// Wait after SIGTERM before the server gets SIGKILL.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub server_stop_grace: std::time::Duration,
+
+    /// Log file of the --server-cmd server (default: next to --output, NAME.server.log).
+    #[arg(long)]
+    pub server_log: Option<PathBuf>,
+
+    /// Restart the --server-cmd server before every scenario (cold caches each time).
+    #[arg(long, requires = "server_cmd")]
+    pub isolate: bool,
+}
+
+/// `llmbench optimize`.
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// Server the settings are for: ollama, vllm or llamacpp.
+    #[arg(long, default_value = "ollama")]
+    pub backend: String,
+
+    /// Size of the model's weights in GB (default: 4.7, an 8B model at 4-bit).
+    #[arg(long)]
+    pub model_gb: Option<f64>,
+
+    /// Context per request (tokens).
+    #[arg(long, default_value_t = 8192)]
+    pub context: u64,
+
+    /// Write the settings as a shell script here (export lines, SERVER_ARGS, reasons).
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod converse;
 pub mod health;
+pub mod managed;
 pub mod plan;
 pub mod protocol;
 pub mod record;
@@ -36,5 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => commands::serve::serve(args).await,
         Command::Suites => commands::suites::suites(),
         Command::Sweep(args) => commands::sweep::sweep(args).await,
+        Command::Detect(args) => commands::detect::detect_cmd(args).await,
+        Command::Optimize(args) => commands::optimize::optimize(args).await,
     }
 }

@@ -83,6 +83,12 @@ pub struct ScenarioResult {
     /// client the limit?").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<crate::health::ClientLoad>,
+    /// Host, server-process and GPU samples taken during the scenario, with mean/peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::telemetry::resources::ResourceTimeline>,
+    /// The server's own metrics (Prometheus) scraped before, during and after the scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<crate::telemetry::scrape::ServerMetrics>,
 }
 
 /// The whole file.
@@ -111,6 +117,10 @@ pub struct ResultFile {
     /// Scenarios not run, with the reason (e.g. larger than the server's context).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// The server measured: kind and version as probed, metrics endpoint, process followed,
+    /// and how llmbench ran it when it did (`--server-cmd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::managed::ServerRecord>,
 }
 
 /// A scenario that was not run.

@@ -110,8 +110,35 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     execute(&args, plan).await
 }
 
-/// Runs a validated plan (`run` and `sweep`); returns the process exit code.
-pub async fn execute(args: &RunArgs, mut plan: RunPlan) -> anyhow::Result<i32> {
+/// Runs a validated plan (`run` and `sweep`); returns the process exit code. With
+/// `--server-cmd`, the server is started first and stopped afterwards whatever happens.
+pub async fn execute(args: &RunArgs, plan: RunPlan) -> anyhow::Result<i32> {
+    let cancel = Cancel::default();
+    install_signals(&cancel, args.grace);
+    let mut server = match crate::telemetry::monitor::server_cmd(args)? {
+        Some(cfg) => match crate::managed::ManagedServer::start(cfg, &cancel).await {
+            Ok(s) => Some(s),
+            Err(crate::managed::StartError::Cancelled) => {
+                eprintln!("Run cancelled before the server was ready.");
+                return Ok(EXIT_CANCELLED);
+            }
+            Err(crate::managed::StartError::Failed(e)) => return Err(e),
+        },
+        None => None,
+    };
+    let r = execute_with(args, plan, &cancel, server.as_mut()).await;
+    if let Some(s) = server.as_mut() {
+        s.stop().await;
+    }
+    r
+}
+
+async fn execute_with(
+    args: &RunArgs,
+    mut plan: RunPlan,
+    cancel: &Cancel,
+    mut server: Option<&mut crate::managed::ManagedServer>,
+) -> anyhow::Result<i32> {
     if let Some(p) = &args.output {
         check_writable(p, "--output")?;
     }
@@ -155,8 +182,6 @@ pub async fn execute(args: &RunArgs, mut plan: RunPlan) -> anyhow::Result<i32> {
         )?
         .with_tokenizer(plan.tokenizer.clone(), args.tokenizer.is_some()),
     );
-    let cancel = Cancel::default();
-    install_signals(&cancel, args.grace);
     let mut result = ResultFile {
         schema_version: crate::result::SCHEMA_VERSION,
         run_id: new_run_id(),
@@ -177,7 +202,26 @@ pub async fn execute(args: &RunArgs, mut plan: RunPlan) -> anyhow::Result<i32> {
         progress: !args.quiet,
     };
     let context = crate::plan::server_context(&plan, &result.target.model).await;
-    for sc in &plan.scenarios {
+    let (mut telemetry, record) =
+        crate::telemetry::monitor::prepare(args, &target.url, server.as_deref()).await?;
+    result.server = Some(record);
+    for (i, sc) in plan.scenarios.iter().enumerate() {
+        if i > 0
+            && args.telemetry.isolate
+            && let Some(s) = server.as_deref_mut()
+        {
+            if let Err(e) = s.restart(cancel).await {
+                if cancel.soft.is_cancelled() {
+                    break;
+                }
+                return Err(anyhow::anyhow!("{e}"));
+            }
+            telemetry.server_pid = s.pid();
+            if let Some(r) = result.server.as_mut() {
+                r.pid = s.pid();
+                r.managed = Some(s.info.clone());
+            }
+        }
         if cancel.soft.is_cancelled() {
             break;
         }
@@ -186,8 +230,13 @@ pub async fn execute(args: &RunArgs, mut plan: RunPlan) -> anyhow::Result<i32> {
             result.skipped.push(skip);
             continue;
         }
-        let res = run_scenario(client.clone(), sc, &mut sinks, &cancel).await?;
+        let monitor = crate::telemetry::monitor::Monitor::start(&telemetry, epoch).await;
+        let mut res = run_scenario(client.clone(), sc, &mut sinks, cancel).await?;
+        let (resources, metrics) = monitor.finish().await;
+        res.resources = Some(resources);
+        res.server_metrics = metrics;
         println!("{}", console::scenario_text(&res));
+        crate::report::telemetry::print(&res);
         if let Some(t) = crate::report::turns::text(&res) {
             println!("{t}");
         }

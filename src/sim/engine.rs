@@ -98,6 +98,15 @@ impl PrefixCache {
         }
         hit
     }
+
+    /// Fraction of the capacity in use (0 when the cache is disabled).
+    pub fn usage(&self) -> f64 {
+        if self.capacity == 0 {
+            0.0
+        } else {
+            self.blocks.len() as f64 / self.capacity as f64
+        }
+    }
 }
 
 /// Counters the simulator keeps (exposed on /metrics).
@@ -213,6 +222,11 @@ impl Engine {
         engine
     }
 
+    /// Fraction of the prefix cache in use.
+    pub fn cache_usage(&self) -> f64 {
+        self.cache.lock().expect("cache").usage()
+    }
+
     /// Prefix-cache block size in tokens.
     pub fn block(&self) -> usize {
         self.block
@@ -253,15 +267,17 @@ impl Engine {
                     if seq.max_tokens == 0 {
                         return;
                     }
+                    counters.running.fetch_add(1, Ordering::Relaxed);
                     let mut i = 0u32;
                     loop {
                         let at = t0 + ms(ttft_ms + itl_ms * i as f64);
                         crate::timer::sleep_until(at).await;
                         if !seq.emit(&counters) {
-                            return;
+                            break;
                         }
                         i += 1;
                     }
+                    counters.running.fetch_sub(1, Ordering::Relaxed);
                 });
             }
             Timing::Engine(_) => {

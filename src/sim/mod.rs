@@ -4,6 +4,7 @@
 //! with nothing else installed and its own accuracy can be tested against known truth.
 
 pub mod engine;
+pub mod metrics;
 pub mod openai;
 pub mod text;
 
@@ -184,6 +185,7 @@ pub fn app(sim: Arc<Sim>) -> Router {
         .merge(tgi::routes())
         .merge(llamacpp::routes())
         .merge(generate::routes())
+        .merge(metrics::routes())
         .with_state(sim)
         // Long-context requests (a 128k-token prompt is ~0.5 MiB of text; stress tests send
         // more): axum's 2 MB default would answer 413 where real servers accept the body.

@@ -4,4 +4,5 @@ mod common;
 mod core;
 mod large;
 mod protocols;
+mod telemetry;
 mod workloads;

@@ -1,0 +1,451 @@
+//! Hardware detection, resource timeline, server metrics and the managed server, against real
+//! processes: /proc of this machine, `llmbench serve` children, and llmbench runs.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use llmbench::record::Outcome;
+use llmbench::telemetry::probe::{probe, probe_client};
+
+use crate::common::{ServeChild, TempDir, bin, run};
+
+fn proc_alive(pid: u32) -> bool {
+    // A zombie still has a /proc entry; it counts as gone.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s[s.rfind(')').unwrap() + 1..].split_whitespace().next();
+            !matches!(state, Some("Z") | Some("X"))
+        }
+        Err(_) => false,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn detect_json_agrees_with_proc() {
+    let out = bin().args(["detect", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sys = &v["system"];
+    // Independent reading of /proc.
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let logical = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    assert_eq!(sys["cpu"]["logical_cores"], logical as u64, "{sys}");
+    let mut cores = BTreeSet::new();
+    let mut phys = String::new();
+    for l in cpuinfo.lines() {
+        if let Some((k, val)) = l.split_once(':') {
+            match k.trim() {
+                "physical id" => phys = val.trim().into(),
+                "core id" => {
+                    cores.insert((phys.clone(), val.trim().to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    if !cores.is_empty() {
+        assert_eq!(sys["cpu"]["physical_cores"], cores.len() as u64, "{sys}");
+    }
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .map(|l| l.split_once(':').unwrap().1.trim().to_string());
+    if let Some(m) = model {
+        assert_eq!(sys["cpu"]["model"], m.as_str());
+    }
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(sys["memory"]["total_bytes"], kib * 1024);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(sys["kernel"], kernel.trim());
+    // GPUs: a list either way; without NVML a note says why.
+    assert!(sys["gpus"].is_array());
+    if sys["gpus"].as_array().unwrap().is_empty() {
+        assert!(sys["gpu_note"].is_string(), "{sys}");
+    }
+    assert!(v["servers"].is_array());
+    // The text form says the same.
+    let text = bin().arg("detect").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("{logical} logical")), "{text}");
+}
+
+#[tokio::test]
+async fn probe_finds_the_simulator_and_nothing_on_a_closed_port() {
+    let sim = ServeChild::start(&["--sim-model", "probe-model"]);
+    let http = probe_client(Duration::from_millis(500));
+    let found = probe(&http, &sim.url).await.expect("simulator found");
+    assert_eq!(found.kind, "llmbench-sim");
+    assert_eq!(found.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(found.models, vec!["probe-model".to_string()]);
+    assert!(found.metrics);
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    assert!(probe(&http, &closed).await.is_none());
+}
+
+#[test]
+fn result_carries_system_and_resource_timeline_of_the_server_process() {
+    let sim = ServeChild::start(&["--decode-ms", "4"]);
+    let pid = sim.child.id().to_string();
+    let r = run(&[
+        &sim.url,
+        "-n",
+        "60",
+        "-c",
+        "8",
+        "--max-tokens",
+        "64",
+        "--server-pid",
+        &pid,
+        "--sample-interval",
+        "100ms",
+    ]);
+    assert!(r.output.status.success(), "{}", r.stderr());
+    let res = r.result();
+    assert_eq!(
+        res.system["memory"]["total_bytes"],
+        llmbench::telemetry::system::memory_total_bytes().unwrap()
+    );
+    assert!(res.system["cpu"]["logical_cores"].as_u64().unwrap() >= 1);
+    let server = res.server.as_ref().expect("server record");
+    assert_eq!(server.pid, Some(sim.child.id()));
+    assert_eq!(server.kind.as_deref(), Some("llmbench-sim"));
+    let tl = res.scenarios[0].resources.as_ref().expect("resources");
+    assert_eq!(tl.interval_ms, 100.0);
+    assert!(tl.samples.len() >= 3, "{} samples", tl.samples.len());
+    assert!(
+        tl.samples
+            .iter()
+            .all(|s| s.server_rss_bytes.unwrap_or(0) > 0)
+    );
+    let cpu = tl.summary.server_cpu_pct.expect("server cpu");
+    assert!(cpu.peak > 0.0 && cpu.mean > 0.0, "{cpu:?}");
+    let host = tl.summary.host_cpu_pct.expect("host cpu");
+    assert!(host.peak > 0.0 && host.peak <= 100.0, "{host:?}");
+    assert!(tl.summary.host_mem_used_bytes.unwrap().peak > 0.0);
+    // Samples lie on the records' time axis, inside or around the measured window.
+    let first_sent = r
+        .records
+        .iter()
+        .filter_map(|x| x.sent_at_ms)
+        .fold(f64::INFINITY, f64::min);
+    let last_done = r.records.iter().map(|x| x.done_at_ms).fold(0.0, f64::max);
+    let last = tl.samples.last().unwrap().t_ms;
+    assert!(last >= last_done && tl.samples[0].t_ms >= first_sent - 1000.0);
+    assert!(r.stdout().contains("Resources ("), "{}", r.stdout());
+    assert!(r.stdout().contains("server CPU mean"), "{}", r.stdout());
+}
+
+#[test]
+fn scraped_metrics_match_what_the_run_sent_and_received() {
+    let sim = ServeChild::start(&["--decode-ms", "3"]);
+    let r = run(&[
+        &sim.url,
+        "-n",
+        "30",
+        "-c",
+        "6",
+        "--prompt-tokens",
+        "100",
+        "--shared-prefix-tokens",
+        "64",
+        "--max-tokens",
+        "40",
+        "--sample-interval",
+        "100ms",
+    ]);
+    assert!(r.output.status.success(), "{}", r.stderr());
+    let sc = &r.result().scenarios[0];
+    let m = sc.server_metrics.as_ref().expect("server metrics scraped");
+    assert_eq!(m.url, format!("{}/metrics", sim.url));
+    assert!(m.scrapes >= 3, "{} scrapes", m.scrapes);
+    let delta = |k: &str| m.series[k].delta.unwrap();
+    let ok: Vec<_> = r
+        .records
+        .iter()
+        .filter(|x| x.outcome() == Outcome::Succeeded)
+        .collect();
+    assert_eq!(ok.len(), 30);
+    let prompt: u64 = ok.iter().map(|x| x.input_tokens.unwrap()).sum();
+    let chunks: usize = ok.iter().map(|x| x.chunk_times_ms.len()).sum();
+    let cached: u64 = ok.iter().map(|x| x.cached_tokens.unwrap_or(0)).sum();
+    assert_eq!(delta("prompt_tokens"), prompt as f64);
+    assert_eq!(delta("generation_tokens"), chunks as f64);
+    assert_eq!(delta("requests_finished"), 30.0);
+    assert_eq!(m.series["prompt_tokens"].source, "vllm:prompt_tokens_total");
+    // Prefix cache: hits over queries, as the requests themselves reported cached tokens.
+    assert_eq!(delta("prefix_cache_hits"), cached as f64);
+    assert!(cached > 0);
+    let rate = m.prefix_cache_hit_rate.unwrap();
+    assert!(
+        (rate - cached as f64 / prompt as f64).abs() < 1e-9,
+        "{rate}"
+    );
+    // Gauges: six requests were in flight at times; none before or after.
+    let running = &m.series["requests_running"];
+    assert_eq!((running.before, running.after), (Some(0.0), Some(0.0)));
+    assert!(running.peak.unwrap() >= 1.0, "{running:?}");
+    assert!(running.peak.unwrap() <= 6.0, "{running:?}");
+    assert!(m.series["kv_cache_usage"].peak.unwrap() > 0.0);
+    assert!(
+        r.stdout().contains("prefix-cache hit rate"),
+        "{}",
+        r.stdout()
+    );
+}
+
+#[test]
+fn no_metrics_and_bad_metrics_url() {
+    let sim = ServeChild::start(&[]);
+    let r = run(&[&sim.url, "-n", "2", "--no-metrics"]);
+    assert!(r.output.status.success(), "{}", r.stderr());
+    assert!(r.result().scenarios[0].server_metrics.is_none());
+    let bad = format!("{}/nothing-here", sim.url);
+    let r = run(&[&sim.url, "-n", "2", "--metrics-url", &bad]);
+    assert_eq!(r.output.status.code(), Some(2), "{}", r.stderr());
+    assert!(r.stderr().contains("--metrics-url"), "{}", r.stderr());
+    assert!(r.records.is_empty());
+}
+
+fn serve_cmd(port: u16, extra: &str) -> String {
+    format!(
+        "{} serve --port {port} --decode-ms 2 {extra}",
+        env!("CARGO_BIN_EXE_llmbench")
+    )
+    .trim_end()
+    .to_string()
+}
+
+#[test]
+fn managed_server_is_started_measured_and_stopped() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let cmd = serve_cmd(port, "");
+    let r = run(&[
+        &url,
+        "-n",
+        "20",
+        "-c",
+        "4",
+        "--server-cmd",
+        &cmd,
+        "--sample-interval",
+        "100ms",
+    ]);
+    assert!(r.output.status.success(), "{}", r.stderr());
+    let res = r.result();
+    let server = res.server.as_ref().expect("server record");
+    let managed = server.managed.as_ref().expect("managed");
+    assert_eq!(managed.starts, 1);
+    assert_eq!(managed.command, cmd);
+    assert_eq!(server.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    let pid = server.pid.expect("pid");
+    assert!(!proc_alive(pid), "server {pid} still running");
+    // The log sits next to the result file and holds the server's own output.
+    let log = std::fs::read_to_string(&managed.log).expect("server log");
+    assert!(log.contains("llmbench simulator listening on"), "{log}");
+    assert!(
+        managed.log.ends_with("result.server.log"),
+        "{}",
+        managed.log
+    );
+    let tl = res.scenarios[0].resources.as_ref().unwrap();
+    assert!(tl.summary.server_rss_bytes.unwrap().peak > 0.0);
+    assert_eq!(
+        res.scenarios[0].server_metrics.as_ref().unwrap().series["requests_finished"].delta,
+        Some(20.0)
+    );
+    assert!(r.stderr().contains("Stopped server"), "{}", r.stderr());
+}
+
+#[test]
+fn isolate_restarts_the_server_between_scenarios() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let cmd = serve_cmd(port, "");
+    let dir = TempDir::new("isolate");
+    let out = dir.path("sweep.json");
+    let o = bin()
+        .args([
+            "sweep",
+            &url,
+            "-n",
+            "5",
+            "--concurrency",
+            "1,2",
+            "-q",
+            "--isolate",
+        ])
+        .args(["--server-cmd", &cmd, "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let res = llmbench::result::ResultFile::read(&out).unwrap();
+    let managed = res.server.as_ref().unwrap().managed.as_ref().unwrap();
+    assert_eq!(managed.starts, 2);
+    assert_eq!(managed.ready_s.len(), 2);
+    // A fresh server counts from zero: the second scenario's "before" is 0 again.
+    for sc in &res.scenarios {
+        let p = &sc.server_metrics.as_ref().unwrap().series["requests_finished"];
+        assert_eq!((p.before, p.delta), (Some(0.0), Some(5.0)), "{}", sc.name);
+    }
+    assert!(!proc_alive(res.server.as_ref().unwrap().pid.unwrap()));
+}
+
+#[test]
+fn ctrl_c_stops_the_managed_server_and_marks_the_run_cancelled() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let cmd = serve_cmd(port, "");
+    let dir = TempDir::new("sigint");
+    let out = dir.path("r.json");
+    let mut child = bin()
+        .args([
+            "run",
+            &url,
+            "--duration",
+            "60s",
+            "-c",
+            "2",
+            "-q",
+            "--grace",
+            "2s",
+        ])
+        .args(["--server-cmd", &cmd, "-o"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the server answers and requests are flowing.
+    let t0 = Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "server never answered"
+        );
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // The server's pid: the process listening is the child of llmbench (its only child).
+    let children =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
+            .unwrap_or_default();
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let res = llmbench::result::ResultFile::read(&out).unwrap();
+    assert_eq!(res.status, llmbench::result::RunStatus::Cancelled);
+    let pid = res.server.as_ref().unwrap().pid.unwrap();
+    if !children.trim().is_empty() {
+        assert!(children.split_whitespace().any(|c| c == pid.to_string()));
+    }
+    assert!(!proc_alive(pid), "server {pid} survived Ctrl-C");
+    assert!(res.scenarios[0].outcomes.scheduled > 0);
+    assert!(err.contains("Stopped server"), "{err}");
+}
+
+#[test]
+fn server_cmd_needs_a_url_and_a_failing_server_is_reported() {
+    let r = run(&["--server-cmd", "true", "-n", "1"]);
+    assert_eq!(r.output.status.code(), Some(2));
+    assert!(
+        r.stderr().contains("--server-cmd needs the URL"),
+        "{}",
+        r.stderr()
+    );
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let r = run(&[&url, "--server-cmd", "sh -c 'echo boom; exit 3'", "-n", "1"]);
+    assert_eq!(r.output.status.code(), Some(2));
+    assert!(r.stderr().contains("exited"), "{}", r.stderr());
+    assert!(r.stderr().contains("boom"), "{}", r.stderr());
+}
+
+#[test]
+fn optimize_writes_settings_for_this_machine() {
+    let dir = TempDir::new("optimize");
+    let sh = dir.path("settings.sh");
+    let o = bin()
+        .args(["optimize", "--backend", "ollama", "--model-gb", "2", "-o"])
+        .arg(&sh)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The script is valid shell and sets what it says.
+    let env = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". '{}' && echo $OLLAMA_KEEP_ALIVE $OLLAMA_NUM_PARALLEL",
+            sh.display()
+        ))
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&env.stdout);
+    let mut it = line.split_whitespace();
+    assert_eq!(it.next(), Some("-1"), "{line}");
+    assert!(it.next().unwrap().parse::<u32>().unwrap() >= 1);
+    // Threads follow the physical cores detect reports.
+    let d: serde_json::Value =
+        serde_json::from_slice(&bin().args(["detect", "--json"]).output().unwrap().stdout).unwrap();
+    let o = bin()
+        .args(["optimize", "--backend", "llamacpp", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = v["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "-t")
+        .unwrap();
+    assert_eq!(
+        t["value"],
+        d["system"]["cpu"]["physical_cores"]
+            .as_u64()
+            .unwrap()
+            .to_string()
+    );
+    assert!(
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["reason"].as_str().unwrap().len() > 10)
+    );
+    let bad = bin()
+        .args(["optimize", "--backend", "tgi"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
