@@ -101,7 +101,14 @@ pub async fn probe(http: &reqwest::Client, base: &str) -> Option<DetectedServer>
         if let Some(m) = &models {
             found.models = strings(m, "data", "id");
         }
-        if let Some(info) = get_json(http, format!("{base}/info")).await
+        if owner == "llmbench" {
+            // The built-in simulator speaks every protocol (TGI's /info and llama.cpp's
+            // /props included): its own model owner identifies it first.
+            found.kind = "llmbench-sim".into();
+            found.version = get_json(http, format!("{base}/version"))
+                .await
+                .and_then(|v| text(&v, "version"));
+        } else if let Some(info) = get_json(http, format!("{base}/info")).await
             && info.get("model_id").is_some()
         {
             // TGI: /info carries model_id and version.

@@ -229,15 +229,6 @@ impl ScriptServer {
                             let _ = sock.write_all(resp.as_bytes()).await;
                             return;
                         }
-                        if !path.contains("completions") {
-                            // Not an inference endpoint (e.g. llmbench probing /version or
-                            // /metrics): not part of the script.
-                            let resp = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
-                            if sock.write_all(resp.as_bytes()).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
                         let i = n.fetch_add(1, Ordering::SeqCst);
                         b.lock().unwrap().push(body);
                         let mut chunked = false;
