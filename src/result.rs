@@ -79,6 +79,12 @@ pub struct ScenarioResult {
     /// Conversations with documents: requests with documents in context against those without.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rag: Option<crate::turn_stats::RagStats>,
+    /// Per-request latencies of succeeded requests (goodput, significance tests in `compare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<crate::stats::Samples>,
+    /// Performance targets (`--slo`): each target's value and verdict, and goodput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::slo::SloResult>,
 }
 
 /// The whole file.

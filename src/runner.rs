@@ -288,6 +288,7 @@ pub async fn run_scenario(
         outcomes: summary.outcomes,
         metrics: summary.metrics,
         errors: summary.errors,
+        samples: Some(summary.samples),
         warnings: Vec::new(),
         ..Default::default()
     })

@@ -171,6 +171,43 @@ pub struct Summary {
     pub metrics: Metrics,
     /// Most frequent error messages, most frequent first.
     pub errors: Vec<ErrorCount>,
+    /// Per-request latencies of succeeded requests (for goodput and significance tests).
+    pub samples: Samples,
+}
+
+/// Per-request figures of the succeeded requests of a scenario, in completion order: index `i`
+/// of every list is the same request. Rounded to 1 µs. Used for goodput (a request must meet
+/// every per-request target) and for rank tests in `compare`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Samples {
+    /// Time to first token (ms); null when the request had none.
+    pub ttft_ms: Vec<Option<f64>>,
+    /// Time per output token (ms); null for requests with fewer than 2 tokens.
+    pub tpot_ms: Vec<Option<f64>>,
+    /// End-to-end latency (ms).
+    pub e2e_ms: Vec<f64>,
+    /// Generated tokens.
+    pub output_tokens: Vec<u64>,
+}
+
+impl Samples {
+    /// Number of requests.
+    pub fn len(&self) -> usize {
+        self.e2e_ms.len()
+    }
+
+    /// True when no request is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.e2e_ms.is_empty()
+    }
+
+    fn push(&mut self, r: &Record) {
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        self.ttft_ms.push(r.ttft_ms().map(round));
+        self.tpot_ms.push(r.tpot_ms().map(round));
+        self.e2e_ms.push(r.e2e_ms().map(round).unwrap_or(0.0));
+        self.output_tokens.push(r.output_tokens);
+    }
 }
 
 /// Streams records in, one at a time; keeps only what the summary needs.
@@ -195,6 +232,7 @@ pub struct Accumulator {
     last_sent: Option<f64>,
     sent: u64,
     last_done: Option<f64>,
+    samples: Samples,
 }
 
 impl Accumulator {
@@ -218,6 +256,7 @@ impl Accumulator {
             }
             return;
         }
+        self.samples.push(r);
         self.ttft.extend(r.ttft_ms());
         self.tpot.extend(r.tpot_ms());
         self.e2e.extend(r.e2e_ms());
@@ -305,6 +344,7 @@ impl Accumulator {
             outcomes: Outcomes { scheduled, counts },
             metrics,
             errors,
+            samples: self.samples,
         }
     }
 }
@@ -377,7 +417,12 @@ mod tests {
             outcomes: o,
             metrics: m,
             errors,
+            samples,
         } = summarize(&records);
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples.ttft_ms, vec![Some(50.0), Some(50.0)]);
+        assert_eq!(samples.tpot_ms, vec![Some(20.0), Some(20.0)]);
+        assert_eq!(samples.output_tokens, vec![11, 11]);
         assert_eq!(errors.len(), 2);
         assert_eq!(o.scheduled, 4);
         assert_eq!(o.get(Outcome::Succeeded), 2);

@@ -1,5 +1,8 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod compare;
+pub mod history;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod suites;

@@ -2,4 +2,6 @@
 
 mod common;
 mod core;
+mod reports;
+mod schema;
 mod workloads;
