@@ -205,13 +205,16 @@ fn samples_of(s: &Samples, kind: Sample) -> Vec<f64> {
 
 fn value(sc: &ScenarioResult, label: &str) -> Option<f64> {
     let m = &sc.metrics;
+    match label {
+        "output tok/s" => return Some(m.output_tokens_per_s),
+        "requests/s" => return Some(m.requests_per_s),
+        _ => {}
+    }
     let (name, stat) = label.split_once(' ')?;
     let d: &Option<Dist> = match name {
         "TTFT" => &m.ttft_ms,
         "TPOT" => &m.tpot_ms,
         "E2E" => &m.e2e_ms,
-        "output" => return Some(m.output_tokens_per_s),
-        "requests/s" => return Some(m.requests_per_s),
         _ => return None,
     };
     d.and_then(|d| d.get(stat))
@@ -397,6 +400,9 @@ mod tests {
             .collect();
         assert!(names.contains(&"TTFT p50"), "{names:?}");
         assert!(names.contains(&"output tok/s"), "{names:?}");
+        let rows = &compare(&base, &new, 0.1).scenarios[0].rows;
+        let rps = rows.iter().find(|r| r.metric == "requests/s").unwrap();
+        assert_eq!((rps.base, rps.new), (Some(0.0), Some(0.0)));
         assert!(compare(&base, &base, 0.1).regressions().is_empty());
         // Faster is never a regression.
         assert!(compare(&new, &base, 0.1).regressions().is_empty());

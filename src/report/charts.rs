@@ -345,7 +345,7 @@ fn experiment_charts(entries: &[Entry]) -> Vec<Chart> {
                 Panel::Lines {
                     title: "Aggregate throughput".into(),
                     x_label: "batch size (concurrent requests)".into(),
-                    y_label: "output tokens per second".into(),
+                    y_label: "tokens per second".into(),
                     series: vec![
                         series_vs(entries, &xs, "output tok/s", |e| {
                             Some(m(e).output_tokens_per_s)
@@ -465,11 +465,12 @@ fn draw_bars<DB: DrawingBackend>(
         .flat_map(|(_, v)| v.iter().copied())
         .fold(0.0, f64::max);
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 20))
+        .caption(title, ("sans-serif", CAPTION))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..upper(max))
+        // Headroom above the bars keeps the legend clear of them.
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..upper(max) * 1.25)
         .map_err(err)?;
     let cats = categories.to_vec();
     chart
@@ -484,10 +485,11 @@ fn draw_bars<DB: DrawingBackend>(
                 String::new()
             }
         })
+        .y_label_formatter(&|v| tick(*v))
         .y_desc(y_label)
         .x_desc("scenario")
-        .label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 15))
+        .label_style(("sans-serif", LABEL))
+        .axis_desc_style(("sans-serif", DESC))
         .draw()
         .map_err(err)?;
     let k = series.len().max(1) as f64;
@@ -508,11 +510,26 @@ fn draw_bars<DB: DrawingBackend>(
         .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 13))
+        .label_font(("sans-serif", LABEL))
         .draw()
         .map_err(err)?;
     Ok(())
 }
+
+/// Tick label: no decimals from 10 up, else at most two, trailing zeros dropped.
+fn tick(v: f64) -> String {
+    if v.abs() >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Font sizes (px): tick labels and legends, axis descriptions, panel captions.
+const LABEL: u32 = 15;
+const DESC: u32 = 16;
+const CAPTION: u32 = 21;
 
 fn bounds(series: &[(String, Vec<(f64, f64)>)]) -> (f64, f64, f64, f64) {
     let pts = series.iter().flat_map(|(_, p)| p.iter());
@@ -540,27 +557,68 @@ fn draw_lines<DB: DrawingBackend>(
     series: &[(String, Vec<(f64, f64)>)],
     cdf: bool,
 ) -> R {
+    // Experiments: the swept values sit evenly spaced and labelled with their value (a
+    // doubling concurrency series reads like a log axis); CDFs keep a numeric x.
+    let mut values: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
+        .collect();
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    let place = |x: f64| -> f64 {
+        if cdf {
+            x
+        } else {
+            values.iter().position(|v| *v == x).unwrap_or(0) as f64
+        }
+    };
+    let series: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, p)| (n.clone(), p.iter().map(|(x, y)| (place(*x), *y)).collect()))
+        .collect();
+    let series = &series;
     let (x0, x1, _, y1) = bounds(series);
-    let pad = (x1 - x0) * 0.04;
     let (xa, xb) = if cdf {
+        let pad = (x1 - x0) * 0.04;
         ((x0 - pad).max(0.0), x1 + pad)
     } else {
-        (x0 - pad, x1 + pad)
+        (-0.3, values.len().max(1) as f64 - 0.7)
     };
-    let ytop = if cdf { 100.0 } else { upper(y1) };
+    let ytop = if cdf { 100.0 } else { upper(y1) * 1.2 };
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 20))
+        .caption(title, ("sans-serif", CAPTION))
         .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
+        .x_label_area_size(50)
+        .y_label_area_size(75)
         .build_cartesian_2d(xa..xb, 0f64..ytop)
         .map_err(err)?;
-    chart
-        .configure_mesh()
+    let labels = values.clone();
+    let x_fmt = move |v: &f64| -> String {
+        if cdf {
+            return tick(*v);
+        }
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+            let x = labels[i as usize];
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                tick(x)
+            }
+        } else {
+            String::new()
+        }
+    };
+    let mut mesh = chart.configure_mesh();
+    if !cdf {
+        mesh.x_labels(values.len() + 1).disable_x_mesh();
+    }
+    mesh.x_label_formatter(&x_fmt)
+        .y_label_formatter(&|v| tick(*v))
         .x_desc(x_label)
         .y_desc(y_label)
-        .label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 15))
+        .label_style(("sans-serif", LABEL))
+        .axis_desc_style(("sans-serif", DESC))
         .draw()
         .map_err(err)?;
     for (i, (name, pts)) in series.iter().enumerate() {
@@ -592,7 +650,7 @@ fn draw_lines<DB: DrawingBackend>(
         })
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 13))
+        .label_font(("sans-serif", LABEL))
         .draw()
         .map_err(err)?;
     Ok(())
