@@ -29,6 +29,14 @@ pub enum Command {
     Detect(DetectArgs),
     /// Recommend server settings for this machine and a model size, each with its reason.
     Optimize(OptimizeArgs),
+    /// Compare two runs (files or run ids) per scenario; exits 4 on a significant regression.
+    Compare(CompareArgs),
+    /// List the runs in the results store.
+    History(HistoryArgs),
+    /// Write a stored run's result file back out.
+    Export(ExportArgs),
+    /// Write summaries, CSV, HTML and charts for saved results (default: the latest run).
+    Report(ReportArgs),
 }
 
 /// Arrival process of open-loop load.
@@ -189,6 +197,10 @@ pub struct RunArgs {
     /// Resource sampling, server metrics, managed server.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+
+    /// Reports, targets and the results store.
+    #[command(flatten)]
+    pub outputs: OutputArgs,
 }
 
 /// Settings of the built-in simulator.
@@ -425,4 +437,81 @@ pub struct OptimizeArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Flags of `run` and `sweep` about reports, performance targets and the results store.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Performance targets, e.g. "ttft_p95<200ms,tpot_p99<50ms,e2e_p50<2s"; prints PASS/FAIL per
+    /// target and goodput, exits 3 when one fails (see README).
+    #[arg(long)]
+    pub slo: Option<String>,
+
+    /// Also write these formats next to the result file (-o): json,csv,md,html.
+    #[arg(long, value_delimiter = ',')]
+    pub format: Vec<String>,
+
+    /// Write the full report (summaries, CSV, HTML, charts) into this directory at the end.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+
+    /// Do not record this run in the results store ($LLMBENCH_HOME/llmbench.db).
+    #[arg(long, env = "LLMBENCH_NO_STORE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_store: bool,
+}
+
+/// `llmbench compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: a result file or a run id from `llmbench history` (`latest` works too).
+    pub base: String,
+
+    /// The new run: a result file or a run id.
+    pub new: String,
+
+    /// Worst allowed relative change of a latency (up) or throughput (down) metric.
+    #[arg(long, default_value = "10%")]
+    pub max_regression: String,
+
+    /// Also write the comparison as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `llmbench history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only runs whose model contains this.
+    #[arg(long)]
+    pub model: Option<String>,
+
+    /// Only runs whose target URL contains this.
+    #[arg(long)]
+    pub target: Option<String>,
+
+    /// Most runs to list.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// `llmbench export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run id (or a unique prefix, or `latest`).
+    pub id: String,
+
+    /// Write here instead of standard output.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `llmbench report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files or run ids (none: the latest run in the store).
+    pub results: Vec<String>,
+
+    /// Directory to write into (created if missing).
+    #[arg(long, default_value = "llmbench-report")]
+    pub out: PathBuf,
 }

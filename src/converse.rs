@@ -189,6 +189,7 @@ pub async fn run(
         outcomes: summary.outcomes,
         metrics: summary.metrics,
         errors: summary.errors,
+        samples: Some(summary.samples),
         warnings,
         turns: crate::turn_stats::per_turn(&items),
         rag: crate::turn_stats::rag(&items),

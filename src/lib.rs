@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod converse;
 pub mod health;
@@ -18,8 +19,10 @@ pub mod runner;
 pub mod schedule;
 pub mod server_info;
 pub mod sim;
+pub mod slo;
 pub mod sse;
 pub mod stats;
+pub mod store;
 pub mod telemetry;
 pub mod timer;
 pub mod turn_stats;
@@ -39,5 +42,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sweep(args) => commands::sweep::sweep(args).await,
         Command::Detect(args) => commands::detect::detect_cmd(args).await,
         Command::Optimize(args) => commands::optimize::optimize(args).await,
+        Command::Compare(args) => commands::compare::compare(args),
+        Command::History(args) => commands::history::history(args),
+        Command::Export(args) => commands::history::export(args),
+        Command::Report(args) => commands::report::report(args),
     }
 }

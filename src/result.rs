@@ -89,6 +89,12 @@ pub struct ScenarioResult {
     /// The server's own metrics (Prometheus) scraped before, during and after the scenario.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<crate::telemetry::scrape::ServerMetrics>,
+    /// Per-request latencies of succeeded requests (goodput, significance tests in `compare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<crate::stats::RequestSamples>,
+    /// Performance targets (`--slo`): each target's value and verdict, and goodput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::slo::SloResult>,
 }
 
 /// The whole file.

@@ -309,6 +309,7 @@ pub async fn run_scenario(
             .chain(client_load.reasons.iter().cloned())
             .collect(),
         client: Some(client_load),
+        samples: Some(summary.samples),
         ..Default::default()
     })
 }

@@ -317,6 +317,93 @@ pub struct Summary {
     pub metrics: Metrics,
     /// Most frequent error messages, most frequent first.
     pub errors: Vec<ErrorCount>,
+    /// Per-request latencies of succeeded requests (for goodput and significance tests).
+    pub samples: RequestSamples,
+}
+
+/// Most requests whose per-request figures a scenario keeps (a uniform sample beyond).
+pub const MAX_REQUEST_SAMPLES: usize = 10_000;
+
+/// Per-request figures of the succeeded requests of a scenario: index `i` of every list is the
+/// same request. Rounded to 1 µs. Used for goodput (a request must meet every per-request
+/// target) and for significance tests in `compare`. Every request up to
+/// [`MAX_REQUEST_SAMPLES`]; beyond that a uniform random sample of that size (reservoir
+/// sampling, seeded, so reruns keep the same requests), so memory and the result file stay
+/// bounded however long the run; `seen` says how many requests the sample stands for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestSamples {
+    /// Time to first token (ms); null when the request had none.
+    pub ttft_ms: Vec<Option<f64>>,
+    /// Time per output token (ms); null for requests with fewer than 2 tokens.
+    pub tpot_ms: Vec<Option<f64>>,
+    /// End-to-end latency (ms).
+    pub e2e_ms: Vec<f64>,
+    /// Generated tokens.
+    pub output_tokens: Vec<u64>,
+    /// Succeeded requests offered to the sample (0 in files written before sampling: then
+    /// every request is in it).
+    #[serde(default)]
+    pub seen: u64,
+}
+
+impl RequestSamples {
+    /// Number of requests.
+    pub fn len(&self) -> usize {
+        self.e2e_ms.len()
+    }
+
+    /// True when no request is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.e2e_ms.is_empty()
+    }
+
+    /// Requests the sample stands for.
+    pub fn population(&self) -> u64 {
+        self.seen.max(self.len() as u64)
+    }
+
+    fn push(&mut self, r: &Record) {
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        let row = (
+            r.ttft_ms().map(round),
+            r.tpot_ms().map(round),
+            r.e2e_ms().map(round).unwrap_or(0.0),
+            r.output_tokens,
+        );
+        self.seen += 1;
+        let slot = if self.len() < MAX_REQUEST_SAMPLES {
+            None
+        } else {
+            // Algorithm R: the n-th request replaces a random slot with probability k/n.
+            let j = splitmix(self.seen) % self.seen;
+            if j as usize >= MAX_REQUEST_SAMPLES {
+                return;
+            }
+            Some(j as usize)
+        };
+        match slot {
+            None => {
+                self.ttft_ms.push(row.0);
+                self.tpot_ms.push(row.1);
+                self.e2e_ms.push(row.2);
+                self.output_tokens.push(row.3);
+            }
+            Some(j) => {
+                self.ttft_ms[j] = row.0;
+                self.tpot_ms[j] = row.1;
+                self.e2e_ms[j] = row.2;
+                self.output_tokens[j] = row.3;
+            }
+        }
+    }
+}
+
+/// A fixed pseudo-random function of `n` (SplitMix64): reproducible reservoir choices.
+fn splitmix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Streams records in, one at a time; keeps only what the summary needs.
@@ -344,6 +431,7 @@ pub struct Accumulator {
     last_sent: Option<f64>,
     sent: u64,
     last_done: Option<f64>,
+    samples: RequestSamples,
 }
 
 impl Accumulator {
@@ -367,6 +455,7 @@ impl Accumulator {
             }
             return;
         }
+        self.samples.push(r);
         self.ttft.extend(r.ttft_ms());
         self.tpot.extend(r.tpot_ms());
         self.e2e.extend(r.e2e_ms());
@@ -465,6 +554,7 @@ impl Accumulator {
             outcomes: Outcomes { scheduled, counts },
             metrics,
             errors,
+            samples: self.samples,
         }
     }
 }
@@ -560,7 +650,12 @@ mod tests {
             outcomes: o,
             metrics: m,
             errors,
+            samples,
         } = summarize(&records);
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples.ttft_ms, vec![Some(50.0), Some(50.0)]);
+        assert_eq!(samples.tpot_ms, vec![Some(20.0), Some(20.0)]);
+        assert_eq!(samples.output_tokens, vec![11, 11]);
         assert_eq!(errors.len(), 2);
         assert_eq!(o.scheduled, 4);
         assert_eq!(o.get(Outcome::Succeeded), 2);
@@ -630,5 +725,26 @@ mod tests {
         }
         assert!((got.mean - want.mean).abs() <= want.mean * 1e-9);
         assert!((got.std - want.std).abs() <= want.std * 1e-6);
+    }
+
+    #[test]
+    fn request_samples_are_a_bounded_uniform_sample() {
+        let mut s = RequestSamples::default();
+        let n = 5 * MAX_REQUEST_SAMPLES as u64;
+        for i in 0..n {
+            s.push(&rec(Outcome::Succeeded, 0.0, i as f64, 2, 1.0));
+        }
+        assert_eq!(s.len(), MAX_REQUEST_SAMPLES);
+        assert_eq!(s.population(), n);
+        // Uniform: the kept TTFTs (0..n) average about n/2, and every fifth of the run is there.
+        let ttfts: Vec<f64> = s.ttft_ms.iter().map(|t| t.unwrap()).collect();
+        let mean = ttfts.iter().sum::<f64>() / ttfts.len() as f64;
+        assert!((mean / (n as f64 / 2.0) - 1.0).abs() < 0.03, "{mean}");
+        for q in 0..5 {
+            let lo = (q * n / 5) as f64;
+            let hi = ((q + 1) * n / 5) as f64;
+            let k = ttfts.iter().filter(|&&t| t >= lo && t < hi).count();
+            assert!((1800..=2200).contains(&k), "fifth {q}: {k}");
+        }
     }
 }

@@ -1,7 +1,10 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod compare;
 pub mod detect;
+pub mod history;
 pub mod optimize;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod suites;

@@ -18,6 +18,9 @@ use crate::runner::{Cancel, Sinks, run_scenario};
 /// Exit code when every measured request failed.
 pub const EXIT_ALL_FAILED: i32 = 1;
 
+/// Exit code when a performance target (`--slo`) failed.
+pub const EXIT_SLO_FAILED: i32 = 3;
+
 /// Fails early, before any request, when an output file cannot be written.
 pub fn check_writable(path: &Path, flag: &str) -> anyhow::Result<()> {
     let dir = match path.parent() {
@@ -113,6 +116,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
 /// Runs a validated plan (`run` and `sweep`); returns the process exit code. With
 /// `--server-cmd`, the server is started first and stopped afterwards whatever happens.
 pub async fn execute(args: &RunArgs, plan: RunPlan) -> anyhow::Result<i32> {
+    // Bad report formats or targets are bad input: refuse them before anything starts.
+    crate::commands::report::check(&args.outputs)?;
+    if let Some(s) = &args.outputs.slo {
+        crate::slo::parse(s)?;
+    }
     let cancel = Cancel::default();
     install_signals(&cancel, args.grace);
     let mut server = match crate::telemetry::monitor::server_cmd(args)? {
@@ -139,6 +147,10 @@ async fn execute_with(
     cancel: &Cancel,
     mut server: Option<&mut crate::managed::ManagedServer>,
 ) -> anyhow::Result<i32> {
+    let targets = match &args.outputs.slo {
+        Some(s) => crate::slo::parse(s)?,
+        None => Vec::new(),
+    };
     if let Some(p) = &args.output {
         check_writable(p, "--output")?;
     }
@@ -240,6 +252,11 @@ async fn execute_with(
         if let Some(t) = crate::report::turns::text(&res) {
             println!("{t}");
         }
+        if !targets.is_empty() {
+            let verdict = crate::slo::evaluate(&targets, &res);
+            println!("{}", crate::slo::text(&verdict));
+            res.slo = Some(verdict);
+        }
         result.scenarios.push(res);
         if let Some(p) = &args.output {
             result.write(p)?;
@@ -254,6 +271,9 @@ async fn execute_with(
     if let Some(p) = &args.output {
         result.write(p)?;
         eprintln!("Result written to {}", p.display());
+    }
+    if !result.scenarios.is_empty() {
+        crate::commands::report::after_run(&args.outputs, args.output.as_deref(), &result);
     }
     if let Some(s) = sim {
         s.stop().await;
@@ -271,6 +291,19 @@ async fn execute_with(
     if scheduled > 0 && succeeded == 0 && result.status == RunStatus::Completed {
         eprintln!("error: every request failed");
         return Ok(EXIT_ALL_FAILED);
+    }
+    let failed: Vec<&str> = result
+        .scenarios
+        .iter()
+        .filter(|s| s.slo.as_ref().is_some_and(|v| !v.passed))
+        .map(|s| s.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!(
+            "error: performance targets (--slo) failed in {}",
+            failed.join(", ")
+        );
+        return Ok(EXIT_SLO_FAILED);
     }
     Ok(0)
 }

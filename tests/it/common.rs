@@ -20,6 +20,21 @@ use tokio::net::TcpListener;
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_llmbench"));
     c.env_remove("OPENAI_API_KEY");
+    // Tests never touch the user's results store: recording is off unless a test turns it on
+    // (with its own LLMBENCH_HOME, see `with_home`), and the home points into the temp dir.
+    c.env("LLMBENCH_NO_STORE", "1");
+    c.env(
+        "LLMBENCH_HOME",
+        std::env::temp_dir().join("llmbench-it-no-home"),
+    );
+    c
+}
+
+/// The binary with the results store on, kept in `home`.
+pub fn with_home(home: &Path) -> Command {
+    let mut c = bin();
+    c.env_remove("LLMBENCH_NO_STORE");
+    c.env("LLMBENCH_HOME", home);
     c
 }
 

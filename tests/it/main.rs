@@ -4,5 +4,7 @@ mod common;
 mod core;
 mod large;
 mod protocols;
+mod reports;
+mod schema;
 mod telemetry;
 mod workloads;

@@ -1,0 +1,87 @@
+//! `llmbench history` and `llmbench export`: read the results store.
+
+use comfy_table::Table;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+
+use crate::cli::{ExportArgs, HistoryArgs};
+use crate::result::ResultFile;
+use crate::store::{Store, db_path};
+
+fn fig(v: &serde_json::Value, digits: usize) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+/// Runs `history`; returns the process exit code.
+pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
+    let db = db_path()?;
+    if !db.exists() {
+        println!("No runs recorded yet (results store: {}).", db.display());
+        return Ok(0);
+    }
+    let rows = Store::open(&db)?.list(a.model.as_deref(), a.target.as_deref(), a.limit)?;
+    if rows.is_empty() {
+        println!("No runs match (results store: {}).", db.display());
+        return Ok(0);
+    }
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "id",
+        "started",
+        "status",
+        "target",
+        "model",
+        "scenarios",
+        "TTFT p50 ms",
+        "out tok/s",
+        "hardware",
+    ]);
+    for r in &rows {
+        // Key figures of the first scenario (a sweep's first step).
+        let first = &r.summary[0];
+        let scenarios = if r.scenarios == 1 {
+            first["name"].as_str().unwrap_or("1").to_string()
+        } else {
+            r.scenarios.to_string()
+        };
+        t.add_row(vec![
+            r.id.clone(),
+            r.started_at
+                .chars()
+                .take(19)
+                .collect::<String>()
+                .replace('T', " "),
+            r.status.clone(),
+            r.target.clone(),
+            r.model.clone(),
+            scenarios,
+            fig(&first["ttft_p50_ms"], 1),
+            fig(&first["output_tokens_per_s"], 1),
+            r.hardware.clone(),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "{} run(s) in {}; figures are the first scenario's. `llmbench export ID`, `llmbench compare ID ID`, `llmbench report ID`.",
+        rows.len(),
+        db.display()
+    );
+    Ok(0)
+}
+
+/// Runs `export`; returns the process exit code.
+pub fn export(a: ExportArgs) -> anyhow::Result<i32> {
+    let db = db_path()?;
+    if !db.exists() {
+        anyhow::bail!("no results store at {}: nothing to export", db.display());
+    }
+    let r: ResultFile = Store::open(&db)?.get(&a.id)?;
+    match &a.output {
+        Some(p) => {
+            r.write(p)?;
+            eprintln!("Run {} written to {}", r.run_id, p.display());
+        }
+        None => println!("{}", serde_json::to_string_pretty(&r)?),
+    }
+    Ok(0)
+}

@@ -1,0 +1,166 @@
+//! `llmbench report`, and what `run`/`sweep` do with their result at the end: record it in the
+//! results store, write `--format` files and the `--report` directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::cli::{OutputArgs, ReportArgs};
+use crate::report::{charts, html, tables};
+use crate::result::ResultFile;
+use crate::store::{Store, resolve};
+
+/// Formats `--format` accepts.
+pub const FORMATS: [&str; 4] = ["json", "csv", "md", "html"];
+
+fn write(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    written.push(path.to_path_buf());
+    Ok(())
+}
+
+/// Renders every chart: PNG files under `dir` and the SVG text (also written under `dir`).
+fn render_charts(
+    runs: &[ResultFile],
+    dir: Option<&Path>,
+    written: &mut Vec<PathBuf>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let entries = tables::entries(runs);
+    let mut svgs = Vec::new();
+    for chart in charts::charts(&entries) {
+        let svg = charts::svg(&chart)?;
+        if let Some(dir) = dir {
+            let png = dir.join(format!("{}.png", chart.name));
+            charts::write_png(&chart, &png)
+                .with_context(|| format!("cannot write {}", png.display()))?;
+            written.push(png);
+            write(
+                &dir.join(format!("{}.svg", chart.name)),
+                svg.as_bytes(),
+                written,
+            )?;
+        }
+        svgs.push((chart.name.clone(), svg));
+    }
+    Ok(svgs)
+}
+
+/// Writes the whole report into `dir`; returns the files written.
+pub fn write_report(runs: &[ResultFile], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create report directory {}", dir.display()))?;
+    let mut written = Vec::new();
+    write(
+        &dir.join("summary.md"),
+        tables::markdown(runs).as_bytes(),
+        &mut written,
+    )?;
+    write(
+        &dir.join("summary.txt"),
+        tables::text(runs).as_bytes(),
+        &mut written,
+    )?;
+    write(
+        &dir.join("results.csv"),
+        tables::csv(runs).as_bytes(),
+        &mut written,
+    )?;
+    let chart_dir = dir.join("charts");
+    std::fs::create_dir_all(&chart_dir)
+        .with_context(|| format!("cannot create {}", chart_dir.display()))?;
+    let svgs = render_charts(runs, Some(&chart_dir), &mut written)?;
+    write(
+        &dir.join("report.html"),
+        html::html(runs, &svgs).as_bytes(),
+        &mut written,
+    )?;
+    Ok(written)
+}
+
+/// Runs `report`; returns the process exit code.
+pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
+    let runs: Vec<ResultFile> = if a.results.is_empty() {
+        vec![resolve("latest").context("no result given and no run recorded to report on")?]
+    } else {
+        a.results
+            .iter()
+            .map(|r| resolve(r))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let written = write_report(&runs, &a.out)?;
+    eprintln!(
+        "Report for {} written to {} ({} files):",
+        runs.iter()
+            .map(|r| r.run_id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.out.display(),
+        written.len()
+    );
+    for p in written {
+        println!("{}", p.display());
+    }
+    Ok(0)
+}
+
+/// Checks `--format` and `--report` before any request is sent.
+pub fn check(o: &OutputArgs) -> anyhow::Result<()> {
+    for f in &o.format {
+        if !FORMATS.contains(&f.as_str()) {
+            bail!(
+                "--format {f:?}: unknown format (choose from {})",
+                FORMATS.join(", ")
+            );
+        }
+    }
+    if let Some(dir) = &o.report {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--report {}: cannot create the directory", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// After a run: record it in the store, write `--format` files and the `--report` directory.
+/// Failures here are reported but never lose the run's exit code.
+pub fn after_run(o: &OutputArgs, output: Option<&Path>, result: &ResultFile) {
+    if !o.no_store {
+        match Store::open_default().and_then(|s| s.record(result)) {
+            Ok(()) => eprintln!(
+                "Recorded as run {} in the results store (llmbench history).",
+                result.run_id
+            ),
+            Err(e) => eprintln!("warning: run not recorded in the results store: {e:#}"),
+        }
+    }
+    if !o.format.is_empty() {
+        let base = output
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(format!("llmbench-{}.json", result.run_id)));
+        let runs = std::slice::from_ref(result);
+        for f in &o.format {
+            let path = base.with_extension(f);
+            let res = match f.as_str() {
+                "json" if Some(path.as_path()) == output => Ok(()),
+                "json" => result.write(&path),
+                "csv" => std::fs::write(&path, tables::csv(runs)).map_err(Into::into),
+                "md" => std::fs::write(&path, tables::markdown(runs)).map_err(Into::into),
+                _ => render_charts(runs, None, &mut Vec::new())
+                    .and_then(|svgs| Ok(std::fs::write(&path, html::html(runs, &svgs))?)),
+            };
+            match res {
+                Ok(()) => eprintln!("Wrote {}", path.display()),
+                Err(e) => eprintln!("warning: cannot write {}: {e:#}", path.display()),
+            }
+        }
+    }
+    if let Some(dir) = &o.report {
+        match write_report(std::slice::from_ref(result), dir) {
+            Ok(files) => eprintln!(
+                "Report written to {} ({} files)",
+                dir.display(),
+                files.len()
+            ),
+            Err(e) => eprintln!("warning: report not written: {e:#}"),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `report.html`: one self-contained page (inline CSS and SVG charts, no scripts, no links
+//! to fetch), so it opens offline and can be mailed as one file.
+
+use super::tables::{Entry, entries};
+use crate::record::Outcome;
+use crate::result::ResultFile;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn f(x: Option<f64>) -> String {
+    match x {
+        None => "-".into(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = String::from("<table><thead><tr>");
+    for h in head {
+        s.push_str(&format!("<th>{}</th>", esc(h)));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for r in rows {
+        s.push_str("<tr>");
+        for c in r {
+            s.push_str(&format!("<td>{}</td>", esc(c)));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn scenario_section(e: &Entry) -> String {
+    let sc = e.scenario;
+    let m = &sc.metrics;
+    let rows: Vec<Vec<String>> = [
+        ("TTFT", &m.ttft_ms),
+        ("TPOT", &m.tpot_ms),
+        ("ITL", &m.itl_ms),
+        ("E2E", &m.e2e_ms),
+        ("queue", &m.queue_ms),
+    ]
+    .iter()
+    .map(|(n, d)| {
+        let mut r = vec![format!("{n} (ms)")];
+        match d {
+            Some(d) => {
+                r.extend([d.min, d.mean, d.p50, d.p90, d.p95, d.p99, d.max].map(|v| f(Some(v))));
+                r.push(d.count.to_string());
+            }
+            None => r.extend(std::iter::repeat_n("-".to_string(), 8)),
+        }
+        r
+    })
+    .collect();
+    let mut s = format!("<h3>{}</h3>", esc(&e.label));
+    s.push_str(&format!(
+        "<p class=\"params\">{}</p>",
+        esc(&serde_json::to_string(&sc.params).unwrap_or_default())
+    ));
+    s.push_str(&table(
+        &[
+            "metric", "min", "mean", "p50", "p90", "p95", "p99", "max", "n",
+        ],
+        &rows,
+    ));
+    s.push_str(&format!(
+        "<p>Throughput {:.2} req/s, {:.1} output tok/s, {:.1} total tok/s over {:.2} s. \
+         Outcomes: {} scheduled, {} succeeded, {} failed.</p>",
+        m.requests_per_s,
+        m.output_tokens_per_s,
+        m.total_tokens_per_s,
+        m.duration_s,
+        sc.outcomes.scheduled,
+        sc.outcomes.get(Outcome::Succeeded),
+        sc.outcomes.failed()
+    ));
+    if let Some(slo) = &sc.slo {
+        let rows: Vec<Vec<String>> = slo
+            .targets
+            .iter()
+            .map(|t| {
+                vec![
+                    t.target.clone(),
+                    t.value
+                        .map_or("no data".into(), |v| format!("{v:.2} {}", t.unit)),
+                    if t.passed { "PASS" } else { "FAIL" }.into(),
+                ]
+            })
+            .collect();
+        s.push_str(&table(&["target", "measured", "verdict"], &rows));
+        s.push_str(&format!(
+            "<p>Goodput {}/{} requests ({:.1}%), {:.2} req/s.</p>",
+            slo.goodput.good,
+            slo.goodput.scheduled,
+            slo.goodput.share * 100.0,
+            slo.goodput.requests_per_s
+        ));
+    }
+    s
+}
+
+/// The page: run headers, overview table, charts (SVG text, in order), scenario details.
+pub fn html(runs: &[ResultFile], charts: &[(String, String)]) -> String {
+    let es = entries(runs);
+    let mut s = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>llmbench report</title><style>\
+         body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:2em;color:#222;max-width:1500px}\
+         table{border-collapse:collapse;margin:.6em 0}\
+         th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}\
+         th:first-child,td:first-child{text-align:left}th{background:#f2f2f2}\
+         .chart svg{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}\
+         .params{font-family:monospace;font-size:.85em;color:#555}\
+         dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}\
+         </style></head><body><h1>llmbench report</h1>",
+    );
+    for r in runs {
+        s.push_str("<dl>");
+        for (k, v) in [
+            ("Run", r.run_id.clone()),
+            ("Started", r.started_at.clone()),
+            (
+                "Target",
+                format!(
+                    "{} ({}, model {}){}",
+                    r.target.url,
+                    r.target.backend,
+                    r.target.model,
+                    if r.target.simulated {
+                        ", built-in simulator"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            ("System", crate::store::hardware_fingerprint(&r.system)),
+        ] {
+            s.push_str(&format!("<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v)));
+        }
+        s.push_str("</dl>");
+    }
+    let rows: Vec<Vec<String>> = es
+        .iter()
+        .map(|e| {
+            let m = &e.scenario.metrics;
+            vec![
+                e.label.clone(),
+                format!(
+                    "{}/{}",
+                    e.scenario.outcomes.get(Outcome::Succeeded),
+                    e.scenario.outcomes.scheduled
+                ),
+                f(m.ttft_ms.map(|d| d.p50)),
+                f(m.ttft_ms.map(|d| d.p99)),
+                f(m.tpot_ms.map(|d| d.p50)),
+                f(m.e2e_ms.map(|d| d.p50)),
+                f(Some(m.requests_per_s)),
+                f(Some(m.output_tokens_per_s)),
+            ]
+        })
+        .collect();
+    s.push_str("<h2>Overview</h2>");
+    s.push_str(&table(
+        &[
+            "scenario",
+            "ok/sched",
+            "TTFT p50 ms",
+            "TTFT p99 ms",
+            "TPOT p50 ms",
+            "E2E p50 ms",
+            "req/s",
+            "out tok/s",
+        ],
+        &rows,
+    ));
+    s.push_str("<h2>Charts</h2>");
+    for (name, svg) in charts {
+        // The SVG document's XML declaration is dropped so it can sit inside HTML.
+        let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
+        s.push_str(&format!(
+            "<div class=\"chart\" id=\"{}\">{body}</div>",
+            esc(name)
+        ));
+    }
+    s.push_str("<h2>Scenarios</h2>");
+    for e in &es {
+        s.push_str(&scenario_section(e));
+    }
+    s.push_str("</body></html>\n");
+    s
+}

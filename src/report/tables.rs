@@ -1,0 +1,461 @@
+//! Text reports from saved results: Markdown, plain text, CSV. Pure: results in, strings out.
+
+use crate::record::Outcome;
+use crate::result::{ResultFile, ScenarioResult};
+use crate::stats::Dist;
+
+/// One scenario with the run it belongs to and the label reports show for it.
+pub struct Entry<'a> {
+    /// Label in tables and legends (the scenario name; run-qualified when several runs).
+    pub label: String,
+    /// The run.
+    pub run: &'a ResultFile,
+    /// The scenario.
+    pub scenario: &'a ScenarioResult,
+}
+
+/// Every scenario of every run, labelled.
+pub fn entries(runs: &[ResultFile]) -> Vec<Entry<'_>> {
+    let several = runs.len() > 1;
+    runs.iter()
+        .flat_map(|r| {
+            r.scenarios.iter().map(move |s| Entry {
+                label: if several {
+                    format!("{} {}", short_id(&r.run_id), s.name)
+                } else {
+                    s.name.clone()
+                },
+                run: r,
+                scenario: s,
+            })
+        })
+        .collect()
+}
+
+/// The random suffix of a run id (`20260101T000000-abcdef` → `abcdef`).
+pub fn short_id(id: &str) -> &str {
+    id.rsplit('-').next().unwrap_or(id)
+}
+
+fn f(x: Option<f64>) -> String {
+    match x {
+        None => "-".into(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+const LATENCIES: [(&str, &str); 5] = [
+    ("TTFT", "ttft"),
+    ("TPOT", "tpot"),
+    ("ITL", "itl"),
+    ("E2E", "e2e"),
+    ("queue", "queue"),
+];
+
+fn dist<'a>(s: &'a ScenarioResult, key: &str) -> &'a Option<Dist> {
+    let m = &s.metrics;
+    match key {
+        "ttft" => &m.ttft_ms,
+        "tpot" => &m.tpot_ms,
+        "itl" => &m.itl_ms,
+        "e2e" => &m.e2e_ms,
+        _ => &m.queue_ms,
+    }
+}
+
+fn system_line(r: &ResultFile) -> String {
+    let sys = &r.system;
+    let mut parts = Vec::new();
+    if let Some(h) = sys["hostname"].as_str() {
+        parts.push(format!("host {h}"));
+    }
+    if let (Some(os), Some(arch)) = (sys["os"].as_str(), sys["arch"].as_str()) {
+        parts.push(format!("{os}/{arch}"));
+    }
+    parts.push(crate::store::hardware_fingerprint(sys));
+    parts.join(", ")
+}
+
+fn run_header(r: &ResultFile) -> Vec<(String, String)> {
+    vec![
+        ("Run".into(), r.run_id.clone()),
+        (
+            "Started".into(),
+            format!(
+                "{} ({})",
+                r.started_at,
+                serde_json::to_value(r.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        ),
+        (
+            "Target".into(),
+            format!(
+                "{} ({}, model {}){}",
+                r.target.url,
+                r.target.backend,
+                r.target.model,
+                if r.target.simulated {
+                    ", built-in simulator"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        ("System".into(), system_line(r)),
+        ("llmbench".into(), r.tool.version.clone()),
+    ]
+}
+
+fn outcome_text(s: &ScenarioResult) -> String {
+    let o = &s.outcomes;
+    let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
+    for oc in Outcome::ALL.iter().skip(1) {
+        let n = o.get(*oc);
+        if n > 0 {
+            parts.push(format!("{n} {}", oc.as_str()));
+        }
+    }
+    format!("{} scheduled: {}", o.scheduled, parts.join(", "))
+}
+
+fn md_table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = format!("| {} |\n", head.join(" | "));
+    s.push_str(&format!(
+        "|{}\n",
+        head.iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { " --- |" } else { " ---: |" })
+            .collect::<String>()
+    ));
+    for r in rows {
+        s.push_str(&format!("| {} |\n", r.join(" | ")));
+    }
+    s
+}
+
+/// Latency rows of one scenario: metric, min, mean, p50, p90, p95, p99, max, n.
+fn latency_rows(s: &ScenarioResult) -> Vec<Vec<String>> {
+    LATENCIES
+        .iter()
+        .map(|(name, key)| {
+            let d = dist(s, key);
+            let mut row = vec![format!("{name} (ms)")];
+            match d {
+                Some(d) => {
+                    row.extend(
+                        [d.min, d.mean, d.p50, d.p90, d.p95, d.p99, d.max].map(|v| f(Some(v))),
+                    );
+                    row.push(d.count.to_string());
+                }
+                None => row.extend(std::iter::repeat_n("-".to_string(), 8)),
+            }
+            row
+        })
+        .collect()
+}
+
+const LAT_HEAD: [&str; 9] = [
+    "metric", "min", "mean", "p50", "p90", "p95", "p99", "max", "n",
+];
+
+fn overview_rows(entries: &[Entry]) -> Vec<Vec<String>> {
+    entries
+        .iter()
+        .map(|e| {
+            let m = &e.scenario.metrics;
+            vec![
+                e.label.clone(),
+                format!(
+                    "{}/{}",
+                    e.scenario.outcomes.get(Outcome::Succeeded),
+                    e.scenario.outcomes.scheduled
+                ),
+                f(m.ttft_ms.map(|d| d.p50)),
+                f(m.ttft_ms.map(|d| d.p99)),
+                f(m.tpot_ms.map(|d| d.p50)),
+                f(m.e2e_ms.map(|d| d.p50)),
+                f(Some(m.requests_per_s)),
+                f(Some(m.output_tokens_per_s)),
+                e.scenario
+                    .slo
+                    .as_ref()
+                    .map_or("-".into(), |v| format!("{:.1}%", v.goodput.share * 100.0)),
+            ]
+        })
+        .collect()
+}
+
+const OVERVIEW_HEAD: [&str; 9] = [
+    "scenario",
+    "ok/sched",
+    "TTFT p50 ms",
+    "TTFT p99 ms",
+    "TPOT p50 ms",
+    "E2E p50 ms",
+    "req/s",
+    "out tok/s",
+    "goodput",
+];
+
+/// `summary.md`.
+pub fn markdown(runs: &[ResultFile]) -> String {
+    let entries = entries(runs);
+    let mut s = String::from("# llmbench report\n\n");
+    for r in runs {
+        for (k, v) in run_header(r) {
+            s.push_str(&format!("- **{k}:** {v}\n"));
+        }
+        s.push('\n');
+    }
+    s.push_str("## Overview\n\n");
+    s.push_str(&md_table(&OVERVIEW_HEAD, &overview_rows(&entries)));
+    for e in &entries {
+        let sc = e.scenario;
+        let m = &sc.metrics;
+        s.push_str(&format!("\n## {}\n\n", e.label));
+        s.push_str(&format!(
+            "Parameters: `{}`\n\n",
+            serde_json::to_string(&sc.params).unwrap_or_default()
+        ));
+        s.push_str(&md_table(&LAT_HEAD, &latency_rows(sc)));
+        s.push_str(&format!(
+            "\n- **Throughput:** {:.2} req/s, {:.1} output tok/s, {:.1} total tok/s over {:.2} s\n",
+            m.requests_per_s, m.output_tokens_per_s, m.total_tokens_per_s, m.duration_s
+        ));
+        s.push_str(&format!(
+            "- **Tokens:** {} in (mean {:.1}), {} out (mean {:.1})\n",
+            m.input_tokens.total, m.input_tokens.mean, m.output_tokens.total, m.output_tokens.mean
+        ));
+        s.push_str(&format!("- **Outcomes:** {}\n", outcome_text(sc)));
+        if let Some(slo) = &sc.slo {
+            s.push_str("\nTargets:\n\n");
+            let rows: Vec<Vec<String>> = slo
+                .targets
+                .iter()
+                .map(|t| {
+                    vec![
+                        format!("`{}`", t.target),
+                        t.value
+                            .map_or("no data".into(), |v| format!("{v:.2} {}", t.unit)),
+                        if t.passed { "PASS" } else { "FAIL" }.into(),
+                    ]
+                })
+                .collect();
+            s.push_str(&md_table(&["target", "measured", "verdict"], &rows));
+            s.push_str(&format!(
+                "\nGoodput: {}/{} requests ({:.1}%), {:.2} req/s\n",
+                slo.goodput.good,
+                slo.goodput.scheduled,
+                slo.goodput.share * 100.0,
+                slo.goodput.requests_per_s
+            ));
+        }
+        for err in &sc.errors {
+            s.push_str(&format!("- error ×{}: {}\n", err.count, err.message));
+        }
+        for w in &sc.warnings {
+            s.push_str(&format!("- warning: {w}\n"));
+        }
+    }
+    s
+}
+
+fn text_table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header(head.to_vec());
+    for r in rows {
+        t.add_row(r.clone());
+    }
+    for i in 1..head.len() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+    t.to_string()
+}
+
+/// `summary.txt`.
+pub fn text(runs: &[ResultFile]) -> String {
+    let entries = entries(runs);
+    let mut s = String::from("llmbench report\n===============\n\n");
+    for r in runs {
+        for (k, v) in run_header(r) {
+            s.push_str(&format!("{k:<9} {v}\n"));
+        }
+        s.push('\n');
+    }
+    s.push_str(&text_table(&OVERVIEW_HEAD, &overview_rows(&entries)));
+    s.push('\n');
+    for e in &entries {
+        let m = &e.scenario.metrics;
+        s.push_str(&format!("\nScenario {}\n", e.label));
+        s.push_str(&text_table(&LAT_HEAD, &latency_rows(e.scenario)));
+        s.push_str(&format!(
+            "\nThroughput: {:.2} req/s, {:.1} output tok/s, {:.1} total tok/s over {:.2} s\nOutcomes: {}\n",
+            m.requests_per_s,
+            m.output_tokens_per_s,
+            m.total_tokens_per_s,
+            m.duration_s,
+            outcome_text(e.scenario)
+        ));
+        if let Some(slo) = &e.scenario.slo {
+            s.push_str(&crate::slo::text(slo));
+        }
+    }
+    s
+}
+
+/// Column names of `results.csv`, in order. Stable: new columns are only ever appended.
+pub const CSV_COLUMNS: &[&str] = &[
+    "run_id",
+    "started_at",
+    "target_url",
+    "backend",
+    "model",
+    "scenario",
+    "load_mode",
+    "concurrency",
+    "rate",
+    "sweep_name",
+    "sweep_value",
+    "scheduled",
+    "succeeded",
+    "failed",
+    "duration_s",
+    "requests_per_s",
+    "output_tokens_per_s",
+    "total_tokens_per_s",
+    "input_tokens_mean",
+    "output_tokens_mean",
+    "ttft_ms_mean",
+    "ttft_ms_p50",
+    "ttft_ms_p90",
+    "ttft_ms_p95",
+    "ttft_ms_p99",
+    "tpot_ms_mean",
+    "tpot_ms_p50",
+    "tpot_ms_p90",
+    "tpot_ms_p95",
+    "tpot_ms_p99",
+    "itl_ms_mean",
+    "itl_ms_p50",
+    "itl_ms_p90",
+    "itl_ms_p95",
+    "itl_ms_p99",
+    "e2e_ms_mean",
+    "e2e_ms_p50",
+    "e2e_ms_p90",
+    "e2e_ms_p95",
+    "e2e_ms_p99",
+    "queue_ms_mean",
+    "queue_ms_p99",
+    "cache_hit_rate",
+    "goodput_share",
+    "goodput_requests_per_s",
+    "slo_passed",
+];
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map_or(String::new(), |v| format!("{v}"))
+}
+
+fn json_scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `results.csv`: a header and one row per scenario (of every run given).
+pub fn csv(runs: &[ResultFile]) -> String {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push('\n');
+    for e in entries(runs) {
+        let (r, s) = (e.run, e.scenario);
+        let m = &s.metrics;
+        let load = &s.params["load"];
+        let mut row: Vec<String> = vec![
+            r.run_id.clone(),
+            r.started_at.clone(),
+            r.target.url.clone(),
+            r.target.backend.clone(),
+            r.target.model.clone(),
+            s.name.clone(),
+            json_scalar(&load["mode"]),
+            json_scalar(&load["concurrency"]),
+            json_scalar(&load["rate"]),
+            json_scalar(&s.params["sweep"]["name"]),
+            json_scalar(&s.params["sweep"]["value"]),
+            s.outcomes.scheduled.to_string(),
+            s.outcomes.get(Outcome::Succeeded).to_string(),
+            s.outcomes.failed().to_string(),
+            num(Some(m.duration_s)),
+            num(Some(m.requests_per_s)),
+            num(Some(m.output_tokens_per_s)),
+            num(Some(m.total_tokens_per_s)),
+            num(Some(m.input_tokens.mean)),
+            num(Some(m.output_tokens.mean)),
+        ];
+        for key in ["ttft", "tpot", "itl", "e2e"] {
+            let d = dist(s, key);
+            for stat in ["mean", "p50", "p90", "p95", "p99"] {
+                row.push(num(d.and_then(|d| d.get(stat))));
+            }
+        }
+        row.push(num(m.queue_ms.map(|d| d.mean)));
+        row.push(num(m.queue_ms.map(|d| d.p99)));
+        row.push(num(m.cache_hit_rate));
+        row.push(num(s.slo.as_ref().map(|v| v.goodput.share)));
+        row.push(num(s.slo.as_ref().map(|v| v.goodput.requests_per_s)));
+        row.push(
+            s.slo
+                .as_ref()
+                .map_or(String::new(), |v| v.passed.to_string()),
+        );
+        debug_assert_eq!(row.len(), CSV_COLUMNS.len());
+        out.push_str(
+            &row.iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_has_one_row_per_scenario() {
+        let mut r = ResultFile::default();
+        for name in ["a,b", "say \"hi\""] {
+            r.scenarios.push(ScenarioResult {
+                name: name.into(),
+                ..Default::default()
+            });
+        }
+        let c = csv(std::slice::from_ref(&r));
+        let lines: Vec<&str> = c.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].split(',').count(), CSV_COLUMNS.len());
+        assert!(lines[1].contains("\"a,b\""));
+        assert!(lines[2].contains("\"say \"\"hi\"\"\""));
+    }
+}

@@ -1,0 +1,545 @@
+//! Performance targets (`--slo "ttft_p95<200ms,tpot_p99<50ms,e2e_p50<2s"`) and goodput.
+//!
+//! Pure: a parsed target list and a finished scenario in, verdicts out. A target is
+//! `METRIC_STAT OP VALUE[UNIT]`:
+//!
+//! - latency metrics `ttft`, `tpot`, `itl`, `e2e`, `queue` with a statistic (`p50`, `p90`,
+//!   `p95`, `p99`, `mean`, `min`, `max`, `median`) and a time (`ms` by default, `s`, `us`);
+//! - rates `output_tokens_per_s` (alias `tokens_per_s`), `total_tokens_per_s`, `requests_per_s`
+//!   (alias `rps`), plain numbers per second;
+//! - shares `success_rate` and `goodput`, as `95%` or `0.95`.
+//!
+//! Goodput is the share (of all scheduled requests) and the rate (per second of the measured
+//! window) of requests that succeeded and met every per-request latency target: the `ttft`,
+//! `tpot` and `e2e` targets, applied to each request's own value. A request with fewer than two
+//! tokens has no TPOT and is not held to a TPOT target. `itl`, `queue` and rate targets apply to
+//! the scenario as a whole only.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Outcome;
+use crate::result::ScenarioResult;
+use crate::stats::Dist;
+
+/// Comparison of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+
+    fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => value < threshold,
+            Op::Le => value <= threshold,
+            Op::Gt => value > threshold,
+            Op::Ge => value >= threshold,
+        }
+    }
+}
+
+/// What a target measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    /// A latency distribution (`ttft_ms`, ...) and one of its statistics; threshold in ms.
+    Latency {
+        /// Metric name in the result file (`ttft_ms`).
+        metric: &'static str,
+        /// Statistic (`p95`).
+        stat: String,
+    },
+    /// A rate in the result file's metrics (`output_tokens_per_s`); threshold per second.
+    Rate(&'static str),
+    /// Share of scheduled requests that succeeded (0..1).
+    SuccessRate,
+    /// Goodput share (0..1).
+    Goodput,
+}
+
+/// One parsed target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// As typed.
+    pub spec: String,
+    /// What it measures.
+    pub measure: Measure,
+    /// Comparison.
+    pub op: Op,
+    /// Threshold, in ms (latency), per second (rates) or a fraction (shares).
+    pub threshold: f64,
+}
+
+/// One target's verdict, as written in the result file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// The target as typed.
+    pub target: String,
+    /// Metric name (`ttft_ms`, `output_tokens_per_s`, `success_rate`, `goodput`).
+    pub metric: String,
+    /// Statistic of a latency metric (`p95`).
+    #[serde(default)]
+    pub stat: Option<String>,
+    /// `<`, `<=`, `>` or `>=`.
+    pub op: String,
+    /// Threshold in `unit`.
+    pub threshold: f64,
+    /// `ms`, `1/s` or `share`.
+    pub unit: String,
+    /// Measured value in `unit`; null when the scenario has no such measurement.
+    pub value: Option<f64>,
+    /// True when the value meets the target (a missing value fails).
+    pub passed: bool,
+}
+
+/// Requests meeting every per-request target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Goodput {
+    /// The per-request criteria applied (`ttft_ms<200`); empty: succeeded is enough.
+    pub criteria: Vec<String>,
+    /// Requests that succeeded and met every criterion.
+    pub good: u64,
+    /// Requests scheduled in the measured phase.
+    pub scheduled: u64,
+    /// good / scheduled (0..1).
+    pub share: f64,
+    /// good requests per second of the measured window.
+    pub requests_per_s: f64,
+}
+
+/// Targets and goodput of one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloResult {
+    /// True when every target passed.
+    pub passed: bool,
+    /// One verdict per target, in the order given.
+    pub targets: Vec<TargetResult>,
+    /// Goodput under the per-request targets.
+    pub goodput: Goodput,
+}
+
+fn bad(spec: &str, why: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--slo: bad target {spec:?}: {why} (expected e.g. \"ttft_p95<200ms,tpot_p99<50ms,e2e_p50<2s,output_tokens_per_s>100,goodput>90%\")"
+    )
+}
+
+fn parse_number(spec: &str, s: &str) -> anyhow::Result<f64> {
+    let x: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| bad(spec, format!("{s:?} is not a number")))?;
+    if !x.is_finite() || x < 0.0 {
+        return Err(bad(spec, "the threshold must be a finite number ≥ 0"));
+    }
+    Ok(x)
+}
+
+fn latency_metric(name: &str) -> Option<&'static str> {
+    Some(match name.trim_end_matches("_ms") {
+        "ttft" => "ttft_ms",
+        "tpot" => "tpot_ms",
+        "itl" => "itl_ms",
+        "e2e" | "e2el" | "latency" => "e2e_ms",
+        "queue" => "queue_ms",
+        _ => return None,
+    })
+}
+
+const STATS: [&str; 8] = ["p50", "p90", "p95", "p99", "mean", "min", "max", "median"];
+
+fn parse_one(spec: &str) -> anyhow::Result<Target> {
+    let pos = spec
+        .find(['<', '>'])
+        .ok_or_else(|| bad(spec, "no comparison (< <= > >=)"))?;
+    let name = spec[..pos].trim().to_ascii_lowercase();
+    let rest = &spec[pos..];
+    let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+        (Op::Le, v)
+    } else if let Some(v) = rest.strip_prefix(">=") {
+        (Op::Ge, v)
+    } else if let Some(v) = rest.strip_prefix('<') {
+        (Op::Lt, v)
+    } else {
+        (Op::Gt, &rest[1..])
+    };
+    let value = value.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(bad(spec, "no metric before the comparison"));
+    }
+    if value.is_empty() {
+        return Err(bad(spec, "no value after the comparison"));
+    }
+    let (measure, threshold) = match name.as_str() {
+        "output_tokens_per_s"
+        | "tokens_per_s"
+        | "total_tokens_per_s"
+        | "requests_per_s"
+        | "rps" => {
+            let metric = match name.as_str() {
+                "total_tokens_per_s" => "total_tokens_per_s",
+                "requests_per_s" | "rps" => "requests_per_s",
+                _ => "output_tokens_per_s",
+            };
+            let v = value.strip_suffix("/s").unwrap_or(&value);
+            (Measure::Rate(metric), parse_number(spec, v)?)
+        }
+        "success_rate" | "goodput" => {
+            let x = match value.strip_suffix('%') {
+                Some(p) => parse_number(spec, p)? / 100.0,
+                None => parse_number(spec, &value)?,
+            };
+            if x > 1.0 {
+                return Err(bad(spec, "a share is at most 100% (or 1.0)"));
+            }
+            let m = if name == "goodput" {
+                Measure::Goodput
+            } else {
+                Measure::SuccessRate
+            };
+            (m, x)
+        }
+        _ => {
+            let (metric, stat) = name.rsplit_once('_').ok_or_else(|| {
+                bad(
+                    spec,
+                    format!("{name:?}: give a metric and a statistic, e.g. ttft_p95"),
+                )
+            })?;
+            let metric = latency_metric(metric).ok_or_else(|| {
+                bad(
+                    spec,
+                    format!(
+                        "unknown metric {metric:?} (ttft, tpot, itl, e2e, queue, output_tokens_per_s, total_tokens_per_s, requests_per_s, success_rate, goodput)"
+                    ),
+                )
+            })?;
+            if !STATS.contains(&stat) {
+                return Err(bad(
+                    spec,
+                    format!("unknown statistic {stat:?} ({})", STATS.join(", ")),
+                ));
+            }
+            let (num, scale) = if let Some(v) = value.strip_suffix("ms") {
+                (v, 1.0)
+            } else if let Some(v) = value
+                .strip_suffix("us")
+                .or_else(|| value.strip_suffix("µs"))
+            {
+                (v, 1e-3)
+            } else if let Some(v) = value.strip_suffix('s') {
+                (v, 1000.0)
+            } else {
+                (value.as_str(), 1.0)
+            };
+            let stat = if stat == "median" { "p50" } else { stat };
+            (
+                Measure::Latency {
+                    metric,
+                    stat: stat.to_string(),
+                },
+                parse_number(spec, num)? * scale,
+            )
+        }
+    };
+    Ok(Target {
+        spec: spec.to_string(),
+        measure,
+        op,
+        threshold,
+    })
+}
+
+/// Parses a comma-separated target list; errors name the `--slo` flag and the bad target.
+pub fn parse(spec: &str) -> anyhow::Result<Vec<Target>> {
+    let targets: Vec<Target> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_one)
+        .collect::<anyhow::Result<_>>()?;
+    if targets.is_empty() {
+        anyhow::bail!("--slo {spec:?}: no targets given");
+    }
+    Ok(targets)
+}
+
+fn dist<'a>(sc: &'a ScenarioResult, metric: &str) -> &'a Option<Dist> {
+    let m = &sc.metrics;
+    match metric {
+        "ttft_ms" => &m.ttft_ms,
+        "tpot_ms" => &m.tpot_ms,
+        "itl_ms" => &m.itl_ms,
+        "e2e_ms" => &m.e2e_ms,
+        _ => &m.queue_ms,
+    }
+}
+
+/// Goodput of a scenario under the per-request latency targets among `targets`.
+pub fn goodput(targets: &[Target], sc: &ScenarioResult) -> Goodput {
+    let per_request: Vec<&Target> = targets
+        .iter()
+        .filter(|t| {
+            matches!(&t.measure, Measure::Latency { metric, .. }
+                if matches!(*metric, "ttft_ms" | "tpot_ms" | "e2e_ms"))
+        })
+        .collect();
+    let criteria = per_request
+        .iter()
+        .map(|t| match &t.measure {
+            Measure::Latency { metric, .. } => format!("{metric}{}{}", t.op.as_str(), t.threshold),
+            _ => unreachable!(),
+        })
+        .collect();
+    let succeeded = sc.outcomes.get(Outcome::Succeeded);
+    let good = match &sc.samples {
+        Some(s) => {
+            (0..s.len())
+            .filter(|&i| {
+                per_request.iter().all(|t| {
+                    let Measure::Latency { metric, .. } = &t.measure else {
+                        return true;
+                    };
+                    let v = match *metric {
+                        "ttft_ms" => s.ttft_ms.get(i).copied().flatten(),
+                        "tpot_ms" => match s.tpot_ms.get(i).copied().flatten() {
+                            Some(v) => Some(v),
+                            None => return true,
+                        },
+                        _ => s.e2e_ms.get(i).copied(),
+                    };
+                    v.is_some_and(|v| t.op.holds(v, t.threshold))
+                })
+            })
+            .count() as u64
+            // Beyond MAX_REQUEST_SAMPLES the figures are a uniform sample: scale its share.
+            * s.population()
+                / (s.len() as u64).max(1)
+        }
+        // Without per-request figures only "succeeded" can be judged.
+        None if per_request.is_empty() => succeeded,
+        None => 0,
+    };
+    let scheduled = sc.outcomes.scheduled;
+    let d = sc.metrics.duration_s;
+    Goodput {
+        criteria,
+        good,
+        scheduled,
+        share: if scheduled > 0 {
+            good as f64 / scheduled as f64
+        } else {
+            0.0
+        },
+        requests_per_s: if d > 0.0 { good as f64 / d } else { 0.0 },
+    }
+}
+
+/// Judges every target against a finished scenario.
+pub fn evaluate(targets: &[Target], sc: &ScenarioResult) -> SloResult {
+    let gp = goodput(targets, sc);
+    let results: Vec<TargetResult> = targets
+        .iter()
+        .map(|t| {
+            let (metric, stat, unit, value) = match &t.measure {
+                Measure::Latency { metric, stat } => (
+                    metric.to_string(),
+                    Some(stat.clone()),
+                    "ms",
+                    dist(sc, metric).and_then(|d| d.get(stat)),
+                ),
+                Measure::Rate(m) => {
+                    let v = match *m {
+                        "total_tokens_per_s" => sc.metrics.total_tokens_per_s,
+                        "requests_per_s" => sc.metrics.requests_per_s,
+                        _ => sc.metrics.output_tokens_per_s,
+                    };
+                    (m.to_string(), None, "1/s", Some(v))
+                }
+                Measure::SuccessRate => {
+                    let o = &sc.outcomes;
+                    let v = (o.scheduled > 0)
+                        .then(|| o.get(Outcome::Succeeded) as f64 / o.scheduled as f64);
+                    ("success_rate".into(), None, "share", v)
+                }
+                Measure::Goodput => ("goodput".into(), None, "share", Some(gp.share)),
+            };
+            TargetResult {
+                target: t.spec.clone(),
+                metric,
+                stat,
+                op: t.op.as_str().into(),
+                threshold: t.threshold,
+                unit: unit.into(),
+                value,
+                passed: value.is_some_and(|v| t.op.holds(v, t.threshold)),
+            }
+        })
+        .collect();
+    SloResult {
+        passed: results.iter().all(|r| r.passed),
+        targets: results,
+        goodput: gp,
+    }
+}
+
+fn show(x: f64, unit: &str) -> String {
+    match unit {
+        "share" => format!("{:.1}%", x * 100.0),
+        "ms" => format!("{x:.2} ms"),
+        _ => format!("{x:.2}/s"),
+    }
+}
+
+/// Console lines: one per target with PASS/FAIL, then goodput.
+pub fn text(r: &SloResult) -> String {
+    let mut s = String::from("Targets:\n");
+    for t in &r.targets {
+        let value = t.value.map_or("no data".into(), |v| show(v, &t.unit));
+        s.push_str(&format!(
+            "  {} {:<28} measured {:>12}   (target {} {})\n",
+            if t.passed { "PASS" } else { "FAIL" },
+            t.target,
+            value,
+            t.op,
+            show(t.threshold, &t.unit)
+        ));
+    }
+    let g = &r.goodput;
+    s.push_str(&format!(
+        "Goodput: {}/{} requests ({:.1}%), {:.2} req/s{}\n",
+        g.good,
+        g.scheduled,
+        g.share * 100.0,
+        g.requests_per_s,
+        if g.criteria.is_empty() {
+            " (succeeded; no per-request latency target)".to_string()
+        } else {
+            format!(" meeting {}", g.criteria.join(", "))
+        }
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Metrics, Outcomes, RequestSamples};
+
+    #[test]
+    fn parses_targets_and_units() {
+        let t = parse("ttft_p95<200ms, tpot_p99<=50, e2e_p50<2s,itl_median<500us").unwrap();
+        assert_eq!(t.len(), 4);
+        assert_eq!(
+            t[0].measure,
+            Measure::Latency {
+                metric: "ttft_ms",
+                stat: "p95".into()
+            }
+        );
+        assert_eq!((t[0].op, t[0].threshold), (Op::Lt, 200.0));
+        assert_eq!((t[1].op, t[1].threshold), (Op::Le, 50.0));
+        assert_eq!(t[2].threshold, 2000.0);
+        assert_eq!(
+            t[3].measure,
+            Measure::Latency {
+                metric: "itl_ms",
+                stat: "p50".into()
+            }
+        );
+        assert!((t[3].threshold - 0.5).abs() < 1e-12);
+        let t = parse("tokens_per_s>100,rps>=2/s,goodput>90%,success_rate>0.99").unwrap();
+        assert_eq!(t[0].measure, Measure::Rate("output_tokens_per_s"));
+        assert_eq!((t[1].op, t[1].threshold), (Op::Ge, 2.0));
+        assert_eq!(
+            (t[2].measure.clone(), t[2].threshold),
+            (Measure::Goodput, 0.9)
+        );
+        assert_eq!(t[3].threshold, 0.99);
+    }
+
+    #[test]
+    fn bad_targets_name_the_flag_and_the_target() {
+        for bad in [
+            "ttft<200ms",
+            "ttft_p97<200",
+            "foo_p95<1",
+            "ttft_p95=200",
+            "ttft_p95<",
+            "ttft_p95<abc",
+            "goodput>120%",
+            "",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("--slo"), "{bad}: {e}");
+        }
+        let e = parse("ttft_p95<200ms,tpot_p99<<5").unwrap_err().to_string();
+        assert!(e.contains("tpot_p99<<5"), "{e}");
+    }
+
+    fn scenario() -> ScenarioResult {
+        let samples = RequestSamples {
+            ttft_ms: vec![Some(10.0), Some(20.0), Some(30.0), Some(40.0)],
+            tpot_ms: vec![Some(5.0), None, Some(9.0), Some(5.0)],
+            e2e_ms: vec![100.0, 100.0, 100.0, 300.0],
+            output_tokens: vec![10, 1, 10, 10],
+            seen: 0,
+        };
+        let mut t: Vec<f64> = vec![10.0, 20.0, 30.0, 40.0];
+        ScenarioResult {
+            outcomes: Outcomes {
+                scheduled: 5,
+                counts: [("succeeded".to_string(), 4), ("http_error".to_string(), 1)]
+                    .into_iter()
+                    .collect(),
+            },
+            metrics: Metrics {
+                ttft_ms: Dist::of(&mut t),
+                output_tokens_per_s: 50.0,
+                duration_s: 2.0,
+                ..Default::default()
+            },
+            samples: Some(samples),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn goodput_needs_every_per_request_target() {
+        let sc = scenario();
+        let r = evaluate(
+            &parse("ttft_p50<35ms,tpot_p99<8,e2e_p99<200,tokens_per_s>40").unwrap(),
+            &sc,
+        );
+        // Request 0: all met. 1: no TPOT (one token), met. 2: TPOT 9 fails. 3: TTFT 40 and
+        // e2e 300 fail. The failed request never counts.
+        assert_eq!(r.goodput.good, 2);
+        assert_eq!(r.goodput.scheduled, 5);
+        assert!((r.goodput.share - 0.4).abs() < 1e-12);
+        assert!((r.goodput.requests_per_s - 1.0).abs() < 1e-12);
+        assert!(r.targets[0].passed, "p50 of 10..40 is 25");
+        assert!(!r.targets[1].passed, "no TPOT distribution: no data fails");
+        assert!(r.targets[3].passed);
+        assert!(!r.passed);
+        let r = evaluate(&parse("goodput>=40%,success_rate>0.9").unwrap(), &sc);
+        assert!(r.targets[0].passed);
+        assert_eq!(r.goodput.good, 4, "no latency target: succeeded requests");
+        assert!(!r.targets[1].passed, "4/5 succeeded");
+        assert!(text(&r).contains("FAIL success_rate>0.9"));
+    }
+}

@@ -1,0 +1,325 @@
+//! Targets and goodput, compare, the results store, reports.
+
+use std::process::Output;
+
+use llmbench::result::ResultFile;
+
+use crate::common::*;
+
+const FIXED: [&str; 6] = ["--ttft-ms", "50", "--itl-ms", "5", "--tokens", "10"];
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn slo_targets_pass_fail_goodput_and_exit_code() {
+    let mut args = vec!["-n", "10", "-c", "2", "--slo", "ttft_p95<200ms,e2e_p50<2s"];
+    args.extend(FIXED);
+    let ok = run(&args);
+    assert_eq!(code(&ok.output), 0, "{}", ok.stderr());
+    let slo = ok.result().scenarios[0].slo.clone().expect("slo in result");
+    assert!(slo.passed);
+    assert_eq!(slo.targets.len(), 2);
+    assert!(slo.targets.iter().all(|t| t.passed && t.value.is_some()));
+    assert_eq!((slo.goodput.good, slo.goodput.scheduled), (10, 10));
+    assert_eq!(slo.goodput.share, 1.0);
+    assert!(slo.goodput.requests_per_s > 0.0);
+    assert!(
+        ok.stdout().contains("PASS ttft_p95<200ms"),
+        "{}",
+        ok.stdout()
+    );
+    assert!(ok.stdout().contains("Goodput: 10/10"), "{}", ok.stdout());
+
+    // TTFT is 50 ms: a 30 ms target fails every request and the run exits 3.
+    let mut args = vec!["-n", "6", "--slo", "ttft_p95<30ms,tpot_p99<50ms"];
+    args.extend(FIXED);
+    let bad = run(&args);
+    assert_eq!(code(&bad.output), 3, "{}", bad.stderr());
+    let slo = bad.result().scenarios[0].slo.clone().unwrap();
+    assert!(!slo.passed && !slo.targets[0].passed && slo.targets[1].passed);
+    assert!(slo.targets[0].value.unwrap() >= 50.0);
+    assert_eq!(slo.goodput.good, 0);
+    assert!(
+        bad.stdout().contains("FAIL ttft_p95<30ms"),
+        "{}",
+        bad.stdout()
+    );
+    assert!(bad.stderr().contains("--slo"), "{}", bad.stderr());
+}
+
+#[test]
+fn bad_slo_spec_names_the_flag_before_any_request() {
+    let server = ScriptServer::start(std::sync::Arc::new(|_| openai_stream(1, 1, 2, 3)));
+    let out = bin()
+        .args([
+            "run",
+            &server.url,
+            "-n",
+            "2",
+            "-q",
+            "--slo",
+            "ttft_p95<200ms,tpot<5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--slo") && err.contains("tpot<5"), "{err}");
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no request may be sent"
+    );
+}
+
+fn run_to(dir: &TempDir, name: &str, url: &str, home: Option<&TempDir>) -> std::path::PathBuf {
+    let out = dir.path(name);
+    let mut cmd = match home {
+        Some(h) => with_home(&h.0),
+        None => bin(),
+    };
+    let o = cmd
+        .args(["run", url, "-n", "20", "-q", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    out
+}
+
+#[test]
+fn compare_flags_doubled_ttft_and_passes_a_run_against_itself() {
+    let fast = ServeChild::start(&["--ttft-ms", "50", "--itl-ms", "5", "--tokens", "10"]);
+    let slow = ServeChild::start(&["--ttft-ms", "100", "--itl-ms", "5", "--tokens", "10"]);
+    let dir = TempDir::new("compare");
+    let a = run_to(&dir, "a.json", &fast.url, None);
+    let b = run_to(&dir, "b.json", &slow.url, None);
+    let c = run_to(&dir, "c.json", &fast.url, None);
+
+    let same = bin().arg("compare").arg(&a).arg(&a).output().unwrap();
+    assert_eq!(code(&same), 0, "{}", text(&same));
+    assert!(text(&same).contains("No significant regression"));
+
+    let json = dir.path("cmp.json");
+    let worse = bin()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(code(&worse), 4, "{}", text(&worse));
+    let t = text(&worse);
+    assert!(t.contains("REGRESSION") && t.contains("TTFT p50"), "{t}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let ttft = &v["scenarios"][0]["rows"][0];
+    assert_eq!(ttft["metric"], "TTFT p50");
+    assert!(ttft["relative"].as_f64().unwrap() > 0.8, "{ttft}");
+    // TTFT went from 50 to 100 ms: the interval of the change sits near +50 ms.
+    let lo = ttft["ci"][0].as_f64().unwrap();
+    assert!(
+        lo > 40.0 && lo <= ttft["change"].as_f64().unwrap(),
+        "{ttft}"
+    );
+    assert_eq!(ttft["regression"], true);
+
+    // Faster is not a regression; a threshold above the change lets it pass too.
+    let better = bin().arg("compare").arg(&b).arg(&a).output().unwrap();
+    assert_eq!(code(&better), 0, "{}", text(&better));
+    let loose = bin()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .args(["--max-regression", "500%"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&loose), 0, "{}", text(&loose));
+    // Two runs of the same server: no regression flagged beyond 10 %.
+    let rerun = bin().arg("compare").arg(&a).arg(&c).output().unwrap();
+    assert_eq!(code(&rerun), 0, "{}", text(&rerun));
+
+    let bad = bin()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .args(["--max-regression", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&bad), 2);
+    assert!(text(&bad).contains("--max-regression"));
+}
+
+#[test]
+fn store_records_runs_lists_history_exports_and_resolves_ids() {
+    let fast = ServeChild::start(&["--ttft-ms", "20", "--itl-ms", "2", "--tokens", "5"]);
+    let home = TempDir::new("home");
+    let dir = TempDir::new("store");
+    let a = run_to(&dir, "a.json", &fast.url, Some(&home));
+    let b = run_to(&dir, "b.json", &fast.url, Some(&home));
+    assert!(home.path("llmbench.db").exists());
+    let (ra, rb) = (ResultFile::read(&a).unwrap(), ResultFile::read(&b).unwrap());
+
+    let h = with_home(&home.0).arg("history").output().unwrap();
+    assert_eq!(code(&h), 0, "{}", text(&h));
+    let out = String::from_utf8_lossy(&h.stdout);
+    assert!(
+        out.contains(&ra.run_id) && out.contains(&rb.run_id),
+        "{out}"
+    );
+    assert!(out.contains("2 run(s)"), "{out}");
+    let h = with_home(&home.0)
+        .args(["history", "--model", "no-such-model"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&h.stdout).contains("No runs match"));
+    let h = with_home(&home.0)
+        .args(["history", "--target", &fast.url])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&h.stdout).contains("2 run(s)"));
+
+    // export gives the result file back exactly.
+    let back = dir.path("back.json");
+    let e = with_home(&home.0)
+        .args(["export", &ra.run_id, "-o"])
+        .arg(&back)
+        .output()
+        .unwrap();
+    assert_eq!(code(&e), 0, "{}", text(&e));
+    assert_eq!(ResultFile::read(&back).unwrap(), ra);
+
+    // compare and report accept run ids; report with no argument takes the latest run.
+    let c = with_home(&home.0)
+        .args([
+            "compare",
+            &ra.run_id,
+            &rb.run_id,
+            "--max-regression",
+            "1000%",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&c), 0, "{}", text(&c));
+    let rep = dir.path("rep");
+    let r = with_home(&home.0)
+        .args(["report", "--out"])
+        .arg(&rep)
+        .output()
+        .unwrap();
+    assert_eq!(code(&r), 0, "{}", text(&r));
+    let csv = std::fs::read_to_string(rep.join("results.csv")).unwrap();
+    assert!(csv.contains(&rb.run_id), "latest run is b: {csv}");
+
+    // --no-store: nothing recorded.
+    let o = with_home(&home.0)
+        .args(["run", &fast.url, "-n", "2", "-q", "--no-store"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0);
+    let h = with_home(&home.0).arg("history").output().unwrap();
+    assert!(String::from_utf8_lossy(&h.stdout).contains("2 run(s)"));
+    let missing = with_home(&home.0)
+        .args(["export", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&missing), 2);
+    assert!(text(&missing).contains("no run with id"));
+}
+
+#[test]
+fn sweep_report_writes_every_file_with_one_csv_row_per_scenario() {
+    let dir = TempDir::new("report");
+    let rep = dir.path("rep");
+    let out = dir.path("sweep.json");
+    let mut args = vec![
+        "sweep",
+        "--concurrency",
+        "1,2,4",
+        "-n",
+        "8",
+        "-q",
+        "--report",
+    ];
+    let rep_s = rep.to_string_lossy().into_owned();
+    let out_s = out.to_string_lossy().into_owned();
+    args.push(&rep_s);
+    args.extend(["-o", &out_s, "--format", "json,csv,md,html"]);
+    args.extend(FIXED);
+    let o = bin().args(&args).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    for f in [
+        "summary.md",
+        "summary.txt",
+        "results.csv",
+        "report.html",
+        "charts/overview.png",
+        "charts/overview.svg",
+        "charts/latency_distribution.png",
+        "charts/ttft_percentiles.png",
+        "charts/tpot_percentiles.png",
+        "charts/throughput.png",
+        "charts/concurrency_scaling.png",
+        "charts/throughput_vs_batch_size.png",
+    ] {
+        let p = rep.join(f);
+        let bytes = std::fs::read(&p).unwrap_or_else(|_| panic!("{} missing", p.display()));
+        assert!(bytes.len() > 100, "{f} is {} bytes", bytes.len());
+        if f.ends_with(".png") {
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f}");
+        }
+    }
+    let csv = std::fs::read_to_string(rep.join("results.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    let head: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(
+        head[..6],
+        [
+            "run_id",
+            "started_at",
+            "target_url",
+            "backend",
+            "model",
+            "scenario"
+        ]
+    );
+    let conc = head.iter().position(|h| *h == "concurrency").unwrap();
+    let vals: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(conc).unwrap())
+        .collect();
+    assert_eq!(vals, ["1", "2", "4"]);
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 7, "charts inline");
+    assert!(!html.contains("<script") && !html.contains("src=\"http"));
+    let md = std::fs::read_to_string(rep.join("summary.md")).unwrap();
+    assert!(
+        md.contains("## concurrency=4") && md.contains("| TTFT (ms) |"),
+        "{md}"
+    );
+    // --format writes next to -o.
+    for ext in ["csv", "md", "html"] {
+        assert!(out.with_extension(ext).exists(), "{ext}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.with_extension("csv")).unwrap(),
+        csv
+    );
+    let bad = bin()
+        .args(["run", "-n", "1", "--format", "pdf"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&bad), 2);
+    assert!(text(&bad).contains("--format"));
+}
