@@ -167,6 +167,19 @@ pub struct RunArgs {
     /// What to send: suites, datasets, synthetic lengths, conversations.
     #[command(flatten)]
     pub workload: WorkloadArgs,
+
+    /// File holding the API key (sent as a bearer token); takes precedence over --api-key-env.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Retry a request that failed with HTTP 408/429/5xx or a transport error, up to N times
+    /// (off by default; every retried attempt is written to the records and counted).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+
+    /// Longest wait before a retry (a server's Retry-After is capped to it).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub retry_max_wait: std::time::Duration,
 }
 
 /// Settings of the built-in simulator.
@@ -215,6 +228,30 @@ pub struct SimArgs {
     /// Seed of the simulator's generated text.
     #[arg(long = "sim-seed", default_value_t = 0)]
     pub sim_seed: u64,
+
+    /// Fault injection: kinds to inject, comma-separated (see README "Fault injection"):
+    /// http-429, http-429-retry-after, http-500, http-503, http-401, error-event, error-string,
+    /// empty, no-done, double-done, no-usage, late-usage, reset, stall-headers, stall-mid,
+    /// trickle, crlf, cr, pings, multiline, split, packed, invalid-utf8, big-line, malformed,
+    /// empty-choices, multi-token.
+    #[arg(long = "fault", value_delimiter = ',', value_name = "KIND")]
+    pub fault: Vec<String>,
+
+    /// Share of requests that get a fault (seeded by --sim-seed).
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_rate: f64,
+
+    /// Tokens sent before reset, stall-mid, error-event, error-string and malformed.
+    #[arg(long, default_value_t = 3)]
+    pub fault_after_tokens: u64,
+
+    /// How long stall-headers and stall-mid stay silent.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub fault_stall: std::time::Duration,
+
+    /// Gap between bytes of trickle and between pieces of split (ms).
+    #[arg(long, default_value_t = 2.0)]
+    pub fault_trickle_ms: f64,
 }
 
 /// `llmbench serve`.

@@ -36,6 +36,10 @@ pub struct ClientConfig {
     pub ca_cert: Option<std::path::PathBuf>,
     /// Honour HTTP(S)_PROXY and friends.
     pub use_env_proxy: bool,
+    /// Retries after a retryable failure (0: none, the default).
+    pub retries: u32,
+    /// Longest wait before a retry (a server's Retry-After is capped to it).
+    pub retry_max_wait: Duration,
 }
 
 impl Default for ClientConfig {
@@ -50,6 +54,8 @@ impl Default for ClientConfig {
             insecure: false,
             ca_cert: None,
             use_env_proxy: false,
+            retries: 0,
+            retry_max_wait: Duration::from_secs(30),
         }
     }
 }
@@ -62,6 +68,80 @@ pub struct Client {
     proto: Arc<dyn Protocol>,
     opts: RequestOptions,
     epoch: Instant,
+    /// Values of sensitive headers, removed from every error text the client records.
+    secrets: Vec<String>,
+}
+
+/// Whether a header's value is a credential (never shown, and scrubbed from error texts).
+pub fn is_sensitive_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || [
+        "key",
+        "token",
+        "secret",
+        "auth",
+        "password",
+        "session",
+        "signature",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// The secret strings in headers: sensitive header values, and the credential after an
+/// authorization scheme (`Bearer sk-...` gives both the whole value and `sk-...`).
+pub fn secrets_of(headers: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in headers {
+        if !is_sensitive_header(k) {
+            continue;
+        }
+        let v = v.trim();
+        if v.len() >= 4 {
+            out.push(v.to_string());
+        }
+        if let Some((_, cred)) = v.split_once(' ')
+            && cred.trim().len() >= 4
+        {
+            out.push(cred.trim().to_string());
+        }
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// Replaces every secret in `text` by `<redacted>`.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut t = text.to_string();
+    for s in secrets {
+        if t.contains(s.as_str()) {
+            t = t.replace(s.as_str(), "<redacted>");
+        }
+    }
+    t
+}
+
+/// Whether a failed attempt may be sent again under `--retries`: HTTP 408, 429, 500, 502, 503,
+/// 504, and transport errors (nothing was received). Timeouts, in-band errors and cut streams
+/// are not retried: the server may have done (or still be doing) the work.
+pub fn retryable(rec: &Record) -> bool {
+    match rec.outcome {
+        Some(Outcome::HttpError) => {
+            matches!(rec.http_status, Some(408 | 429 | 500 | 502 | 503 | 504))
+        }
+        Some(Outcome::TransportError) => true,
+        _ => false,
+    }
+}
+
+/// Wait before retry number `attempt` (1-based) when the server gave no Retry-After:
+/// 100 ms doubled per attempt.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.saturating_sub(1).min(16)))
 }
 
 /// Builds the HTTP client all requests share.
@@ -154,6 +234,7 @@ impl Client {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(Self {
             http: http_client(&cfg)?,
+            secrets: secrets_of(&cfg.headers),
             headers,
             cfg,
             proto,
@@ -200,6 +281,61 @@ impl Client {
         spec: &RequestSpec,
         scheduled_at: Instant,
     ) -> (Record, String) {
+        let (rec, reply, _) = self.attempt(spec, scheduled_at).await;
+        (rec, reply)
+    }
+
+    /// Sends one request, retrying retryable failures up to `--retries` times. Each attempt
+    /// that is retried goes to `on_retried` (marked `retried`, with its attempt number) the
+    /// moment it fails, so no attempt is hidden; the returned record is the last attempt and
+    /// carries the request's outcome, its `attempt` number and the first attempt's send time.
+    pub async fn execute_retrying(
+        &self,
+        spec: &RequestSpec,
+        scheduled_at: Instant,
+        on_retried: &mut (dyn FnMut(Record) + Send),
+    ) -> Record {
+        let mut first_sent = None;
+        let mut attempt = 1;
+        loop {
+            let (mut rec, _, retry_after) = self.attempt(spec, scheduled_at).await;
+            rec.attempt = attempt;
+            if attempt > 1 {
+                rec.first_sent_at_ms = first_sent;
+            } else {
+                first_sent = rec.sent_at_ms;
+            }
+            if attempt > self.cfg.retries || !retryable(&rec) {
+                return rec;
+            }
+            let wait = retry_after
+                .unwrap_or_else(|| backoff(attempt))
+                .min(self.cfg.retry_max_wait);
+            rec.retried = true;
+            on_retried(rec);
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt: the record, the reply text and the server's Retry-After, if any.
+    async fn attempt(
+        &self,
+        spec: &RequestSpec,
+        scheduled_at: Instant,
+    ) -> (Record, String, Option<Duration>) {
+        let (mut rec, reply, retry_after) = self.attempt_raw(spec, scheduled_at).await;
+        if let Some(e) = rec.error.take() {
+            rec.error = Some(scrub(&e, &self.secrets));
+        }
+        (rec, reply, retry_after)
+    }
+
+    async fn attempt_raw(
+        &self,
+        spec: &RequestSpec,
+        scheduled_at: Instant,
+    ) -> (Record, String, Option<Duration>) {
         let call = self.proto.build(spec, &self.opts);
         let url = if self.cfg.url_is_endpoint {
             self.cfg.base_url.clone()
@@ -231,6 +367,7 @@ impl Client {
                         "no response before the request timeout",
                     ),
                     String::new(),
+                    None,
                 );
             }
             Ok(Err(e)) => {
@@ -239,16 +376,28 @@ impl Client {
                 } else {
                     Outcome::TransportError
                 };
-                return (self.fail(rec, outcome, &describe(&e)), String::new());
+                return (self.fail(rec, outcome, &describe(&e)), String::new(), None);
             }
             Ok(Ok(r)) => r,
         };
         let status = resp.status();
         rec.http_status = Some(status.as_u16());
         if !status.is_success() {
-            return (self.http_error(rec, resp, deadline).await, String::new());
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+            return (
+                self.http_error(rec, resp, deadline).await,
+                String::new(),
+                retry_after,
+            );
         }
-        self.read_body(rec, resp, deadline).await
+        let (rec, reply) = self.read_body(rec, resp, deadline).await;
+        (rec, reply, None)
     }
 
     async fn http_error(

@@ -127,6 +127,14 @@ pub struct Record {
     /// Turn index within its conversation (0 = first user message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<u32>,
+    /// This attempt failed and was retried (`--retries`): it is written to the records file
+    /// but its request's outcome is the last attempt's (same `id`, higher `attempt`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
+    /// When the request's first attempt was sent (ms since run start); only on attempts after
+    /// the first, so queue time never includes retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sent_at_ms: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -151,7 +159,7 @@ impl Record {
 
     /// sent_at − scheduled_at.
     pub fn queue_ms(&self) -> Option<f64> {
-        Some(self.sent_at_ms? - self.scheduled_at_ms)
+        Some(self.first_sent_at_ms.or(self.sent_at_ms)? - self.scheduled_at_ms)
     }
 
     /// done_at − scheduled_at: latency as seen from the schedule (open loop).

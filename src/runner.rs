@@ -71,8 +71,14 @@ impl Phase {
     async fn one(&self, id: u64, scheduled: Instant) -> Record {
         let spec = self.workload.get(id);
         let client = &self.client;
+        let mut on_retried = |mut r: Record| {
+            r.scenario = self.scenario.clone();
+            r.id = id;
+            r.warmup = self.warmup;
+            let _ = self.tx.send(r);
+        };
         let mut rec = tokio::select! {
-            r = client.execute(&spec, scheduled) => r,
+            r = client.execute_retrying(&spec, scheduled, &mut on_retried) => r,
             _ = self.cancel.hard.cancelled() => {
                 let now = client.ms(Instant::now());
                 Record {

@@ -4,6 +4,7 @@
 //! with nothing else installed and its own accuracy can be tested against known truth.
 
 pub mod engine;
+pub mod fault;
 pub mod openai;
 pub mod text;
 
@@ -38,6 +39,9 @@ pub struct SimConfig {
     pub cache_blocks: usize,
     /// Seed of the generated text.
     pub seed: u64,
+    /// Fault injection (none by default).
+    #[serde(default)]
+    pub faults: fault::FaultConfig,
 }
 
 impl Default for SimConfig {
@@ -50,6 +54,7 @@ impl Default for SimConfig {
             block_size: 16,
             cache_blocks: 65_536,
             seed: 0,
+            faults: fault::FaultConfig::default(),
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct Sim {
     /// Timing engine and counters.
     pub engine: Arc<Engine>,
     next_id: AtomicU64,
+    /// Fault injection and its counters.
+    pub faults: Arc<fault::Injector>,
 }
 
 /// A generation in progress: its size and its token stream.
@@ -79,10 +86,12 @@ impl Sim {
     /// Starts the engine (needs a Tokio runtime).
     pub fn new(cfg: SimConfig) -> Arc<Self> {
         let engine = Engine::start(cfg.timing, cfg.block_size, cfg.cache_blocks);
+        let faults = fault::Injector::new(cfg.faults.clone());
         Arc::new(Self {
             cfg,
             engine,
             next_id: AtomicU64::new(0),
+            faults,
         })
     }
 
@@ -135,6 +144,7 @@ pub fn app(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(openai::routes())
+        .merge(fault::routes())
         .with_state(sim)
 }
 
@@ -154,12 +164,18 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting and waits for the server task.
+    /// Stops accepting and waits (at most a second) for open responses to finish; a response
+    /// stalled on purpose (fault injection) does not hold the caller.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = self.task.await;
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 }
 
