@@ -25,6 +25,19 @@ pub enum Command {
     /// Run one scenario per value of one varied flag (see `llmbench sweep --help`).
     #[command(long_about = SWEEP_ABOUT)]
     Sweep(SweepArgs),
+    /// Rebuild the summary (and optionally a result file) from a --records JSONL file alone.
+    Summarize(SummarizeArgs),
+}
+
+/// `llmbench summarize`.
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// The records file a run wrote with --records.
+    pub records: PathBuf,
+
+    /// Also write a result file (JSON) here.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
 }
 
 /// Arrival process of open-loop load.

@@ -32,5 +32,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => commands::serve::serve(args).await,
         Command::Suites => commands::suites::suites(),
         Command::Sweep(args) => commands::sweep::sweep(args).await,
+        Command::Summarize(args) => commands::summarize::summarize(args),
     }
 }

@@ -3,4 +3,5 @@
 pub mod run;
 pub mod serve;
 pub mod suites;
+pub mod summarize;
 pub mod sweep;

@@ -3,4 +3,5 @@
 mod common;
 mod core;
 mod faults;
+mod lifecycle;
 mod workloads;
