@@ -414,7 +414,13 @@ impl Client {
                 _ => break,
             }
         }
-        let msg = format!("HTTP {status}: {}", crate::protocol::snippet(&body));
+        // Secrets are scrubbed from the whole body before it is cut, so a cut never leaves
+        // part of one behind.
+        let body = scrub(&String::from_utf8_lossy(&body), &self.secrets);
+        let msg = format!(
+            "HTTP {status}: {}",
+            crate::protocol::snippet(body.as_bytes())
+        );
         self.fail(rec, Outcome::HttpError, msg.trim_end_matches(": "))
     }
 
@@ -428,6 +434,7 @@ impl Client {
         let mut framer = Framer::new(framing);
         let mut st = Stream::default();
         let proto = &*self.proto;
+        let secrets = &self.secrets;
         let mut failure: Option<(Outcome, String)> = None;
         loop {
             let idle = tokio::time::Instant::now() + self.cfg.idle_timeout;
@@ -436,9 +443,20 @@ impl Client {
             let at_ms = self.ms(now);
             let mut on_event = |ev: crate::sse::Event<'_>| -> Result<(), String> {
                 let mut d = Delta::default();
-                proto.decode(ev.data, &mut d).map_err(|e| e.0)?;
+                // Error texts quote the payload (cut short): scrub secrets from all of it first.
+                let quoted = |fallback: String| {
+                    let text = String::from_utf8_lossy(ev.data);
+                    if secrets.iter().any(|s| text.contains(s.as_str())) {
+                        crate::protocol::snippet(scrub(&text, secrets).as_bytes())
+                    } else {
+                        fallback
+                    }
+                };
+                proto
+                    .decode(ev.data, &mut d)
+                    .map_err(|e| quoted(e.0.clone()))?;
                 if ev.kind == b"error" && d.error.is_none() {
-                    d.error = Some(crate::protocol::snippet(ev.data));
+                    d.error = Some(quoted(crate::protocol::snippet(ev.data)));
                 }
                 st.take(d, at_ms);
                 Ok(())

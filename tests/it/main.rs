@@ -4,4 +4,5 @@ mod common;
 mod core;
 mod faults;
 mod lifecycle;
+mod secrets;
 mod workloads;
