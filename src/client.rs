@@ -157,9 +157,18 @@ pub fn http_client(cfg: &ClientConfig) -> anyhow::Result<reqwest::Client> {
     if let Some(path) = &cfg.ca_cert {
         let pem = std::fs::read(path)
             .with_context(|| format!("--ca-cert: cannot read {}", path.display()))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .with_context(|| format!("--ca-cert: {} is not a PEM certificate", path.display()))?;
-        b = b.add_root_certificate(cert);
+        let not_pem = || format!("--ca-cert: {} holds no PEM certificate", path.display());
+        // A file without a certificate block would otherwise be accepted and trust nothing.
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            anyhow::bail!(not_pem());
+        }
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(not_pem)?;
+        if certs.is_empty() {
+            anyhow::bail!(not_pem());
+        }
+        for cert in certs {
+            b = b.add_root_certificate(cert);
+        }
     }
     b.build().context("cannot build the HTTP client")
 }

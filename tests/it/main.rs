@@ -3,6 +3,7 @@
 mod common;
 mod core;
 mod faults;
+mod inputs;
 mod lifecycle;
 mod secrets;
 mod workloads;
