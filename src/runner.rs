@@ -343,12 +343,15 @@ async fn run_phase(
         {
             *write_error = Some(e);
         }
-        if rec.outcome() == Outcome::Succeeded {
+        if rec.retried {
+            // A retried attempt: written and counted apart; its request is still running.
+        } else if rec.outcome() == Outcome::Succeeded {
             tokens += rec.output_tokens;
+            pb.inc(1);
         } else {
             errors += 1;
+            pb.inc(1);
         }
-        pb.inc(1);
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         pb.set_message(format!(
             "errors {errors} | {:.1} tok/s",
