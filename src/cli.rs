@@ -37,6 +37,19 @@ pub enum Command {
     Export(ExportArgs),
     /// Write summaries, CSV, HTML and charts for saved results (default: the latest run).
     Report(ReportArgs),
+    /// Rebuild the summary (and optionally a result file) from a --records JSONL file alone.
+    Summarize(SummarizeArgs),
+}
+
+/// `llmbench summarize`.
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// The records file a run wrote with --records.
+    pub records: PathBuf,
+
+    /// Also write a result file (JSON) here.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
 }
 
 /// Arrival process of open-loop load.
@@ -201,6 +214,19 @@ pub struct RunArgs {
     /// Reports, targets and the results store.
     #[command(flatten)]
     pub outputs: OutputArgs,
+
+    /// File holding the API key (sent as a bearer token); takes precedence over --api-key-env.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Retry a request that failed with HTTP 408/429/5xx or a transport error, up to N times
+    /// (off by default; every retried attempt is written to the records and counted).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+
+    /// Longest wait before a retry (a server's Retry-After is capped to it).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub retry_max_wait: std::time::Duration,
 }
 
 /// Settings of the built-in simulator.
@@ -254,6 +280,29 @@ pub struct SimArgs {
     /// stream events; 1048576 gives 1 MiB SSE data lines).
     #[arg(long)]
     pub token_bytes: Option<usize>,
+    /// Fault injection: kinds to inject, comma-separated (see README "Fault injection"):
+    /// http-429, http-429-retry-after, http-500, http-503, http-401, error-event, error-string,
+    /// empty, no-done, double-done, no-usage, late-usage, reset, stall-headers, stall-mid,
+    /// trickle, crlf, cr, pings, multiline, split, packed, invalid-utf8, big-line, malformed,
+    /// empty-choices, multi-token.
+    #[arg(long = "fault", value_delimiter = ',', value_name = "KIND")]
+    pub fault: Vec<String>,
+
+    /// Share of requests that get a fault (seeded by --sim-seed).
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_rate: f64,
+
+    /// Tokens sent before reset, stall-mid, error-event, error-string and malformed.
+    #[arg(long, default_value_t = 3)]
+    pub fault_after_tokens: u64,
+
+    /// How long stall-headers and stall-mid stay silent.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub fault_stall: std::time::Duration,
+
+    /// Gap between bytes of trickle and between pieces of split (ms).
+    #[arg(long, default_value_t = 2.0)]
+    pub fault_trickle_ms: f64,
 }
 
 /// `llmbench serve`.

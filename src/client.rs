@@ -36,6 +36,10 @@ pub struct ClientConfig {
     pub ca_cert: Option<std::path::PathBuf>,
     /// Honour HTTP(S)_PROXY and friends.
     pub use_env_proxy: bool,
+    /// Retries after a retryable failure (0: none, the default).
+    pub retries: u32,
+    /// Longest wait before a retry (a server's Retry-After is capped to it).
+    pub retry_max_wait: Duration,
 }
 
 impl Default for ClientConfig {
@@ -50,6 +54,8 @@ impl Default for ClientConfig {
             insecure: false,
             ca_cert: None,
             use_env_proxy: false,
+            retries: 0,
+            retry_max_wait: Duration::from_secs(30),
         }
     }
 }
@@ -64,6 +70,80 @@ pub struct Client {
     epoch: Instant,
     tokenizer: Option<Arc<dyn crate::tokenize::Tokenizer>>,
     tokenizer_explicit: bool,
+    /// Values of sensitive headers, removed from every error text the client records.
+    secrets: Vec<String>,
+}
+
+/// Whether a header's value is a credential (never shown, and scrubbed from error texts).
+pub fn is_sensitive_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || [
+        "key",
+        "token",
+        "secret",
+        "auth",
+        "password",
+        "session",
+        "signature",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// The secret strings in headers: sensitive header values, and the credential after an
+/// authorization scheme (`Bearer sk-...` gives both the whole value and `sk-...`).
+pub fn secrets_of(headers: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in headers {
+        if !is_sensitive_header(k) {
+            continue;
+        }
+        let v = v.trim();
+        if v.len() >= 4 {
+            out.push(v.to_string());
+        }
+        if let Some((_, cred)) = v.split_once(' ')
+            && cred.trim().len() >= 4
+        {
+            out.push(cred.trim().to_string());
+        }
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// Replaces every secret in `text` by `<redacted>`.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut t = text.to_string();
+    for s in secrets {
+        if t.contains(s.as_str()) {
+            t = t.replace(s.as_str(), "<redacted>");
+        }
+    }
+    t
+}
+
+/// Whether a failed attempt may be sent again under `--retries`: HTTP 408, 429, 500, 502, 503,
+/// 504, and transport errors (nothing was received). Timeouts, in-band errors and cut streams
+/// are not retried: the server may have done (or still be doing) the work.
+pub fn retryable(rec: &Record) -> bool {
+    match rec.outcome {
+        Some(Outcome::HttpError) => {
+            matches!(rec.http_status, Some(408 | 429 | 500 | 502 | 503 | 504))
+        }
+        Some(Outcome::TransportError) => true,
+        _ => false,
+    }
+}
+
+/// Wait before retry number `attempt` (1-based) when the server gave no Retry-After:
+/// 100 ms doubled per attempt.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.saturating_sub(1).min(16)))
 }
 
 /// Builds the HTTP client all requests share.
@@ -79,9 +159,18 @@ pub fn http_client(cfg: &ClientConfig) -> anyhow::Result<reqwest::Client> {
     if let Some(path) = &cfg.ca_cert {
         let pem = std::fs::read(path)
             .with_context(|| format!("--ca-cert: cannot read {}", path.display()))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .with_context(|| format!("--ca-cert: {} is not a PEM certificate", path.display()))?;
-        b = b.add_root_certificate(cert);
+        let not_pem = || format!("--ca-cert: {} holds no PEM certificate", path.display());
+        // A file without a certificate block would otherwise be accepted and trust nothing.
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            anyhow::bail!(not_pem());
+        }
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(not_pem)?;
+        if certs.is_empty() {
+            anyhow::bail!(not_pem());
+        }
+        for cert in certs {
+            b = b.add_root_certificate(cert);
+        }
     }
     b.build().context("cannot build the HTTP client")
 }
@@ -160,6 +249,7 @@ impl Client {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(Self {
             http: http_client(&cfg)?,
+            secrets: secrets_of(&cfg.headers),
             headers,
             cfg,
             proto,
@@ -221,6 +311,61 @@ impl Client {
         spec: &RequestSpec,
         scheduled_at: Instant,
     ) -> (Record, String) {
+        let (rec, reply, _) = self.attempt(spec, scheduled_at).await;
+        (rec, reply)
+    }
+
+    /// Sends one request, retrying retryable failures up to `--retries` times. Each attempt
+    /// that is retried goes to `on_retried` (marked `retried`, with its attempt number) the
+    /// moment it fails, so no attempt is hidden; the returned record is the last attempt and
+    /// carries the request's outcome, its `attempt` number and the first attempt's send time.
+    pub async fn execute_retrying(
+        &self,
+        spec: &RequestSpec,
+        scheduled_at: Instant,
+        on_retried: &mut (dyn FnMut(Record) + Send),
+    ) -> Record {
+        let mut first_sent = None;
+        let mut attempt = 1;
+        loop {
+            let (mut rec, _, retry_after) = self.attempt(spec, scheduled_at).await;
+            rec.attempt = attempt;
+            if attempt > 1 {
+                rec.first_sent_at_ms = first_sent;
+            } else {
+                first_sent = rec.sent_at_ms;
+            }
+            if attempt > self.cfg.retries || !retryable(&rec) {
+                return rec;
+            }
+            let wait = retry_after
+                .unwrap_or_else(|| backoff(attempt))
+                .min(self.cfg.retry_max_wait);
+            rec.retried = true;
+            on_retried(rec);
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt: the record, the reply text and the server's Retry-After, if any.
+    async fn attempt(
+        &self,
+        spec: &RequestSpec,
+        scheduled_at: Instant,
+    ) -> (Record, String, Option<Duration>) {
+        let (mut rec, reply, retry_after) = self.attempt_raw(spec, scheduled_at).await;
+        if let Some(e) = rec.error.take() {
+            rec.error = Some(scrub(&e, &self.secrets));
+        }
+        (rec, reply, retry_after)
+    }
+
+    async fn attempt_raw(
+        &self,
+        spec: &RequestSpec,
+        scheduled_at: Instant,
+    ) -> (Record, String, Option<Duration>) {
         let call = self.proto.build(spec, &self.opts);
         let url = if self.cfg.url_is_endpoint {
             self.cfg.base_url.clone()
@@ -252,6 +397,7 @@ impl Client {
                         "no response before the request timeout",
                     ),
                     String::new(),
+                    None,
                 );
             }
             Ok(Err(e)) => {
@@ -260,14 +406,25 @@ impl Client {
                 } else {
                     Outcome::TransportError
                 };
-                return (self.fail(rec, outcome, &describe(&e)), String::new());
+                return (self.fail(rec, outcome, &describe(&e)), String::new(), None);
             }
             Ok(Ok(r)) => r,
         };
         let status = resp.status();
         rec.http_status = Some(status.as_u16());
         if !status.is_success() {
-            return (self.http_error(rec, resp, deadline).await, String::new());
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+            return (
+                self.http_error(rec, resp, deadline).await,
+                String::new(),
+                retry_after,
+            );
         }
         let (mut rec, text) = self.read_body(rec, resp, deadline).await;
         // Prompt tokens the server did not report: the local tokenizer, on the prompt as sent.
@@ -277,7 +434,7 @@ impl Client {
             rec.input_tokens = Some(count_off_thread(t, spec.prompt.text()).await);
             rec.input_tokens_source = Some(TokenSource::Tokenizer);
         }
-        (rec, text)
+        (rec, text, None)
     }
 
     async fn http_error(
@@ -294,7 +451,13 @@ impl Client {
                 _ => break,
             }
         }
-        let msg = format!("HTTP {status}: {}", crate::protocol::snippet(&body));
+        // Secrets are scrubbed from the whole body before it is cut, so a cut never leaves
+        // part of one behind.
+        let body = scrub(&String::from_utf8_lossy(&body), &self.secrets);
+        let msg = format!(
+            "HTTP {status}: {}",
+            crate::protocol::snippet(body.as_bytes())
+        );
         self.fail(rec, Outcome::HttpError, msg.trim_end_matches(": "))
     }
 
@@ -308,6 +471,7 @@ impl Client {
         let mut framer = Framer::new(framing);
         let mut st = Stream::default();
         let proto = &*self.proto;
+        let secrets = &self.secrets;
         let mut failure: Option<(Outcome, String)> = None;
         loop {
             let idle = tokio::time::Instant::now() + self.cfg.idle_timeout;
@@ -316,9 +480,20 @@ impl Client {
             let at_ms = self.ms(now);
             let mut on_event = |ev: crate::sse::Event<'_>| -> Result<(), String> {
                 let mut d = Delta::default();
-                proto.decode(ev.data, &mut d).map_err(|e| e.0)?;
+                // Error texts quote the payload (cut short): scrub secrets from all of it first.
+                let quoted = |fallback: String| {
+                    let text = String::from_utf8_lossy(ev.data);
+                    if secrets.iter().any(|s| text.contains(s.as_str())) {
+                        crate::protocol::snippet(scrub(&text, secrets).as_bytes())
+                    } else {
+                        fallback
+                    }
+                };
+                proto
+                    .decode(ev.data, &mut d)
+                    .map_err(|e| quoted(e.0.clone()))?;
                 if ev.kind == b"error" && d.error.is_none() {
-                    d.error = Some(crate::protocol::snippet(ev.data));
+                    d.error = Some(quoted(crate::protocol::snippet(ev.data)));
                 }
                 st.take(d, at_ms);
                 Ok(())

@@ -58,7 +58,46 @@ pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
             Some(0) => bail!("--token-bytes must be at least 1"),
             n => n,
         },
+        faults: fault_config(a)?,
         ..SimConfig::default()
+    })
+}
+
+/// Fault-injection settings from flags.
+fn fault_config(a: &SimArgs) -> anyhow::Result<crate::sim::fault::FaultConfig> {
+    use crate::sim::fault::{Fault, FaultConfig};
+    let kinds = a
+        .fault
+        .iter()
+        .map(|k| {
+            Fault::parse(k).with_context(|| {
+                let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "--fault {k:?} is not known; choose from {}",
+                    names.join(", ")
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !(0.0..=1.0).contains(&a.fault_rate) {
+        bail!(
+            "--fault-rate must be between 0 and 1 (got {})",
+            a.fault_rate
+        );
+    }
+    if !(a.fault_trickle_ms >= 0.0 && a.fault_trickle_ms.is_finite()) {
+        bail!(
+            "--fault-trickle-ms must be zero or more (got {})",
+            a.fault_trickle_ms
+        );
+    }
+    Ok(FaultConfig {
+        kinds,
+        rate: a.fault_rate,
+        seed: a.sim_seed,
+        after_tokens: a.fault_after_tokens,
+        stall: a.fault_stall,
+        trickle_ms: a.fault_trickle_ms,
     })
 }
 
@@ -229,10 +268,28 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
     }
     let tokenizer = crate::tokenize::load(a.tokenizer.as_deref())?;
     let mut headers = parse_headers(&a.headers)?;
-    if let Ok(key) = std::env::var(&a.api_key_env)
-        && !key.is_empty()
-    {
+    let has_auth = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    if let Some(path) = &a.api_key_file {
+        let key = std::fs::read_to_string(path)
+            .with_context(|| format!("--api-key-file: cannot read {}", path.display()))?;
+        let key = key.trim();
+        if key.is_empty() || key.contains(['\n', '\r']) {
+            bail!(
+                "--api-key-file {}: expected one line holding the key",
+                path.display()
+            );
+        }
+        if has_auth {
+            bail!("--api-key-file and --header \"Authorization: ...\" exclude each other");
+        }
         headers.push(("Authorization".into(), format!("Bearer {key}")));
+    } else if let Ok(key) = std::env::var(&a.api_key_env)
+        && !key.trim().is_empty()
+        && !has_auth
+    {
+        headers.push(("Authorization".into(), format!("Bearer {}", key.trim())));
     }
     let client = ClientConfig {
         headers,
@@ -242,6 +299,8 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         insecure: a.insecure,
         ca_cert: a.ca_cert.clone(),
         use_env_proxy: a.use_env_proxy,
+        retries: a.retries,
+        retry_max_wait: a.retry_max_wait,
         ..ClientConfig::default()
     };
     let params = json!({
@@ -265,6 +324,7 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         "idle_timeout_s": a.idle_timeout.as_secs_f64(),
         "repeat_ratio": a.repeat_ratio,
         "tokenizer": tokenizer.as_ref().map_or("chunks".to_string(), |t| t.name()),
+        "retries": a.retries,
     });
     let scenario = Scenario {
         name: a.name.clone(),

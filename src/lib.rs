@@ -46,5 +46,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::History(args) => commands::history::history(args),
         Command::Export(args) => commands::history::export(args),
         Command::Report(args) => commands::report::report(args),
+        Command::Summarize(args) => commands::summarize::summarize(args),
     }
 }

@@ -3,7 +3,7 @@
 //! All times are milliseconds on the run's monotonic clock (`Instant` at run start = 0).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use anyhow::Context;
@@ -130,6 +130,14 @@ pub struct Record {
     /// Turn index within its conversation (0 = first user message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<u32>,
+    /// This attempt failed and was retried (`--retries`): it is written to the records file
+    /// but its request's outcome is the last attempt's (same `id`, higher `attempt`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
+    /// When the request's first attempt was sent (ms since run start); only on attempts after
+    /// the first, so queue time never includes retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sent_at_ms: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -154,7 +162,7 @@ impl Record {
 
     /// sent_at − scheduled_at.
     pub fn queue_ms(&self) -> Option<f64> {
-        Some(self.sent_at_ms? - self.scheduled_at_ms)
+        Some(self.first_sent_at_ms.or(self.sent_at_ms)? - self.scheduled_at_ms)
     }
 
     /// done_at − scheduled_at: latency as seen from the schedule (open loop).
@@ -178,26 +186,36 @@ impl Record {
     }
 }
 
-/// Writes one JSON line per record, flushed after each so a killed run leaves whole lines.
+/// Writes one JSON line per record, each with a single `write` to the OS, so a killed run
+/// (even `kill -9`) leaves only whole lines.
 pub struct RecordWriter {
-    out: BufWriter<File>,
+    out: File,
 }
 
 impl RecordWriter {
-    /// Creates (truncates) the file.
+    /// Creates (truncates) the file, and checks a byte can be written to it (a full disk or a
+    /// read-only target fails here, before the run, not after it).
     pub fn create(path: &Path) -> anyhow::Result<Self> {
-        let file = File::create(path)
-            .with_context(|| format!("cannot create records file {}", path.display()))?;
-        Ok(Self {
-            out: BufWriter::new(file),
-        })
+        let mut file = File::create(path)
+            .with_context(|| format!("--records: cannot create {}", path.display()))?;
+        file.write_all(b"\n")
+            .and_then(|_| file.flush())
+            .with_context(|| format!("--records: cannot write to {}", path.display()))?;
+        if file.metadata().map(|m| m.is_file()).unwrap_or(false) {
+            file.set_len(0)
+                .and_then(|_| std::io::Seek::rewind(&mut file))
+                .with_context(|| format!("--records: cannot write to {}", path.display()))?;
+        }
+        Ok(Self { out: file })
     }
 
-    /// Appends one line and flushes it to the OS.
+    /// Appends one line, handed to the OS in one write.
     pub fn write(&mut self, record: &Record) -> anyhow::Result<()> {
-        serde_json::to_writer(&mut self.out, record)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()?;
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        self.out
+            .write_all(&line)
+            .context("cannot write to the records file")?;
         Ok(())
     }
 }
@@ -217,6 +235,37 @@ pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
         out.push(rec);
     }
     Ok(out)
+}
+
+/// Reads a records file written by a run that may have been killed: a last line that does not
+/// parse (cut by the kill) is left out and reported; a broken line elsewhere is an error.
+pub fn read_records_tolerant(path: &Path) -> anyhow::Result<(Vec<Record>, Option<String>)> {
+    let text = std::fs::read(path)
+        .with_context(|| format!("cannot read records file {}", path.display()))?;
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    let last = lines.iter().rposition(|l| !l.trim_ascii().is_empty());
+    let mut out = Vec::new();
+    let mut note = None;
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Record>(line) {
+            Ok(r) => out.push(r),
+            Err(e) if Some(i) == last => {
+                note = Some(format!(
+                    "{}:{}: last line is incomplete ({e}); left out",
+                    path.display(),
+                    i + 1
+                ));
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!("{e}"))
+                    .with_context(|| format!("{}:{}: not a record", path.display(), i + 1));
+            }
+        }
+    }
+    Ok((out, note))
 }
 
 #[cfg(test)]

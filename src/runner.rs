@@ -76,8 +76,14 @@ impl Phase {
             self.workload.get(id)
         };
         let client = &self.client;
+        let mut on_retried = |mut r: Record| {
+            r.scenario = self.scenario.clone();
+            r.id = id;
+            r.warmup = self.warmup;
+            let _ = self.tx.send(r);
+        };
         let mut rec = tokio::select! {
-            r = client.execute(&spec, scheduled) => r,
+            r = client.execute_retrying(&spec, scheduled, &mut on_retried) => r,
             _ = self.cancel.hard.cancelled() => {
                 let now = client.ms(Instant::now());
                 Record {
@@ -360,12 +366,15 @@ async fn run_phase(
         {
             *write_error = Some(e);
         }
-        if rec.outcome() == Outcome::Succeeded {
+        if rec.retried {
+            // A retried attempt: written and counted apart; its request is still running.
+        } else if rec.outcome() == Outcome::Succeeded {
             tokens += rec.output_tokens;
+            pb.inc(1);
         } else {
             errors += 1;
+            pb.inc(1);
         }
-        pb.inc(1);
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         pb.set_message(format!(
             "errors {errors} | {:.1} tok/s",

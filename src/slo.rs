@@ -507,6 +507,7 @@ mod tests {
                 counts: [("succeeded".to_string(), 4), ("http_error".to_string(), 1)]
                     .into_iter()
                     .collect(),
+                retried_attempts: 0,
             },
             metrics: Metrics {
                 ttft_ms: Dist::of(&mut t),

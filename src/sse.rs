@@ -221,7 +221,7 @@ impl Framer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn frame(framing: Framing, pieces: &[&[u8]]) -> (Vec<(String, Vec<u8>)>, bool) {
@@ -305,5 +305,107 @@ mod tests {
         let (got, _) = frame(Framing::Sse, &pieces);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1.len(), 1 << 20);
+    }
+
+    #[test]
+    fn sse_field_rules() {
+        // `data` without a colon is an empty data line; `data:x` needs no space; only one
+        // space is removed; unknown fields, `id:` and `retry:` are ignored; a comment-only body
+        // dispatches nothing.
+        let (got, clean) = frame(
+            Framing::Sse,
+            &[b"data\ndata:x\ndata:  two\nfoo: bar\nid: 1\nretry: 5\n\n: only a comment\n\n"],
+        );
+        assert!(clean);
+        assert_eq!(got, vec![("".into(), b"\nx\n two".to_vec())]);
+        let (got, _) = frame(Framing::Sse, &[b": ping\r\n\r\n:\n\n"]);
+        assert!(got.is_empty());
+        // An `event:` field without data dispatches nothing and does not leak into the next.
+        let (got, _) = frame(Framing::Sse, &[b"event: error\n\ndata: 1\n\n"]);
+        assert_eq!(got, vec![("".into(), b"1".to_vec())]);
+    }
+
+    #[test]
+    fn invalid_utf8_passes_through_as_bytes() {
+        let body = b"data: {\"a\":\"\xff\xfe\"}\n\ndata: \xe2\x82\n\n";
+        let got = every_split(Framing::Sse, body);
+        assert_eq!(got[0].1, b"{\"a\":\"\xff\xfe\"}".to_vec());
+        assert_eq!(got[1].1, b"\xe2\x82".to_vec());
+    }
+
+    /// A small deterministic generator (SplitMix64), so the randomized tests are reproducible
+    /// without a property-testing crate.
+    pub(crate) struct Rng(pub u64);
+
+    impl Rng {
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        pub(crate) fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        /// Cuts `body` into random pieces (empty ones included).
+        pub(crate) fn pieces<'a>(&mut self, body: &'a [u8]) -> Vec<&'a [u8]> {
+            let mut cuts: Vec<usize> = (0..self.below(8))
+                .map(|_| self.below(body.len() + 1))
+                .collect();
+            cuts.sort_unstable();
+            let mut out = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                out.push(&body[at..c]);
+                at = c;
+            }
+            out.push(&body[at..]);
+            out
+        }
+    }
+
+    #[test]
+    fn random_bodies_frame_identically_under_random_splits() {
+        let parts: [&[u8]; 14] = [
+            b"data: {\"x\":1}",
+            b"data:",
+            b"data: \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+            b": ping",
+            b"event: error",
+            b"id: 42",
+            b"retry: 10",
+            b"",
+            b"data: [DONE]",
+            b"data: \xff",
+            b"{\"ndjson\":true}",
+            b"garbage line",
+            b"data",
+            b"   ",
+        ];
+        let ends: [&[u8]; 3] = [b"\n", b"\r\n", b"\r"];
+        let mut rng = Rng(0x5eed);
+        for _ in 0..3000 {
+            let mut body = Vec::new();
+            for _ in 0..rng.below(12) {
+                body.extend_from_slice(parts[rng.below(parts.len())]);
+                body.extend_from_slice(ends[rng.below(ends.len())]);
+            }
+            if rng.below(3) == 0 {
+                body.extend_from_slice(parts[rng.below(parts.len())]);
+            }
+            for framing in [Framing::Sse, Framing::Ndjson] {
+                let whole = frame(framing, &[&body]);
+                for _ in 0..4 {
+                    let pieces = rng.pieces(&body);
+                    assert_eq!(
+                        frame(framing, &pieces),
+                        whole,
+                        "{framing:?} {:?} in {pieces:?}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
     }
 }

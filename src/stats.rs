@@ -193,6 +193,30 @@ impl Samples {
             .collect()
     }
 
+    /// The value at fractional rank `rank` (0-based, below `len()`), interpolated between the
+    /// neighbouring order statistics; from the histogram once it holds the values.
+    pub fn value_at_rank(&mut self, rank: f64) -> f64 {
+        let (lo, hi) = (rank.floor() as u64, rank.ceil() as u64);
+        let frac = rank - lo as f64;
+        if self.buckets.is_empty() {
+            self.exact.sort_by(f64::total_cmp);
+            let (a, b) = (self.exact[lo as usize], self.exact[hi as usize]);
+            return a + (b - a) * frac;
+        }
+        let at = |k: u64| {
+            let mut seen = 0u64;
+            for (&i, &c) in &self.buckets {
+                seen += c;
+                if seen > k {
+                    return Self::bucket_mid(i).clamp(self.min, self.max);
+                }
+            }
+            self.max
+        };
+        let (a, b) = (at(lo), at(hi));
+        a + (b - a) * frac
+    }
+
     /// The distribution; `None` when empty.
     pub fn dist(&mut self) -> Option<Dist> {
         if self.count == 0 {
@@ -238,6 +262,10 @@ pub struct Outcomes {
     /// One entry per outcome name (all present, zero included).
     #[serde(flatten)]
     pub counts: BTreeMap<String, u64>,
+    /// Failed attempts that `--retries` sent again. Not part of `scheduled`: each request's
+    /// outcome is its last attempt's; the retried attempts are in the records file.
+    #[serde(default)]
+    pub retried_attempts: u64,
 }
 
 impl Outcomes {
@@ -294,6 +322,62 @@ pub struct Metrics {
     /// `server_counters`, `tokenizer`, `chunks`).
     #[serde(default)]
     pub output_token_sources: BTreeMap<String, u64>,
+    /// The same run with failures counted against the server (see docs/architecture.md).
+    #[serde(default)]
+    pub error_adjusted: Option<ErrorAdjusted>,
+}
+
+/// Percentiles over every request, a failed one counted as infinitely slow. A percentile that
+/// falls on (or interpolates towards) a failure is `None`: the server did not meet it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorstCase {
+    /// Median (ms).
+    pub p50: Option<f64>,
+    /// 90th percentile (ms).
+    pub p90: Option<f64>,
+    /// 95th percentile (ms).
+    pub p95: Option<f64>,
+    /// 99th percentile (ms).
+    pub p99: Option<f64>,
+}
+
+impl WorstCase {
+    fn of(ok: &mut Samples, failed: u64) -> Self {
+        let n = ok.len() + failed;
+        let mut at = |p: f64| -> Option<f64> {
+            if n == 0 {
+                return None;
+            }
+            let rank = (p / 100.0) * (n - 1) as f64;
+            if rank.ceil() as u64 >= ok.len() {
+                return None;
+            }
+            Some(ok.value_at_rank(rank))
+        };
+        Self {
+            p50: at(50.0),
+            p90: at(90.0),
+            p95: at(95.0),
+            p99: at(99.0),
+        }
+    }
+}
+
+/// Error-adjusted view: what a user sending these requests got, failures included.
+/// Requests the user cancelled are left out (they say nothing about the server).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorAdjusted {
+    /// Requests counted: scheduled minus cancelled.
+    pub requests: u64,
+    /// Succeeded / requests (1 when there were none).
+    pub success_rate: f64,
+    /// TTFT percentiles over all counted requests, failures as infinitely slow (ms).
+    pub ttft_ms: WorstCase,
+    /// End-to-end latency percentiles over all counted requests, failures as infinitely slow (ms).
+    pub e2e_ms: WorstCase,
+    /// Output tokens of succeeded requests per second of the window (failed requests' partial
+    /// output does not count), i.e. goodput in tokens.
+    pub goodput_tokens_per_s: f64,
 }
 
 /// Distinct error messages kept per scenario.
@@ -432,11 +516,16 @@ pub struct Accumulator {
     sent: u64,
     last_done: Option<f64>,
     samples: RequestSamples,
+    retried: u64,
 }
 
 impl Accumulator {
     /// Adds one measured (non-warmup) record.
     pub fn add(&mut self, r: &Record) {
+        if r.retried {
+            self.retried += 1;
+            return;
+        }
         *self.outcomes.entry(r.outcome()).or_default() += 1;
         if let Some(sent) = r.sent_at_ms {
             self.sent += 1;
@@ -517,11 +606,31 @@ impl Accumulator {
             }
             _ => None,
         };
+        let cancelled = self.outcomes.get(&Outcome::Cancelled).copied().unwrap_or(0);
+        let counted: u64 = scheduled - cancelled;
+        let failed = counted - succeeded;
+        let ttft = self.ttft.dist();
+        let e2e = self.e2e.dist();
+        // Failed requests and successes without a TTFT sample both count as "no first token
+        // in time".
+        let ttft_missing = counted - self.ttft.len();
+        let error_adjusted = ErrorAdjusted {
+            requests: counted,
+            success_rate: if counted > 0 {
+                succeeded as f64 / counted as f64
+            } else {
+                1.0
+            },
+            ttft_ms: WorstCase::of(&mut self.ttft, ttft_missing),
+            e2e_ms: WorstCase::of(&mut self.e2e, failed),
+            goodput_tokens_per_s: per_s(self.out_tokens as f64),
+        };
         let metrics = Metrics {
-            ttft_ms: self.ttft.dist(),
+            error_adjusted: Some(error_adjusted),
+            ttft_ms: ttft,
             tpot_ms: self.tpot.dist(),
             itl_ms: self.itl.dist(),
-            e2e_ms: self.e2e.dist(),
+            e2e_ms: e2e,
             queue_ms: self.queue.dist(),
             e2e_from_scheduled_ms: self.e2e_sched.dist(),
             output_tokens: TokenTotals {
@@ -551,7 +660,11 @@ impl Accumulator {
         errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
         errors.truncate(5);
         Summary {
-            outcomes: Outcomes { scheduled, counts },
+            outcomes: Outcomes {
+                scheduled,
+                counts,
+                retried_attempts: self.retried,
+            },
             metrics,
             errors,
             samples: self.samples,
@@ -746,5 +859,34 @@ mod tests {
             let k = ttfts.iter().filter(|&&t| t >= lo && t < hi).count();
             assert!((1800..=2200).contains(&k), "fifth {q}: {k}");
         }
+    }
+
+    #[test]
+    fn error_adjusted_counts_failures_as_worst_case() {
+        // 8 successes with e2e 10..80 ms, 2 failures, 1 cancelled, 1 retried attempt.
+        let mut records: Vec<Record> = (1..=8)
+            .map(|i| rec(Outcome::Succeeded, 0.0, 5.0, 2, i as f64 * 10.0 - 5.0))
+            .collect();
+        records.push(rec(Outcome::HttpError, 0.0, 1.0, 0, 0.0));
+        records.push(rec(Outcome::Timeout, 0.0, 1.0, 0, 0.0));
+        records.push(rec(Outcome::Cancelled, 0.0, 1.0, 0, 0.0));
+        records.push(Record {
+            retried: true,
+            ..rec(Outcome::HttpError, 0.0, 1.0, 0, 0.0)
+        });
+        let s = summarize(&records);
+        assert_eq!(s.outcomes.scheduled, 11);
+        assert_eq!(s.outcomes.retried_attempts, 1);
+        let ea = s.metrics.error_adjusted.unwrap();
+        assert_eq!(ea.requests, 10);
+        assert_eq!(ea.success_rate, 0.8);
+        // Ranks over 10 requests: p50 at 4.5 (between the 5th and 6th success: 50, 60 ms).
+        assert_eq!(ea.e2e_ms.p50, Some(55.0));
+        // p90 at rank 8.1 lands between the last success and a failure: not met.
+        assert_eq!(ea.e2e_ms.p90, None);
+        assert_eq!(ea.e2e_ms.p99, None);
+        // Successes alone: p50 of 10..80 is 45.
+        assert_eq!(s.metrics.e2e_ms.unwrap().p50, 45.0);
+        assert_eq!(ea.ttft_ms.p50, Some(5.0));
     }
 }

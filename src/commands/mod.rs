@@ -8,4 +8,5 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod suites;
+pub mod summarize;
 pub mod sweep;

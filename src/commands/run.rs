@@ -93,8 +93,17 @@ pub fn install_signals(cancel: &Cancel, grace: std::time::Duration) {
             grace
         );
         cancel.soft.cancel();
+        let second_term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
+            _ = tokio::signal::ctrl_c() => eprintln!("stopping now: in-flight requests are cancelled"),
+            _ = second_term => eprintln!("stopping now: in-flight requests are cancelled"),
             _ = tokio::time::sleep(grace) => {},
         }
         cancel.hard.cancel();

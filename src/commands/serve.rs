@@ -38,6 +38,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     // The first line is machine-readable on purpose: tests and scripts read the port from it.
     println!("llmbench simulator listening on {}", running.url());
     eprintln!("model {} — {desc}", running.sim.cfg.model);
+    let f = &running.sim.cfg.faults;
+    if !f.kinds.is_empty() {
+        let names: Vec<&str> = f.kinds.iter().map(|k| k.name()).collect();
+        eprintln!(
+            "fault injection: {} on {:.0}% of requests (counts at GET /sim/faults)",
+            names.join(", "),
+            f.rate * 100.0
+        );
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},

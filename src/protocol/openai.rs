@@ -134,12 +134,25 @@ impl Protocol for OpenAi {
             out.done = true;
             return Ok(());
         }
-        let chunk: Chunk = serde_json::from_slice(trimmed).map_err(|e| {
-            DecodeError(format!(
-                "malformed event ({e}): {}",
-                super::snippet(trimmed)
-            ))
-        })?;
+        let chunk: Chunk = match serde_json::from_slice(trimmed) {
+            Ok(c) => c,
+            // Invalid UTF-8 inside a string: the event is otherwise whole, so its text is kept
+            // with U+FFFD in place of the bad bytes rather than failing a generated response.
+            Err(_) if std::str::from_utf8(trimmed).is_err() => {
+                serde_json::from_str(&String::from_utf8_lossy(trimmed)).map_err(|e| {
+                    DecodeError(format!(
+                        "malformed event ({e}): {}",
+                        super::snippet(trimmed)
+                    ))
+                })?
+            }
+            Err(e) => {
+                return Err(DecodeError(format!(
+                    "malformed event ({e}): {}",
+                    super::snippet(trimmed)
+                )));
+            }
+        };
         if let Some(err) = chunk.error {
             out.error = Some(error_text(&err));
             return Ok(());
@@ -256,5 +269,179 @@ mod tests {
             r#"{"choices":[{"text":"abc","finish_reason":"length"}]}"#,
         );
         assert_eq!(c.text, "abc");
+    }
+
+    /// What a whole streamed body decoded to.
+    #[derive(Debug, Default, PartialEq)]
+    struct Got {
+        text: String,
+        content_events: usize,
+        usage: Option<Usage>,
+        done: bool,
+        error: Option<String>,
+        decode_error: Option<String>,
+    }
+
+    fn run_stream(p: &OpenAi, pieces: &[&[u8]]) -> Got {
+        use crate::sse::{Event, Framer};
+        let mut f = Framer::new(p.framing(true));
+        let mut g = Got::default();
+        let mut cb = |e: Event<'_>| -> Result<(), DecodeError> {
+            let mut d = Delta::default();
+            p.decode(e.data, &mut d)?;
+            if !d.text.is_empty() {
+                g.content_events += 1;
+                g.text.push_str(&d.text);
+            }
+            if d.usage.is_some() {
+                g.usage = d.usage;
+            }
+            g.done |= d.done;
+            if d.error.is_some() {
+                g.error = d.error;
+            }
+            Ok(())
+        };
+        let mut failed = None;
+        for piece in pieces {
+            if let Err(e) = f.push(piece, &mut cb) {
+                failed = Some(e.0);
+                break;
+            }
+        }
+        if failed.is_none()
+            && let Err(e) = f.finish(&mut cb)
+        {
+            failed = Some(e.0);
+        }
+        g.decode_error = failed;
+        g
+    }
+
+    /// A stream with every framing oddity at once: CRLF and bare CR, comments, `event:`/`id:`
+    /// fields, JSON over several `data:` lines, multi-byte UTF-8, several tokens in one event,
+    /// empty `choices`, usage, and a duplicate `[DONE]`.
+    const ODD: &[u8] = b": ping\r\n\r\nevent: message\r\nid: 1\r\ndata: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"h\xc3\xa9\"}}]}\r\rdata: {\"choices\":\r\ndata: [{\"delta\":\r\ndata: {\"content\":\" \xe2\x82\xac\xf0\x9f\x98\x80 two words\"}}]}\n\ndata: {\"choices\":[]}\n\n: keep-alive\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":4}}\n\ndata: [DONE]\n\ndata: [DONE]\n\n";
+
+    #[test]
+    fn odd_streams_decode_identically_at_every_split() {
+        let p = OpenAi::chat();
+        let whole = run_stream(&p, &[ODD]);
+        assert_eq!(whole.text, "hé €😀 two words");
+        assert_eq!(
+            whole.content_events, 2,
+            "several tokens in one event count once"
+        );
+        assert_eq!(whole.usage.unwrap().completion_tokens, Some(4));
+        assert!(whole.done && whole.error.is_none() && whole.decode_error.is_none());
+        for i in 0..=ODD.len() {
+            assert_eq!(
+                run_stream(&p, &[&ODD[..i], &ODD[i..]]),
+                whole,
+                "split at {i}"
+            );
+        }
+        let bytes: Vec<&[u8]> = ODD.chunks(1).collect();
+        assert_eq!(run_stream(&p, &bytes), whole, "byte by byte");
+    }
+
+    #[test]
+    fn random_splits_of_valid_streams_decode_identically() {
+        let mut rng = crate::sse::tests::Rng(42);
+        let p = OpenAi::chat();
+        for _ in 0..500 {
+            // A valid stream of random length with random tokens, then random cuts.
+            let words = ["a", " é", "€", " 😀", " x\\n", "\\\"q\\\""];
+            let mut body = Vec::new();
+            let n = rng.below(20);
+            for _ in 0..n {
+                let w = words[rng.below(words.len())];
+                let end: &[u8] = [&b"\n\n"[..], b"\r\n\r\n", b"\r\r"][rng.below(3)];
+                body.extend_from_slice(
+                    format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{w}\"}}}}]}}")
+                        .as_bytes(),
+                );
+                body.extend_from_slice(end);
+            }
+            body.extend_from_slice(b"data: [DONE]\n\n");
+            let whole = run_stream(&p, &[&body]);
+            assert_eq!(whole.content_events, n);
+            assert!(whole.done && whole.decode_error.is_none());
+            for _ in 0..8 {
+                let pieces = rng.pieces(&body);
+                assert_eq!(run_stream(&p, &pieces), whole);
+            }
+        }
+    }
+
+    #[test]
+    fn several_events_per_read_each_count() {
+        let mut body = Vec::new();
+        for i in 0..5 {
+            body.extend_from_slice(
+                format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(b"data: [DONE]\n\n");
+        let g = run_stream(&OpenAi::chat(), &[&body]);
+        assert_eq!((g.content_events, g.text.as_str()), (5, "t0t1t2t3t4"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_kept_lossily() {
+        let g = run_stream(
+            &OpenAi::chat(),
+            &[b"data: {\"choices\":[{\"delta\":{\"content\":\"a\xffb\"}}]}\n\ndata: [DONE]\n\n"],
+        );
+        assert_eq!(g.text, "a\u{fffd}b");
+        assert!(g.decode_error.is_none() && g.done);
+        // Invalid UTF-8 in broken JSON is still an error.
+        let mut d = Delta::default();
+        assert!(OpenAi::chat().decode(b"{\"choices\":\xff", &mut d).is_err());
+    }
+
+    #[test]
+    fn malformed_and_error_events() {
+        let g = run_stream(
+            &OpenAi::chat(),
+            &[b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\n\ndata: [DONE]\n\n"],
+        );
+        assert!(g.decode_error.unwrap().starts_with("malformed event"));
+        assert_eq!(g.text, "a");
+        // OpenAI object form and TGI string form.
+        for body in [
+            &b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"[..],
+            b"data: {\"error\":\"overloaded\",\"error_type\":\"generation\"}\n\n",
+        ] {
+            let g = run_stream(&OpenAi::chat(), &[body]);
+            assert_eq!(g.error.as_deref(), Some("overloaded"));
+        }
+        // Empty choices, no usage: nothing, and no error.
+        let g = run_stream(&OpenAi::chat(), &[b"data: {\"choices\":[]}\n\n"]);
+        assert_eq!(g, Got::default());
+        // Valid JSON of the wrong shape is malformed, not a panic.
+        for bad in [
+            &b"[1,2]"[..],
+            b"\"s\"",
+            b"{\"choices\":{}}",
+            b"null",
+            b"{\"choices\":[1]}",
+        ] {
+            let mut d = Delta::default();
+            assert!(OpenAi::chat().decode(bad, &mut d).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_one_mib_data_line_decodes() {
+        let text = "y".repeat(1 << 20);
+        let body = format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\ndata: [DONE]\n\n"
+        );
+        let pieces: Vec<&[u8]> = body.as_bytes().chunks(16 * 1024).collect();
+        let g = run_stream(&OpenAi::chat(), &pieces);
+        assert_eq!(g.text.len(), 1 << 20);
+        assert_eq!(g.content_events, 1);
     }
 }

@@ -120,6 +120,26 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
         s.push_str(&line);
         s.push('\n');
     }
+    if o.retried_attempts > 0 {
+        s.push_str(&format!(
+            "Retried attempts: {} (in the records, not in the outcomes above)\n",
+            o.retried_attempts
+        ));
+    }
+    if let Some(ea) = &m.error_adjusted
+        && ea.success_rate < 1.0
+    {
+        let q = |x: Option<f64>| x.map_or("failed".to_string(), fmt);
+        s.push_str(&format!(
+            "Error-adjusted: {:.1}% succeeded; failures as worst case: TTFT p50 {} p99 {}, E2E p50 {} p99 {} ms; goodput {:.1} tok/s\n",
+            ea.success_rate * 100.0,
+            q(ea.ttft_ms.p50),
+            q(ea.ttft_ms.p99),
+            q(ea.e2e_ms.p50),
+            q(ea.e2e_ms.p99),
+            ea.goodput_tokens_per_s
+        ));
+    }
     for w in &sc.warnings {
         s.push_str(&format!("warning: {w}\n"));
     }

@@ -4,6 +4,7 @@
 //! with nothing else installed and its own accuracy can be tested against known truth.
 
 pub mod engine;
+pub mod fault;
 pub mod metrics;
 pub mod openai;
 pub mod text;
@@ -48,6 +49,9 @@ pub struct SimConfig {
     /// Every token is this many bytes of text instead of a word (huge-event stress test).
     #[serde(default)]
     pub token_bytes: Option<usize>,
+    /// Fault injection (none by default).
+    #[serde(default)]
+    pub faults: fault::FaultConfig,
 }
 
 impl Default for SimConfig {
@@ -61,6 +65,7 @@ impl Default for SimConfig {
             cache_blocks: 65_536,
             seed: 0,
             token_bytes: None,
+            faults: fault::FaultConfig::default(),
         }
     }
 }
@@ -77,6 +82,8 @@ pub struct Sim {
     big_token: Option<&'static str>,
     /// Models pulled through the Ollama API (`/api/pull`), besides `cfg.model`.
     pub pulled: std::sync::Mutex<Vec<String>>,
+    /// Fault injection and its counters.
+    pub faults: Arc<fault::Injector>,
 }
 
 /// A generation in progress: its size and its token stream.
@@ -99,12 +106,14 @@ impl Sim {
             let s: String = "lorem ipsum ".chars().cycle().take(n).collect();
             &*Box::leak(s.into_boxed_str())
         });
+        let faults = fault::Injector::new(cfg.faults.clone());
         Arc::new(Self {
             cfg,
             engine,
             next_id: AtomicU64::new(0),
             big_token,
             pulled: std::sync::Mutex::new(Vec::new()),
+            faults,
         })
     }
 
@@ -186,6 +195,7 @@ pub fn app(sim: Arc<Sim>) -> Router {
         .merge(llamacpp::routes())
         .merge(generate::routes())
         .merge(metrics::routes())
+        .merge(fault::routes())
         .with_state(sim)
         // Long-context requests (a 128k-token prompt is ~0.5 MiB of text; stress tests send
         // more): axum's 2 MB default would answer 413 where real servers accept the body.
@@ -211,12 +221,18 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting and waits for the server task.
+    /// Stops accepting and waits (at most a second) for open responses to finish; a response
+    /// stalled on purpose (fault injection) does not hold the caller.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = self.task.await;
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 }
 

@@ -2,9 +2,13 @@
 
 mod common;
 mod core;
+mod faults;
+mod inputs;
 mod large;
+mod lifecycle;
 mod protocols;
 mod reports;
 mod schema;
+mod secrets;
 mod telemetry;
 mod workloads;

@@ -1,0 +1,85 @@
+//! `llmbench summarize RECORDS.jsonl`: rebuilds the summary from a records file alone (a run
+//! that was killed, or whose result file was lost), prints it, and can write a result file.
+
+use crate::cli::SummarizeArgs;
+use crate::record::{Outcome, Record, read_records_tolerant};
+use crate::report::console;
+use crate::result::{ResultFile, RunStatus, ScenarioResult, Target, new_run_id, now_rfc3339};
+
+/// Scenario results from records, scenarios in the order they first appear.
+pub fn rebuild(records: &[Record]) -> Vec<ScenarioResult> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in records {
+        if !names.contains(&r.scenario.as_str()) {
+            names.push(&r.scenario);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let s = crate::stats::summarize(records.iter().filter(|r| r.scenario == name));
+            ScenarioResult {
+                name: name.to_string(),
+                params: serde_json::Value::Null,
+                outcomes: s.outcomes,
+                metrics: s.metrics,
+                errors: s.errors,
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// Runs the command; returns the exit code.
+pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
+    if let Some(p) = &args.output {
+        crate::commands::run::check_writable(p, "--output")?;
+    }
+    let (records, note) = read_records_tolerant(&args.records)?;
+    if let Some(n) = &note {
+        eprintln!("warning: {n}");
+    }
+    if records.is_empty() {
+        anyhow::bail!("{}: no records", args.records.display());
+    }
+    let scenarios = rebuild(&records);
+    let cancelled = records.iter().any(|r| r.outcome() == Outcome::Cancelled);
+    for sc in &scenarios {
+        println!("{}", console::scenario_text(sc));
+    }
+    let result = ResultFile {
+        schema_version: crate::result::SCHEMA_VERSION,
+        run_id: new_run_id(),
+        started_at: now_rfc3339(),
+        finished_at: Some(now_rfc3339()),
+        status: if cancelled {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Completed
+        },
+        target: Target::default(),
+        system: serde_json::Value::Null,
+        config: serde_json::json!({
+            "rebuilt_from_records": args.records.display().to_string(),
+            "records": records.len(),
+            "note": note,
+        }),
+        scenarios,
+        ..Default::default()
+    };
+    if let Some(p) = &args.output {
+        result.write(p)?;
+        eprintln!("Result written to {}", p.display());
+    }
+    let (scheduled, ok) = result.scenarios.iter().fold((0, 0), |(a, b), s| {
+        (
+            a + s.outcomes.scheduled,
+            b + s.outcomes.get(Outcome::Succeeded),
+        )
+    });
+    Ok(if scheduled > 0 && ok == 0 {
+        crate::commands::run::EXIT_ALL_FAILED
+    } else {
+        0
+    })
+}
