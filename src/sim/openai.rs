@@ -420,12 +420,10 @@ async fn stream_events(
         }
     };
     let fault = out.fault;
-    if kind == Kind::Chat {
-        let first = chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}}));
-        if !out.event(&first).await {
-            return;
-        }
-    }
+    // Like vLLM, the chat role chunk goes out with the first generated token, not when the
+    // request arrives: a client that starts TTFT at the first chunk with `choices` (vLLM's
+    // benchmark does) then measures the truth too.
+    let mut role_pending = kind == Kind::Chat;
     let after = out.cfg.after_tokens;
     let mut mid_done = false;
     let (mut n, mut cached) = (0u64, 0u64);
@@ -467,6 +465,13 @@ async fn stream_events(
         } else {
             text
         };
+        if role_pending {
+            role_pending = false;
+            let role = chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}}));
+            if !out.event(&role).await {
+                return;
+            }
+        }
         let mut v = chunk(content(&text));
         if fault == Some(Fault::BigLine) && n == 1 {
             v["padding"] = Value::String("x".repeat(1 << 20));
