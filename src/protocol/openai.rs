@@ -40,26 +40,60 @@ impl OpenAi {
     }
 }
 
+// Streamed events are parsed into borrowed views of the payload: a token's text is copied once,
+// into the response text, not first into a string of its own (profiled: per-token allocations
+// were among the client's top costs).
 #[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    choices: Vec<Choice>,
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
     usage: Option<UsageJson>,
     error: Option<Value>,
 }
 
 #[derive(Deserialize)]
-struct Choice {
-    delta: Option<Message>,
-    message: Option<Message>,
-    text: Option<String>,
+struct Choice<'a> {
+    #[serde(borrow)]
+    delta: Option<Message<'a>>,
+    #[serde(borrow)]
+    message: Option<Message<'a>>,
+    #[serde(borrow)]
+    text: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Message {
-    content: Option<String>,
-    reasoning_content: Option<String>,
-    reasoning: Option<String>,
+struct Message<'a> {
+    #[serde(borrow)]
+    content: Option<Text<'a>>,
+    #[serde(borrow)]
+    reasoning_content: Option<Text<'a>>,
+    #[serde(borrow)]
+    reasoning: Option<Text<'a>>,
+}
+
+/// A JSON string, borrowed from the payload when it has no escapes, else unescaped and owned.
+struct Text<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -134,56 +168,60 @@ impl Protocol for OpenAi {
             out.done = true;
             return Ok(());
         }
-        let chunk: Chunk = match serde_json::from_slice(trimmed) {
-            Ok(c) => c,
+        match serde_json::from_slice::<Chunk>(trimmed) {
+            Ok(c) => apply(c, out),
             // Invalid UTF-8 inside a string: the event is otherwise whole, so its text is kept
             // with U+FFFD in place of the bad bytes rather than failing a generated response.
             Err(_) if std::str::from_utf8(trimmed).is_err() => {
-                serde_json::from_str(&String::from_utf8_lossy(trimmed)).map_err(|e| {
+                let lossy = String::from_utf8_lossy(trimmed);
+                let c = serde_json::from_str::<Chunk>(&lossy).map_err(|e| {
                     DecodeError(format!(
                         "malformed event ({e}): {}",
                         super::snippet(trimmed)
                     ))
-                })?
+                })?;
+                apply(c, out)
             }
-            Err(e) => {
-                return Err(DecodeError(format!(
-                    "malformed event ({e}): {}",
-                    super::snippet(trimmed)
-                )));
-            }
-        };
-        if let Some(err) = chunk.error {
-            out.error = Some(error_text(&err));
-            return Ok(());
+            Err(e) => Err(DecodeError(format!(
+                "malformed event ({e}): {}",
+                super::snippet(trimmed)
+            ))),
         }
-        for choice in chunk.choices {
-            if let Some(t) = choice.text {
-                out.text.push_str(&t);
-            }
-            // A non-streaming body ends itself: it carries `message`.
-            if choice.message.is_some() {
-                out.done = true;
-            }
-            if let Some(m) = choice.delta.or(choice.message) {
-                for part in [m.reasoning_content, m.reasoning, m.content]
-                    .into_iter()
-                    .flatten()
-                {
-                    out.text.push_str(&part);
-                }
-            }
-        }
-        if let Some(u) = chunk.usage {
-            out.usage = Some(Usage {
-                prompt_tokens: u.prompt_tokens,
-                completion_tokens: u.completion_tokens,
-                cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
-                source: Some(TokenSource::ServerUsage),
-            });
-        }
-        Ok(())
     }
+}
+
+/// Adds one parsed event to `out`.
+fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
+    if let Some(err) = chunk.error {
+        out.error = Some(error_text(&err));
+        return Ok(());
+    }
+    for choice in chunk.choices {
+        if let Some(t) = choice.text {
+            out.text.push_str(&t.0);
+        }
+        // A non-streaming body ends itself: it carries `message`.
+        if choice.message.is_some() {
+            out.done = true;
+        }
+        if let Some(m) = choice.delta.or(choice.message) {
+            for part in [m.reasoning_content, m.reasoning, m.content]
+                .into_iter()
+                .flatten()
+            {
+                out.text.push_str(&part.0);
+            }
+        }
+    }
+    if let Some(u) = chunk.usage {
+        out.usage = Some(Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            source: Some(TokenSource::ServerUsage),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -230,6 +268,14 @@ mod tests {
         assert!(role.text.is_empty(), "a role-only chunk carries no text");
         let c = decode(&p, r#"{"choices":[{"delta":{"content":" hi"}}]}"#);
         assert_eq!(c.text, " hi");
+        // Escaped strings are unescaped (owned), plain ones borrowed: same text either way.
+        let e = decode(
+            &p,
+            r#"{"choices":[{"delta":{"content":"a\nb \u00e9\"q\" \ud83d\ude00"}}]}"#,
+        );
+        assert_eq!(e.text, "a\nb é\"q\" 😀");
+        let t = decode(&OpenAi::completions(), r#"{"choices":[{"text":"x\ty"}]}"#);
+        assert_eq!(t.text, "x\ty");
         let r = decode(
             &p,
             r#"{"choices":[{"delta":{"reasoning_content":"think"}}]}"#,
