@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,9 +75,27 @@ def run_client(url, *args, records=False):
         argv += ["--records", rec]
     t0 = time.monotonic()
     p = subprocess.Popen(pinned(CLIENT_CPU, argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Peak RSS: VmHWM of the running client, polled. (wait4's ru_maxrss is no good here: it
+    # keeps the pre-exec peak of the forked child, i.e. this Python process's own size.)
+    peak = [0]
+
+    def poll():
+        while p.poll() is None:
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak[0] = max(peak[0], int(line.split()[1]))
+            except OSError:
+                pass
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    err = p.stderr.read().decode()
     _, ru = os.wait4(p.pid, 0)[1:]
     wall = time.monotonic() - t0
-    err = p.stderr.read().decode()
+    watcher.join()
     try:
         with open(out) as f:
             result = json.load(f)
@@ -87,7 +106,7 @@ def run_client(url, *args, records=False):
         with open(rec) as f:
             recs = [json.loads(l) for l in f if l.strip()]
     shutil.rmtree(tmp, ignore_errors=True)
-    return result, recs, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, wall
+    return result, recs, ru.ru_utime + ru.ru_stime, peak[0], wall
 
 
 def pct(xs, q):
