@@ -484,8 +484,30 @@ pub struct OptimizeArgs {
     pub output: Option<PathBuf>,
 
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "server_cmd")]
     pub json: bool,
+
+    /// Check the advice: start the server with this command and benchmark it, then start it
+    /// with the recommended settings put in and benchmark it again; print the comparison.
+    #[arg(long)]
+    pub server_cmd: Option<String>,
+
+    /// URL the --server-cmd server answers on (default: the backend's usual local port).
+    #[arg(long, requires = "server_cmd")]
+    pub url: Option<String>,
+
+    /// Where the check writes before.json, after.json, the server logs and optimize.json.
+    #[arg(long, default_value = "llmbench-optimize", requires = "server_cmd")]
+    pub out_dir: PathBuf,
+
+    /// Longest wait for the --server-cmd server to answer.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "300s")]
+    pub server_ready_timeout: std::time::Duration,
+
+    /// `run` flags of the check's benchmark, after `--` (default: --concurrency twice the
+    /// recommended parallelism (at least 4), 4 requests per slot, as many warm-up requests).
+    #[arg(last = true, allow_hyphen_values = true)]
+    pub run_args: Vec<String>,
 }
 
 /// Flags of `run` and `sweep` about reports, performance targets and the results store.

@@ -87,16 +87,19 @@ pub fn redact(command: &str) -> String {
     };
     let mut out = Vec::new();
     let mut hide_next = false;
+    let mut hidden = false;
     for w in words {
         if hide_next {
             out.push("<redacted>".to_string());
             hide_next = false;
+            hidden = true;
             continue;
         }
         if let Some((k, _)) = w.split_once('=')
             && secret_name(k)
         {
             out.push(format!("{k}=<redacted>"));
+            hidden = true;
             continue;
         }
         if w.starts_with('-') && secret_name(&w) {
@@ -104,10 +107,15 @@ pub fn redact(command: &str) -> String {
         }
         out.push(w);
     }
+    if !hidden {
+        // Nothing secret: keep the command as typed (re-quoting would misstate `$` expansions).
+        return command.to_string();
+    }
     shlex::try_join(out.iter().map(String::as_str)).unwrap_or_else(|_| out.join(" "))
 }
 
-fn needs_shell(command: &str) -> bool {
+/// True when the command needs `sh -c` (pipes, redirections, `$` expansions and the like).
+pub fn needs_shell(command: &str) -> bool {
     command.chars().any(|c| {
         matches!(
             c,

@@ -40,11 +40,18 @@ fn verdict(r: &Row) -> &'static str {
 
 /// The comparison as console text.
 pub fn text(c: &Comparison, base: &str, new: &str) -> String {
-    let mut s = format!(
-        "Comparing {base} (base) with {new} (new); regression: worse by more than {:.1}% and the {:.0}% bootstrap interval of the change excludes 0\n",
-        c.max_regression * 100.0,
-        CONFIDENCE * 100.0
-    );
+    let mut s = if c.max_regression.is_finite() {
+        format!(
+            "Comparing {base} (base) with {new} (new); regression: worse by more than {:.1}% and the {:.0}% bootstrap interval of the change excludes 0\n",
+            c.max_regression * 100.0,
+            CONFIDENCE * 100.0
+        )
+    } else {
+        format!(
+            "Comparing {base} (base) with {new} (new); better/worse: the {:.0}% bootstrap interval of the change excludes 0\n",
+            CONFIDENCE * 100.0
+        )
+    };
     for sc in &c.scenarios {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);

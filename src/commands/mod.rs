@@ -4,6 +4,7 @@ pub mod compare;
 pub mod detect;
 pub mod history;
 pub mod optimize;
+pub mod optimize_verify;
 pub mod report;
 pub mod run;
 pub mod serve;

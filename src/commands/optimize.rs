@@ -261,7 +261,32 @@ pub async fn optimize(a: OptimizeArgs) -> anyhow::Result<i32> {
         std::fs::write(p, script(&i, &settings))?;
         eprintln!("Settings written to {}", p.display());
     }
-    Ok(0)
+    let Some(cmd) = &a.server_cmd else {
+        return Ok(0);
+    };
+    let url = a
+        .url
+        .clone()
+        .unwrap_or_else(|| super::optimize_verify::default_url(&a.backend).to_string());
+    super::optimize_verify::verify(
+        cmd,
+        &settings,
+        &url,
+        &a.out_dir,
+        &a.run_args,
+        (2 * parallelism(&settings)).max(4),
+        a.server_ready_timeout,
+    )
+    .await
+}
+
+/// The recommended number of parallel sequences (1 when none is recommended).
+pub fn parallelism(settings: &[Setting]) -> usize {
+    settings
+        .iter()
+        .find(|s| ["OLLAMA_NUM_PARALLEL", "-np", "--max-num-seqs"].contains(&s.name.as_str()))
+        .and_then(|s| s.value.parse().ok())
+        .unwrap_or(1)
 }
 
 #[cfg(test)]

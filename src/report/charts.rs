@@ -12,6 +12,7 @@ use plotters::prelude::*;
 
 use super::tables::Entry;
 use crate::stats::Dist;
+use crate::telemetry::resources::ResourceSample;
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
@@ -62,6 +63,15 @@ pub enum Panel {
         x_label: String,
         /// Series name and its (x, percent) points, x ascending.
         lines: Vec<(String, Vec<(f64, f64)>)>,
+    },
+    /// Lines against time: resource timelines (x in seconds from the scenario's first sample).
+    Timeline {
+        /// Panel title.
+        title: String,
+        /// Y axis label with unit.
+        y_label: String,
+        /// Series name and its (seconds, y) points.
+        series: Vec<(String, Vec<(f64, f64)>)>,
     },
     /// Lines against a numeric x.
     Lines {
@@ -425,10 +435,130 @@ pub fn charts(entries: &[Entry]) -> Vec<Chart> {
         },
     ];
     out.extend(experiment_charts(entries));
+    out.extend(resource_chart(entries));
     out
 }
 
+/// Resource timelines of every scenario that has samples: host and server CPU, host memory and
+/// server RSS, and each GPU's utilisation, memory and power when sampled.
+fn resource_chart(entries: &[Entry]) -> Option<Chart> {
+    type Get = fn(&ResourceSample) -> Vec<(String, f64)>;
+    let quantities: [(&str, &str, Get); 7] = [
+        ("Host CPU", "busy (%)", |s| {
+            s.host_cpu_pct
+                .map(|v| (String::new(), v))
+                .into_iter()
+                .collect()
+        }),
+        ("Server CPU (process tree)", "one core = 100 (%)", |s| {
+            s.server_cpu_pct
+                .map(|v| (String::new(), v))
+                .into_iter()
+                .collect()
+        }),
+        ("Host memory used", "bytes", |s| {
+            s.host_mem_used_bytes
+                .map(|v| (String::new(), v as f64))
+                .into_iter()
+                .collect()
+        }),
+        ("Server RSS", "bytes", |s| {
+            s.server_rss_bytes
+                .map(|v| (String::new(), v as f64))
+                .into_iter()
+                .collect()
+        }),
+        ("GPU utilisation", "busy (%)", |s| {
+            s.gpus
+                .iter()
+                .filter_map(|g| g.util_pct.map(|v| (format!(" gpu{}", g.index), v)))
+                .collect()
+        }),
+        ("GPU memory used", "bytes", |s| {
+            s.gpus
+                .iter()
+                .filter_map(|g| {
+                    g.memory_used_bytes
+                        .map(|v| (format!(" gpu{}", g.index), v as f64))
+                })
+                .collect()
+        }),
+        ("GPU power", "W", |s| {
+            s.gpus
+                .iter()
+                .filter_map(|g| g.power_w.map(|v| (format!(" gpu{}", g.index), v)))
+                .collect()
+        }),
+    ];
+    let mut panels = Vec::new();
+    for (title, y_label, get) in quantities {
+        let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+        for e in entries {
+            let Some(tl) = e.scenario.resources.as_ref() else {
+                continue;
+            };
+            let t0 = tl.samples.first().map_or(0.0, |s| s.t_ms);
+            for s in &tl.samples {
+                for (suffix, y) in get(s) {
+                    let name = format!("{}{suffix}", e.label);
+                    let x = (s.t_ms - t0) / 1000.0;
+                    match series.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, pts)) => pts.push((x, y)),
+                        None => series.push((name, vec![(x, y)])),
+                    }
+                }
+            }
+        }
+        if series.iter().any(|(_, p)| !p.is_empty()) {
+            let mut y_label = y_label.to_string();
+            if y_label == "bytes" {
+                // Bytes read best in GiB from a gigabyte on, in MiB below.
+                let peak = series
+                    .iter()
+                    .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+                    .fold(0.0, f64::max);
+                let (unit, div) = if peak >= 1024.0 * 1024.0 * 1024.0 {
+                    ("GiB", 1024.0 * 1024.0 * 1024.0)
+                } else {
+                    ("MiB", 1024.0 * 1024.0)
+                };
+                y_label = unit.into();
+                for (_, p) in &mut series {
+                    p.iter_mut().for_each(|pt| pt.1 /= div);
+                }
+            }
+            panels.push(Panel::Timeline {
+                title: title.into(),
+                y_label,
+                series,
+            });
+        }
+    }
+    if panels.is_empty() {
+        return None;
+    }
+    let rows = panels.len().div_ceil(2);
+    Some(Chart {
+        name: "resources".into(),
+        title: "Resources during each scenario (time from its first sample)".into(),
+        grid: (rows, 2),
+        size: (1400, 450 * rows as u32),
+        panels,
+    })
+}
+
 type R = anyhow::Result<()>;
+
+/// How a line panel places x.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum XMode {
+    /// Swept values, evenly spaced and labelled with their value.
+    Categories,
+    /// Latency against the cumulative share of requests (y 0–100 %).
+    Cdf,
+    /// Seconds.
+    Time,
+}
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing a chart failed: {e:?}")
@@ -555,8 +685,10 @@ fn draw_lines<DB: DrawingBackend>(
     x_label: &str,
     y_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
-    cdf: bool,
+    mode: XMode,
 ) -> R {
+    let cdf = mode == XMode::Cdf;
+    let numeric = mode != XMode::Categories;
     // Experiments: the swept values sit evenly spaced and labelled with their value (a
     // doubling concurrency series reads like a log axis); CDFs keep a numeric x.
     let mut values: Vec<f64> = series
@@ -566,7 +698,7 @@ fn draw_lines<DB: DrawingBackend>(
     values.sort_by(f64::total_cmp);
     values.dedup();
     let place = |x: f64| -> f64 {
-        if cdf {
+        if numeric {
             x
         } else {
             values.iter().position(|v| *v == x).unwrap_or(0) as f64
@@ -578,8 +710,8 @@ fn draw_lines<DB: DrawingBackend>(
         .collect();
     let series = &series;
     let (x0, x1, _, y1) = bounds(series);
-    let (xa, xb) = if cdf {
-        let pad = (x1 - x0) * 0.04;
+    let (xa, xb) = if numeric {
+        let pad = (x1 - x0).max(1e-3) * 0.04;
         ((x0 - pad).max(0.0), x1 + pad)
     } else {
         (-0.3, values.len().max(1) as f64 - 0.7)
@@ -594,7 +726,7 @@ fn draw_lines<DB: DrawingBackend>(
         .map_err(err)?;
     let labels = values.clone();
     let x_fmt = move |v: &f64| -> String {
-        if cdf {
+        if numeric {
             return tick(*v);
         }
         let i = v.round();
@@ -610,7 +742,7 @@ fn draw_lines<DB: DrawingBackend>(
         }
     };
     let mut mesh = chart.configure_mesh();
-    if !cdf {
+    if !numeric {
         mesh.x_labels(values.len() + 1).disable_x_mesh();
     }
     mesh.x_label_formatter(&x_fmt)
@@ -632,7 +764,7 @@ fn draw_lines<DB: DrawingBackend>(
             .map_err(err)?;
         ann.label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
-        if !cdf || pts.len() <= 12 {
+        if !numeric || pts.len() <= 12 {
             chart
                 .draw_series(
                     pts.iter()
@@ -678,14 +810,19 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> R {
                 x_label,
                 "requests at or below (%)",
                 lines,
-                true,
+                XMode::Cdf,
             )?,
+            Panel::Timeline {
+                title,
+                y_label,
+                series,
+            } => draw_lines(cell, title, "time (s)", y_label, series, XMode::Time)?,
             Panel::Lines {
                 title,
                 x_label,
                 y_label,
                 series,
-            } => draw_lines(cell, title, x_label, y_label, series, false)?,
+            } => draw_lines(cell, title, x_label, y_label, series, XMode::Categories)?,
         }
     }
     root.present().map_err(err)?;

@@ -255,6 +255,7 @@ fn sweep_report_writes_every_file_with_one_csv_row_per_scenario() {
     let out_s = out.to_string_lossy().into_owned();
     args.push(&rep_s);
     args.extend(["-o", &out_s, "--format", "json,csv,md,html"]);
+    args.extend(["--sample-interval", "20ms"]);
     args.extend(FIXED);
     let o = bin().args(&args).output().unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -271,6 +272,7 @@ fn sweep_report_writes_every_file_with_one_csv_row_per_scenario() {
         "charts/throughput.png",
         "charts/concurrency_scaling.png",
         "charts/throughput_vs_batch_size.png",
+        "charts/resources.png",
     ] {
         let p = rep.join(f);
         let bytes = std::fs::read(&p).unwrap_or_else(|_| panic!("{} missing", p.display()));
@@ -301,7 +303,12 @@ fn sweep_report_writes_every_file_with_one_csv_row_per_scenario() {
         .collect();
     assert_eq!(vals, ["1", "2", "4"]);
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
-    assert!(html.matches("<svg").count() >= 7, "charts inline");
+    assert!(html.matches("<svg").count() >= 8, "charts inline");
+    // The resource timeline is charted: host CPU for each of the three scenarios.
+    let svg = std::fs::read_to_string(rep.join("charts/resources.svg")).unwrap();
+    for t in ["Host CPU", "time (s)", "concurrency=1", "concurrency=4"] {
+        assert!(svg.contains(t), "{t} missing from resources.svg");
+    }
     assert!(!html.contains("<script") && !html.contains("src=\"http"));
     let md = std::fs::read_to_string(rep.join("summary.md")).unwrap();
     assert!(

@@ -449,3 +449,67 @@ fn optimize_writes_settings_for_this_machine() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn optimize_checks_its_advice_by_benchmarking_before_and_after() {
+    // The server's batch size follows OLLAMA_NUM_PARALLEL (8 when unset), and each running
+    // sequence costs 4 ms per decode step: the truth is TPOT = 1 + 4 × batch ms.
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let cmd = serve_cmd(
+        port,
+        "--decode-ms-per-seq 4 --max-batch ${OLLAMA_NUM_PARALLEL:-8}",
+    )
+    .replace("--decode-ms 2", "--decode-ms 1");
+    let dir = TempDir::new("optimize-check");
+    let o = bin()
+        .args(["optimize", "--backend", "ollama", "--model-gb", "1"])
+        .args(["--server-cmd", &cmd, "--url", &url, "--out-dir"])
+        .arg(&dir.0)
+        .args(["--", "--max-tokens", "16", "-c", "8", "-n", "16", "-q"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path("optimize.json")).unwrap()).unwrap();
+    let parallel: f64 = v["after"]["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a[0] == "OLLAMA_NUM_PARALLEL")
+        .expect("OLLAMA_NUM_PARALLEL applied")[1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(parallel < 8.0, "this test needs advice other than 8");
+    // Each server really ran with its setting (its own log says so)...
+    let log = |n: &str| std::fs::read_to_string(dir.path(n)).unwrap();
+    assert!(log("before.server.log").contains("batch ≤ 8"));
+    assert!(log("after.server.log").contains(&format!("batch ≤ {parallel}")));
+    // ...and the measured TPOT is the simulator's truth on each side.
+    let tpot = |n: &str| {
+        let r = llmbench::result::ResultFile::read(&dir.path(n)).unwrap();
+        r.scenarios[0].metrics.tpot_ms.as_ref().unwrap().p50
+    };
+    let (before, after) = (tpot("before.json"), tpot("after.json"));
+    assert!((before - 33.0).abs() < 2.0, "before TPOT {before}");
+    let truth = 1.0 + 4.0 * parallel;
+    assert!((after - truth).abs() < 2.0, "after TPOT {after} vs {truth}");
+    let row = &v["comparison"]["scenarios"][0]["rows"][3];
+    assert_eq!(row["metric"], "TPOT p50");
+    assert_eq!(row["significant"], true);
+    assert!(
+        stdout.contains("Advice measured: better TPOT p50"),
+        "{stdout}"
+    );
+    // Both servers are gone.
+    for n in ["before.json", "after.json"] {
+        let r = llmbench::result::ResultFile::read(&dir.path(n)).unwrap();
+        assert!(!proc_alive(r.server.unwrap().pid.unwrap()));
+    }
+}
