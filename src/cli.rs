@@ -227,6 +227,12 @@ pub struct RunArgs {
     /// Longest wait before a retry (a server's Retry-After is capped to it).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub retry_max_wait: std::time::Duration,
+
+    /// Send each attempt's id in this header (e.g. X-Request-Id), RUN_ID-N, and record it as
+    /// `request_id`, to find a request in the server's logs (the simulator's --send-log keys
+    /// its send times by X-Request-Id).
+    #[arg(long, value_name = "NAME")]
+    pub request_id_header: Option<String>,
 }
 
 /// Settings of the built-in simulator.
@@ -303,6 +309,12 @@ pub struct SimArgs {
     /// Gap between bytes of trickle and between pieces of split (ms).
     #[arg(long, default_value_t = 2.0)]
     pub fault_trickle_ms: f64,
+
+    /// Write one JSON line per streamed OpenAI response here: its X-Request-Id and when each
+    /// chunk was handed to the connection (ms after the request arrived). Benchmarks of the
+    /// client compare its arrival times with these (see bench/bench.py capacity).
+    #[arg(long)]
+    pub send_log: Option<std::path::PathBuf>,
 }
 
 /// `llmbench serve`.

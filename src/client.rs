@@ -40,6 +40,8 @@ pub struct ClientConfig {
     pub retries: u32,
     /// Longest wait before a retry (a server's Retry-After is capped to it).
     pub retry_max_wait: Duration,
+    /// Header carrying each attempt's id, and the id's prefix (the run id).
+    pub request_id: Option<(String, String)>,
 }
 
 impl Default for ClientConfig {
@@ -56,6 +58,7 @@ impl Default for ClientConfig {
             use_env_proxy: false,
             retries: 0,
             retry_max_wait: Duration::from_secs(30),
+            request_id: None,
         }
     }
 }
@@ -72,6 +75,8 @@ pub struct Client {
     tokenizer_explicit: bool,
     /// Values of sensitive headers, removed from every error text the client records.
     secrets: Vec<String>,
+    /// `--request-id-header`: its name and the next attempt's number.
+    request_id: Option<(HeaderName, std::sync::atomic::AtomicU64)>,
 }
 
 /// Whether a header's value is a credential (never shown, and scrubbed from error texts).
@@ -247,7 +252,17 @@ impl Client {
             headers.insert(name, value);
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let request_id = match &cfg.request_id {
+            Some((name, _)) => Some((
+                HeaderName::from_bytes(name.as_bytes()).with_context(|| {
+                    format!("--request-id-header: invalid header name {name:?}")
+                })?,
+                std::sync::atomic::AtomicU64::new(0),
+            )),
+            None => None,
+        };
         Ok(Self {
+            request_id,
             http: http_client(&cfg)?,
             secrets: secrets_of(&cfg.headers),
             headers,
@@ -379,15 +394,21 @@ impl Client {
             attempt: 1,
             ..Default::default()
         };
+        let mut req = self.http.post(&url).headers(self.headers.clone());
+        if let (Some((name, n)), Some((_, prefix))) = (&self.request_id, &self.cfg.request_id) {
+            let id = format!(
+                "{prefix}-{}",
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                req = req.header(name.clone(), v);
+            }
+            rec.request_id = Some(id);
+        }
         let sent = Instant::now();
         rec.sent_at_ms = Some(self.ms(sent));
         let deadline = tokio::time::Instant::from_std(sent + self.cfg.request_timeout);
-        let send = self
-            .http
-            .post(&url)
-            .headers(self.headers.clone())
-            .body(body)
-            .send();
+        let send = req.body(body).send();
         let resp = match tokio::time::timeout_at(deadline, send).await {
             Err(_) => {
                 return (

@@ -59,6 +59,13 @@ pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
             n => n,
         },
         faults: fault_config(a)?,
+        send_log: match &a.send_log {
+            Some(p) => {
+                crate::commands::run::check_writable(p, "--send-log")?;
+                Some(p.clone())
+            }
+            None => None,
+        },
         ..SimConfig::default()
     })
 }
@@ -301,6 +308,7 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         use_env_proxy: a.use_env_proxy,
         retries: a.retries,
         retry_max_wait: a.retry_max_wait,
+        request_id: a.request_id_header.clone().map(|h| (h, String::new())),
         ..ClientConfig::default()
     };
     let params = json!({

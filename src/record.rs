@@ -138,6 +138,9 @@ pub struct Record {
     /// the first, so queue time never includes retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_sent_at_ms: Option<f64>,
+    /// The id sent in `--request-id-header` (RUN_ID-N, one per attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 fn one() -> u32 {

@@ -193,6 +193,10 @@ async fn execute_with(
     plan.client.url_is_endpoint = target.is_endpoint;
     crate::target::resolve(&mut plan, args).await?;
     let model = plan.options.model.clone();
+    let run_id = new_run_id();
+    if let Some((_, prefix)) = plan.client.request_id.as_mut() {
+        prefix.clone_from(&run_id);
+    }
     let epoch = Instant::now();
     let client = Arc::new(
         Client::new(
@@ -205,7 +209,7 @@ async fn execute_with(
     );
     let mut result = ResultFile {
         schema_version: crate::result::SCHEMA_VERSION,
-        run_id: new_run_id(),
+        run_id,
         started_at: now_rfc3339(),
         status: RunStatus::Running,
         target: Target {

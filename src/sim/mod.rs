@@ -52,6 +52,9 @@ pub struct SimConfig {
     /// Fault injection (none by default).
     #[serde(default)]
     pub faults: fault::FaultConfig,
+    /// Send log (`--send-log`): per streamed response, its request id and chunk send times.
+    #[serde(default)]
+    pub send_log: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -66,6 +69,7 @@ impl Default for SimConfig {
             seed: 0,
             token_bytes: None,
             faults: fault::FaultConfig::default(),
+            send_log: None,
         }
     }
 }
@@ -84,6 +88,8 @@ pub struct Sim {
     pub pulled: std::sync::Mutex<Vec<String>>,
     /// Fault injection and its counters.
     pub faults: Arc<fault::Injector>,
+    /// `--send-log`, open.
+    pub send_log: Option<Arc<std::sync::Mutex<std::io::LineWriter<std::fs::File>>>>,
 }
 
 /// A generation in progress: its size and its token stream.
@@ -107,7 +113,18 @@ impl Sim {
             &*Box::leak(s.into_boxed_str())
         });
         let faults = fault::Injector::new(cfg.faults.clone());
+        let send_log = cfg
+            .send_log
+            .as_ref()
+            .and_then(|p| match std::fs::File::create(p) {
+                Ok(f) => Some(Arc::new(std::sync::Mutex::new(std::io::LineWriter::new(f)))),
+                Err(e) => {
+                    eprintln!("warning: --send-log {}: {e}; no send log", p.display());
+                    None
+                }
+            });
         Arc::new(Self {
+            send_log,
             cfg,
             engine,
             next_id: AtomicU64::new(0),

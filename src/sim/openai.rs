@@ -7,11 +7,11 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -94,7 +94,8 @@ enum Kind {
     Text,
 }
 
-async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+async fn chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = Instant::now();
     let v = match parse(&body) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -103,10 +104,12 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         return error(StatusCode::BAD_REQUEST, "`messages` must be an array");
     };
     let prompt = render_messages(messages);
-    respond(&sim, &v, &prompt, Kind::Chat).await
+    let resp = respond(&sim, &v, &prompt, Kind::Chat).await;
+    stamped(&sim, &headers, arrived, resp)
 }
 
-async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+async fn completions(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = Instant::now();
     let v = match parse(&body) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -115,7 +118,73 @@ async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         return error(StatusCode::BAD_REQUEST, "`prompt` must be a string");
     };
     let prompt = prompt.to_string();
-    respond(&sim, &v, &prompt, Kind::Text).await
+    let resp = respond(&sim, &v, &prompt, Kind::Text).await;
+    stamped(&sim, &headers, arrived, resp)
+}
+
+type SendLog = Arc<std::sync::Mutex<std::io::LineWriter<std::fs::File>>>;
+
+/// With `--send-log`, wraps a streamed response's body so each chunk's hand-over to the
+/// connection is timed; the line is written when the body ends or is dropped.
+fn stamped(sim: &Sim, headers: &HeaderMap, arrived: Instant, resp: Response) -> Response {
+    let Some(log) = sim.send_log.clone() else {
+        return resp;
+    };
+    if resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.as_bytes())
+        != Some(b"text/event-stream")
+    {
+        return resp;
+    }
+    let id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (parts, body) = resp.into_parts();
+    let stream = Stamped {
+        inner: body.into_data_stream(),
+        id,
+        arrived,
+        sends_ms: Vec::new(),
+        log,
+    };
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+struct Stamped {
+    inner: axum::body::BodyDataStream,
+    id: Option<String>,
+    arrived: Instant,
+    sends_ms: Vec<f64>,
+    log: SendLog,
+}
+
+impl futures_util::Stream for Stamped {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let p = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        if let std::task::Poll::Ready(Some(Ok(_))) = &p {
+            let ms = self.arrived.elapsed().as_secs_f64() * 1000.0;
+            self.sends_ms.push(ms);
+        }
+        p
+    }
+}
+
+impl Drop for Stamped {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let line = json!({"request_id": self.id, "sends_ms": self.sends_ms});
+        if let Ok(mut w) = self.log.lock() {
+            let _ = writeln!(w, "{line}");
+        }
+    }
 }
 
 fn usage(prompt: u64, completion: u64, cached: u64) -> Value {

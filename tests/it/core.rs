@@ -309,3 +309,86 @@ fn a_schedule_the_client_could_not_keep_is_marked_not_trustworthy() {
     assert!(client.cpu_s.unwrap() > 0.0 && client.cores >= 1);
     assert!(client.schedule_lateness_ms.is_none() && client.dropped == 0);
 }
+
+#[test]
+fn request_ids_tie_each_record_to_the_servers_send_log() {
+    let dir = TempDir::new("sendlog");
+    let log = dir.path("sends.jsonl");
+    let log_s = log.to_string_lossy().into_owned();
+    let sim = ServeChild::start(&[
+        "--ttft-ms",
+        "30",
+        "--itl-ms",
+        "20",
+        "--tokens",
+        "5",
+        "--send-log",
+        &log_s,
+    ]);
+    for backend in ["openai-completions", "openai-chat"] {
+        let r = run(&[
+            &sim.url,
+            "--backend",
+            backend,
+            "-n",
+            "6",
+            "-c",
+            "3",
+            "--request-id-header",
+            "X-Request-Id",
+        ]);
+        assert!(r.output.status.success(), "{}", r.stderr());
+        let run_id = &r.result().run_id;
+        let mut ids: Vec<String> = r
+            .records
+            .iter()
+            .map(|x| x.request_id.clone().expect("request_id recorded"))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 6, "one id per attempt");
+        assert!(ids.iter().all(|i| i.starts_with(&format!("{run_id}-"))));
+        // Lines are written when a response body is dropped, just after the client is done.
+        std::thread::sleep(Duration::from_millis(200));
+        let lines = std::fs::read_to_string(&log).unwrap();
+        let sends: std::collections::HashMap<String, Vec<f64>> = lines
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let s = v["sends_ms"].as_array().unwrap();
+                (
+                    v["request_id"].as_str().unwrap().to_string(),
+                    s.iter().map(|x| x.as_f64().unwrap()).collect(),
+                )
+            })
+            .collect();
+        for rec in &r.records {
+            let s = &sends[rec.request_id.as_ref().unwrap()];
+            // Five tokens, then the closing events; the first goes out at the truth (30 ms).
+            assert!(s.len() > rec.chunk_times_ms.len(), "{s:?}");
+            assert!((s[0] - 30.0).abs() < 3.0, "{s:?}");
+            // The client saw each gap close to the gap the server sent (a record matched to
+            // the wrong line, or a chunk to the wrong send, is off by a whole 20 ms gap; the
+            // margin leaves room for a busy machine's scheduling).
+            let ch = &rec.chunk_times_ms;
+            // Chat's role chunk goes out just before the first token, as its own write.
+            let s = if backend == "openai-chat" {
+                &s[1..]
+            } else {
+                &s[..]
+            };
+            for k in 1..ch.len() {
+                let client = ch[k] - ch[k - 1];
+                let server = s[k] - s[k - 1];
+                assert!((client - server).abs() < 8.0, "{client} vs {server}");
+            }
+        }
+    }
+    let bad = run(&[&sim.url, "-n", "1", "--request-id-header", "bad header"]);
+    assert_eq!(bad.output.status.code(), Some(2), "{}", bad.stderr());
+    assert!(
+        bad.stderr().contains("--request-id-header"),
+        "{}",
+        bad.stderr()
+    );
+}
