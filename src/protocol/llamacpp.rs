@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, ServerTimings, Usage};
 use crate::record::TokenSource;
-use crate::sse::Framing;
 use crate::workload::RequestSpec;
 
 /// The llama.cpp `/completion` protocol.
@@ -69,16 +68,10 @@ impl Protocol for LlamaCpp {
         }
     }
 
-    fn framing(&self, stream: bool) -> Framing {
-        if stream { Framing::Sse } else { Framing::Whole }
-    }
-
     fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError> {
-        let trimmed = payload.trim_ascii();
-        if trimmed == b"[DONE]" {
-            out.done = true;
+        let Some(trimmed) = super::unless_done(payload, out) else {
             return Ok(());
-        }
+        };
         let ev: Event = serde_json::from_slice(trimmed).map_err(|e| {
             DecodeError(format!(
                 "malformed event ({e}): {}",

@@ -90,8 +90,10 @@ pub trait Protocol: Send + Sync {
     fn name(&self) -> &'static str;
     /// The request for one spec.
     fn build(&self, spec: &RequestSpec, opts: &RequestOptions) -> HttpCall;
-    /// How the response body is framed.
-    fn framing(&self, stream: bool) -> Framing;
+    /// How the response body is framed (default: SSE when streaming, one JSON body when not).
+    fn framing(&self, stream: bool) -> Framing {
+        if stream { Framing::Sse } else { Framing::Whole }
+    }
     /// Decodes one event payload (a whole body when not streaming) into `out`.
     fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError>;
     /// Whether a streamed response must end with an explicit end marker to count as complete.
@@ -143,4 +145,15 @@ pub fn snippet(bytes: &[u8]) -> String {
     } else {
         s.into_owned()
     }
+}
+
+/// The payload without surrounding whitespace, or `None` (and `out.done` set) when it is the
+/// OpenAI-style `[DONE]` end marker.
+pub(crate) fn unless_done<'a>(payload: &'a [u8], out: &mut Delta) -> Option<&'a [u8]> {
+    let trimmed = payload.trim_ascii();
+    if trimmed == b"[DONE]" {
+        out.done = true;
+        return None;
+    }
+    Some(trimmed)
 }

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 
 use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, Usage};
 use crate::record::TokenSource;
-use crate::sse::Framing;
 use crate::workload::RequestSpec;
 
 /// Chat or text completions.
@@ -158,16 +157,10 @@ impl Protocol for OpenAi {
         }
     }
 
-    fn framing(&self, stream: bool) -> Framing {
-        if stream { Framing::Sse } else { Framing::Whole }
-    }
-
     fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError> {
-        let trimmed = payload.trim_ascii();
-        if trimmed == b"[DONE]" {
-            out.done = true;
+        let Some(trimmed) = super::unless_done(payload, out) else {
             return Ok(());
-        }
+        };
         match serde_json::from_slice::<Chunk>(trimmed) {
             Ok(c) => apply(c, out),
             // Invalid UTF-8 inside a string: the event is otherwise whole, so its text is kept

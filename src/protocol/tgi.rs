@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, Usage};
 use crate::record::TokenSource;
-use crate::sse::Framing;
 use crate::workload::RequestSpec;
 
 /// The TGI protocol.
@@ -69,10 +68,6 @@ impl Protocol for Tgi {
             },
             body: json!({"inputs": spec.prompt.text(), "parameters": params}),
         }
-    }
-
-    fn framing(&self, stream: bool) -> Framing {
-        if stream { Framing::Sse } else { Framing::Whole }
     }
 
     fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError> {

@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained page (inline CSS and SVG charts, no scripts, no links
 //! to fetch), so it opens offline and can be mailed as one file.
 
-use super::tables::{Entry, entries};
+use super::tables::{Entry, OVERVIEW_HEAD, entries, f, overview_rows};
 use crate::record::Outcome;
 use crate::result::ResultFile;
 
@@ -10,14 +10,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn f(x: Option<f64>) -> String {
-    match x {
-        None => "-".into(),
-        Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
-        Some(v) => format!("{v:.2}"),
-    }
 }
 
 fn table(head: &[&str], rows: &[Vec<String>]) -> String {
@@ -147,40 +139,8 @@ pub fn html(runs: &[ResultFile], charts: &[(String, String)]) -> String {
         }
         s.push_str("</dl>");
     }
-    let rows: Vec<Vec<String>> = es
-        .iter()
-        .map(|e| {
-            let m = &e.scenario.metrics;
-            vec![
-                e.label.clone(),
-                format!(
-                    "{}/{}",
-                    e.scenario.outcomes.get(Outcome::Succeeded),
-                    e.scenario.outcomes.scheduled
-                ),
-                f(m.ttft_ms.map(|d| d.p50)),
-                f(m.ttft_ms.map(|d| d.p99)),
-                f(m.tpot_ms.map(|d| d.p50)),
-                f(m.e2e_ms.map(|d| d.p50)),
-                f(Some(m.requests_per_s)),
-                f(Some(m.output_tokens_per_s)),
-            ]
-        })
-        .collect();
     s.push_str("<h2>Overview</h2>");
-    s.push_str(&table(
-        &[
-            "scenario",
-            "ok/sched",
-            "TTFT p50 ms",
-            "TTFT p99 ms",
-            "TPOT p50 ms",
-            "E2E p50 ms",
-            "req/s",
-            "out tok/s",
-        ],
-        &rows,
-    ));
+    s.push_str(&table(&OVERVIEW_HEAD, &overview_rows(&es)));
     s.push_str("<h2>Charts</h2>");
     for (name, svg) in charts {
         // The SVG document's XML declaration is dropped so it can sit inside HTML.

@@ -37,7 +37,8 @@ pub fn short_id(id: &str) -> &str {
     id.rsplit('-').next().unwrap_or(id)
 }
 
-fn f(x: Option<f64>) -> String {
+/// A number as reports show it (`-` when absent).
+pub(crate) fn f(x: Option<f64>) -> String {
     match x {
         None => "-".into(),
         Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
@@ -162,7 +163,8 @@ const LAT_HEAD: [&str; 9] = [
     "metric", "min", "mean", "p50", "p90", "p95", "p99", "max", "n",
 ];
 
-fn overview_rows(entries: &[Entry]) -> Vec<Vec<String>> {
+/// One overview row per scenario (Markdown, text and HTML reports).
+pub(crate) fn overview_rows(entries: &[Entry]) -> Vec<Vec<String>> {
     entries
         .iter()
         .map(|e| {
@@ -189,7 +191,8 @@ fn overview_rows(entries: &[Entry]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const OVERVIEW_HEAD: [&str; 9] = [
+/// Header of `overview_rows`.
+pub(crate) const OVERVIEW_HEAD: [&str; 9] = [
     "scenario",
     "ok/sched",
     "TTFT p50 ms",

@@ -129,11 +129,16 @@ impl RunOut {
 }
 
 pub fn run(args: &[&str]) -> RunOut {
-    let dir = TempDir::new("run");
+    run_sub("run", args)
+}
+
+/// Runs `llmbench SUB ARGS -q -o OUT --records REC` (`run` or `sweep`) and reads the files back.
+pub fn run_sub(sub: &str, args: &[&str]) -> RunOut {
+    let dir = TempDir::new(sub);
     let out = dir.path("result.json");
     let rec = dir.path("records.jsonl");
     let output = bin()
-        .arg("run")
+        .arg(sub)
         .args(args)
         .args(["-q", "-o"])
         .arg(&out)

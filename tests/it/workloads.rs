@@ -4,100 +4,18 @@
 use std::sync::Arc;
 
 use llmbench::record::Outcome;
-use llmbench::result::{ResultFile, ScenarioResult};
+use llmbench::result::ScenarioResult;
 use serde_json::Value;
 
 use crate::common::*;
-
-/// Runs `llmbench SUB ARGS -q -o OUT --records REC` and reads the files back (the
-/// temporary directory lives as long as the returned value).
-pub fn run_sub(sub: &str, args: &[&str]) -> Out {
-    let dir = TempDir::new(sub);
-    let out = dir.path("result.json");
-    let rec = dir.path("records.jsonl");
-    let output = bin()
-        .arg(sub)
-        .args(args)
-        .args(["-q", "-o"])
-        .arg(&out)
-        .arg("--records")
-        .arg(&rec)
-        .output()
-        .expect("run llmbench");
-    let result = ResultFile::read(&out).ok();
-    let records = read_records(&rec);
-    Out {
-        run: RunOutParts {
-            output,
-            result,
-            records,
-        },
-        _dir: dir,
-    }
-}
-
-#[allow(dead_code)]
-pub struct RunOutParts {
-    pub output: std::process::Output,
-    pub result: Option<ResultFile>,
-    pub records: Vec<llmbench::record::Record>,
-}
-
-pub struct Out {
-    pub run: RunOutParts,
-    _dir: TempDir,
-}
-
-impl std::ops::Deref for Out {
-    type Target = RunOutParts;
-    fn deref(&self) -> &RunOutParts {
-        &self.run
-    }
-}
-
-/// What the checks below read from a run.
-pub trait Ran {
-    fn out(&self) -> &std::process::Output;
-    fn res(&self) -> Option<&ResultFile>;
-    fn result(&self) -> &ResultFile {
-        self.res().unwrap_or_else(|| {
-            panic!(
-                "no result file; status {:?}\nstderr: {}",
-                self.out().status,
-                self.stderr()
-            )
-        })
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.out().stderr).into_owned()
-    }
-}
-
-impl Ran for RunOut {
-    fn out(&self) -> &std::process::Output {
-        &self.output
-    }
-    fn res(&self) -> Option<&ResultFile> {
-        self.result.as_ref()
-    }
-}
-
-impl Ran for Out {
-    fn out(&self) -> &std::process::Output {
-        &self.run.output
-    }
-    fn res(&self) -> Option<&ResultFile> {
-        self.run.result.as_ref()
-    }
-}
 
 /// A fast fixed-mode simulator: output length = max_tokens.
 fn fast_sim() -> ServeChild {
     ServeChild::start(&["--ttft-ms", "2", "--itl-ms", "0.2"])
 }
 
-fn all_succeeded(r: &impl Ran) {
-    assert!(r.out().status.success(), "{}", r.stderr());
+fn all_succeeded(r: &RunOut) {
+    assert!(r.output.status.success(), "{}", r.stderr());
     for s in &r.result().scenarios {
         assert_eq!(
             s.outcomes.get(Outcome::Succeeded),
@@ -110,7 +28,7 @@ fn all_succeeded(r: &impl Ran) {
     }
 }
 
-fn names(r: &impl Ran) -> Vec<String> {
+fn names(r: &RunOut) -> Vec<String> {
     r.result()
         .scenarios
         .iter()
