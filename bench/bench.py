@@ -60,6 +60,12 @@ class Server:
     def __enter__(self):
         return self
 
+    def cpu_s(self):
+        """CPU seconds the simulator has used so far (user + system)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *exc):
         self.proc.kill()
         self.proc.wait()
@@ -169,6 +175,8 @@ def sec_capacity(quick):
     ttft, tokens = 200, 6
     cases = [(1000, 100), (10000, 2000)] if quick else [
         (1000, 100), (10000, 2000), (10000, 1000), (10000, 700), (10000, 500)]
+    if os.environ.get("BENCH_CASES"):  # e.g. BENCH_CASES=10000:700,10000:800
+        cases = [tuple(map(int, c.split(":"))) for c in os.environ["BENCH_CASES"].split(",")]
     for streams, itl in cases:
         life = (ttft + itl * (tokens - 1)) / 1000
         rate = streams / life
@@ -181,6 +189,7 @@ def sec_capacity(quick):
                 "-d", f"{dur:.1f}s", "--max-tokens", tokens, "--connect-timeout", "30s",
                 "--request-id-header", "X-Request-Id", records=True,
             )
+            server_cpu = s.cpu_s()
         sends = {}
         with open(log) as f:
             for line in f:
@@ -209,7 +218,7 @@ def sec_capacity(quick):
         events = sum(len(r["chunk_times_ms"]) for r in meas) / span if span else 0
         rows.append([
             f"{streams:,}", f"{peak:,}", f"{itl}", f"{len(ok):,}/{sc['outcomes']['scheduled']:,}",
-            f"{events:,.0f}", f"{cpu / wall * 100:.0f}%",
+            f"{events:,.0f}", f"{cpu / wall * 100:.0f}%", f"{server_cpu / wall * 100:.0f}%",
             f"{pct(t_send, 50):.2f}", f"{pct(t_send, 99):.2f}",
             f"{pct(i_send, 50):.3f}", f"{pct(i_send, 99):.3f}",
             f"{pct(i_truth, 99):.2f}", f"{rss / 1024:.0f}",
@@ -218,6 +227,7 @@ def sec_capacity(quick):
     table(
         f"Concurrent streams (open loop, TTFT {ttft} ms, {tokens} tokens; errors after the ramp)",
         ["target streams", "peak streams", "ITL (ms)", "succeeded", "events/s", "client CPU",
+         "simulator CPU",
          "TTFT err p50 (ms)", "TTFT err p99 (ms)", "ITL err p50 (ms)", "ITL err p99 (ms)",
          "ITL err p99 vs truth (pair, ms)", "client RSS (MiB)", "gaps"],
         rows,
