@@ -140,6 +140,15 @@ impl Hist {
             .filter(|&(_, c)| c > 0)
     }
 
+    /// Bucket holding the value of 0-based rank `k`; `None` when `k` is past the last value.
+    fn bucket_at_rank(&self, k: u64) -> Option<u32> {
+        let mut seen = 0u64;
+        self.iter().find_map(|(i, c)| {
+            seen += c;
+            (seen > k).then_some(i)
+        })
+    }
+
     /// Doublings allocated.
     #[cfg(test)]
     fn octaves_allocated(&self) -> usize {
@@ -228,25 +237,28 @@ impl Samples {
         self.buckets.add(Self::bucket_of(x));
     }
 
-    /// Percentile by the project's definition; from the histogram (within 0.006 %, clamped to
-    /// the exact min and max) once there are more than [`EXACT_SAMPLES`] values.
+    /// The value of 0-based rank `k` (below `len()`): exact while the values are kept, else the
+    /// middle of the histogram bucket holding it, clamped to the exact min and max.
+    fn order_stat(&mut self, k: u64) -> f64 {
+        if self.buckets.is_empty() {
+            self.exact.sort_by(f64::total_cmp);
+            return self.exact[k as usize];
+        }
+        self.buckets
+            .bucket_at_rank(k)
+            .map_or(self.max, |i| Self::bucket_mid(i).clamp(self.min, self.max))
+    }
+
+    /// Percentile by the project's definition; from the histogram (the value of rank
+    /// `round(p/100 · (n − 1))`, within 0.006 %) once there are more than [`EXACT_SAMPLES`]
+    /// values.
     fn percentiles(&mut self, ps: &[f64]) -> Vec<f64> {
         if self.buckets.is_empty() {
             self.exact.sort_by(f64::total_cmp);
             return ps.iter().map(|&p| percentile(&self.exact, p)).collect();
         }
         ps.iter()
-            .map(|&p| {
-                let rank = ((p / 100.0) * (self.count - 1) as f64).round() as u64;
-                let mut seen = 0u64;
-                for (i, c) in self.buckets.iter() {
-                    seen += c;
-                    if seen > rank {
-                        return Self::bucket_mid(i).clamp(self.min, self.max);
-                    }
-                }
-                self.max
-            })
+            .map(|&p| self.order_stat(((p / 100.0) * (self.count - 1) as f64).round() as u64))
             .collect()
     }
 
@@ -254,24 +266,8 @@ impl Samples {
     /// neighbouring order statistics; from the histogram once it holds the values.
     pub fn value_at_rank(&mut self, rank: f64) -> f64 {
         let (lo, hi) = (rank.floor() as u64, rank.ceil() as u64);
-        let frac = rank - lo as f64;
-        if self.buckets.is_empty() {
-            self.exact.sort_by(f64::total_cmp);
-            let (a, b) = (self.exact[lo as usize], self.exact[hi as usize]);
-            return a + (b - a) * frac;
-        }
-        let at = |k: u64| {
-            let mut seen = 0u64;
-            for (i, c) in self.buckets.iter() {
-                seen += c;
-                if seen > k {
-                    return Self::bucket_mid(i).clamp(self.min, self.max);
-                }
-            }
-            self.max
-        };
-        let (a, b) = (at(lo), at(hi));
-        a + (b - a) * frac
+        let (a, b) = (self.order_stat(lo), self.order_stat(hi));
+        a + (b - a) * (rank - lo as f64)
     }
 
     /// The distribution; `None` when empty.
