@@ -264,6 +264,64 @@ fn stalls_end_as_timeouts_without_hanging_the_run() {
 }
 
 #[test]
+fn a_connect_that_hangs_ends_as_a_timeout() {
+    // A listener with a zero backlog that never accepts: once its queue is full the kernel
+    // drops further SYNs, so a new connection hangs in connect() (the offline stand-in for an
+    // unreachable host).
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt.block_on(async { sock.listen(0) }).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    loop {
+        let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+        match s {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+        assert!(held.len() < 16, "the listener's queue never filled");
+    }
+    let url = format!("http://{addr}");
+    // Without a model name the first contact is the model list: a clear error, fast.
+    let t = Instant::now();
+    let r = run(&[&url, "-n", "3", "--connect-timeout", "300ms"]);
+    assert_eq!(r.output.status.code(), Some(2), "{}", r.stderr());
+    assert!(r.stderr().contains("cannot reach"), "{}", r.stderr());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // With backend and model given nothing is asked first: each request times out on its own.
+    let t = Instant::now();
+    let r = run(&[
+        &url,
+        "--backend",
+        "openai-completions",
+        "--model",
+        "m",
+        "-n",
+        "3",
+        "-c",
+        "3",
+        "--connect-timeout",
+        "300ms",
+    ]);
+    let elapsed = t.elapsed();
+    assert_eq!(r.records.len(), 3, "{}", r.stderr());
+    for x in &r.records {
+        assert_eq!(x.outcome(), Outcome::Timeout, "{:?}", x.error);
+        let e = x.error.as_deref().unwrap();
+        assert!(e.to_lowercase().contains("connect"), "{e}");
+        let e2e = x.e2e_ms().unwrap();
+        assert!((290.0..3000.0).contains(&e2e), "e2e {e2e}");
+    }
+    assert_eq!(r.output.status.code(), Some(1), "every request failed");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    drop(listener);
+}
+
+#[test]
 fn a_slow_trickle_within_the_limits_succeeds() {
     let r = run(&[
         "--ttft-ms",
