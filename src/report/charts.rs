@@ -758,7 +758,10 @@ fn draw_lines<DB: DrawingBackend>(
             continue;
         }
         let c = color(i);
-        let style = ShapeStyle::from(&c).stroke_width(2);
+        // Timelines are dense (a point per sample, several per pixel): plotters' bitmap backend
+        // draws a thick line's zero-length segments as spikes, so they get 1-pixel lines.
+        let width = if mode == XMode::Time { 1 } else { 2 };
+        let style = ShapeStyle::from(&c).stroke_width(width);
         let ann = chart
             .draw_series(LineSeries::new(pts.iter().copied(), style))
             .map_err(err)?;

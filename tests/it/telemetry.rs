@@ -513,3 +513,139 @@ fn optimize_checks_its_advice_by_benchmarking_before_and_after() {
         assert!(!proc_alive(r.server.unwrap().pid.unwrap()));
     }
 }
+
+/// A stand-in for NVIDIA's libnvidia-ml.so.1 with known answers, built with the system C
+/// compiler: two GPUs (80 GiB each; 1 and 2 GiB used; 37 % and 74 % busy; the first draws
+/// 250.5 W, the second cannot say). It runs llmbench's real dlopen/FFI path, struct layouts and
+/// units (nvml.h: memory in bytes, power in milliwatts) where no GPU is lent; it says nothing
+/// about a real driver.
+const FAKE_NVML: &str = r#"
+#include <stdio.h>
+typedef void *dev;
+typedef struct { unsigned long long total, free, used; } mem;
+typedef struct { unsigned int gpu, memory; } util;
+int nvmlInit_v2(void) { return 0; }
+int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return 0; }
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, dev *d) { *d = (dev)(long)(i + 1); return 0; }
+int nvmlDeviceGetName(dev d, char *b, unsigned int n) { snprintf(b, n, "Fake GPU %ld", (long)d); return 0; }
+int nvmlDeviceGetMemoryInfo(dev d, mem *m) {
+    m->total = 80ULL << 30; m->used = (unsigned long long)(long)d << 30; m->free = m->total - m->used;
+    return 0;
+}
+int nvmlDeviceGetUtilizationRates(dev d, util *u) { u->gpu = 37 * (long)d; u->memory = 5; return 0; }
+int nvmlDeviceGetPowerUsage(dev d, unsigned int *mw) {
+    if ((long)d == 2) return 3; /* NVML_ERROR_NOT_SUPPORTED */
+    *mw = 250500; return 0;
+}
+int nvmlSystemGetDriverVersion(char *b, unsigned int n) { snprintf(b, n, "555.42"); return 0; }
+"#;
+
+#[test]
+fn gpu_telemetry_reads_nvml_through_the_real_ffi_path() {
+    let dir = TempDir::new("fake-nvml");
+    std::fs::write(dir.path("nvml.c"), FAKE_NVML).unwrap();
+    let cc = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(dir.path("libnvidia-ml.so.1"))
+        .arg(dir.path("nvml.c"))
+        .output()
+        .expect("a C compiler (cc) is needed for this test; .ci/run installs build-essential");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let with_nvml = |c: &mut std::process::Command| {
+        c.env("LD_LIBRARY_PATH", &dir.0)
+            .env_remove("LLMBENCH_NO_NVML");
+    };
+    let mut c = bin();
+    with_nvml(&mut c);
+    let o = c.args(["detect", "--json"]).output().unwrap();
+    assert!(o.status.success());
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let gpus = d["system"]["gpus"].as_array().unwrap();
+    assert_eq!(gpus.len(), 2, "{}", d["system"]);
+    assert_eq!(gpus[0]["name"], "Fake GPU 1");
+    assert_eq!(gpus[1]["memory_total_bytes"], 80u64 << 30);
+    assert_eq!(gpus[0]["driver"], "555.42");
+    // A run samples them into its resource timeline, with mean and peak.
+    let out = dir.path("r.json");
+    let mut c = bin();
+    with_nvml(&mut c);
+    let o = c
+        .args([
+            "run",
+            "--ttft-ms",
+            "5",
+            "--itl-ms",
+            "5",
+            "-n",
+            "20",
+            "-c",
+            "2",
+        ])
+        .args(["--sample-interval", "50ms", "-q", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = llmbench::result::ResultFile::read(&out).unwrap();
+    assert_eq!(r.system["gpus"].as_array().unwrap().len(), 2);
+    let tl = r.scenarios[0].resources.as_ref().unwrap();
+    assert!(!tl.samples.is_empty());
+    for s in &tl.samples {
+        assert_eq!(s.gpus.len(), 2);
+        assert_eq!(s.gpus[0].util_pct, Some(37.0));
+        assert_eq!(s.gpus[1].util_pct, Some(74.0));
+        assert_eq!(s.gpus[1].memory_used_bytes, Some(2 << 30));
+        assert_eq!(s.gpus[0].power_w, Some(250.5));
+        assert_eq!(s.gpus[1].power_w, None);
+    }
+    let g = &tl.summary.gpus;
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[1].util_pct.unwrap().peak, 74.0);
+    assert_eq!(g[0].power_w.unwrap().mean, 250.5);
+    assert!(g[1].power_w.is_none());
+    // The report charts them, and optimize plans for the two GPUs.
+    let rep = dir.path("rep");
+    let o = bin()
+        .arg("report")
+        .arg(&out)
+        .arg("--out")
+        .arg(&rep)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(rep.join("charts/resources.svg")).unwrap();
+    for t in [
+        "GPU utilisation",
+        "GPU memory used",
+        "GPU power",
+        "default gpu1",
+    ] {
+        assert!(svg.contains(t), "{t} missing from resources.svg");
+    }
+    let mut c = bin();
+    with_nvml(&mut c);
+    let o = c
+        .args([
+            "optimize",
+            "--backend",
+            "vllm",
+            "--model-gb",
+            "16",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["inputs"]["gpus"], 2);
+    let tp = v["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "--tensor-parallel-size")
+        .unwrap();
+    assert_eq!(tp["value"], "2");
+}
