@@ -215,6 +215,14 @@ async fn open(
     Some(lateness)
 }
 
+fn progress_message(pb: &ProgressBar, errors: u64, tokens: u64, started: Instant) {
+    let secs = started.elapsed().as_secs_f64().max(1e-3);
+    pb.set_message(format!(
+        "errors {errors} | {:.1} tok/s",
+        tokens as f64 / secs
+    ));
+}
+
 fn progress_bar(show: bool, total: Option<u64>, name: &str) -> ProgressBar {
     let target = if show {
         ProgressDrawTarget::stderr()
@@ -358,6 +366,8 @@ async fn run_phase(
     };
     let started = Instant::now();
     let (mut errors, mut tokens, mut dropped) = (0u64, 0u64, 0u64);
+    let hidden = pb.is_hidden();
+    let mut last_message = started;
     while let Some(rec) = rx.recv().await {
         dropped += (rec.outcome() == Outcome::Dropped) as u64;
         if let Some(w) = sinks.records.as_mut()
@@ -375,14 +385,18 @@ async fn run_phase(
             errors += 1;
             pb.inc(1);
         }
-        let secs = started.elapsed().as_secs_f64().max(1e-3);
-        pb.set_message(format!(
-            "errors {errors} | {:.1} tok/s",
-            tokens as f64 / secs
-        ));
+        // The message is formatted at most every 100 ms, and never for a hidden bar (`-q`):
+        // at thousands of records per second a string per record is measurable client CPU.
+        if !hidden && last_message.elapsed() >= Duration::from_millis(100) {
+            last_message = Instant::now();
+            progress_message(pb, errors, tokens, started);
+        }
         if !warmup {
             acc.add(&rec);
         }
+    }
+    if !hidden {
+        progress_message(pb, errors, tokens, started);
     }
     let lateness = driver.await.ok().flatten().and_then(|mut l| l.dist());
     let cpu_s = cpu_at_start
