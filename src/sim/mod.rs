@@ -88,6 +88,8 @@ pub struct Sim {
     pub pulled: std::sync::Mutex<Vec<String>>,
     /// Fault injection and its counters.
     pub faults: Arc<fault::Injector>,
+    /// When the simulator started (`arrived_ms` in the send log counts from here).
+    pub started: std::time::Instant,
     /// `--send-log`, open.
     pub send_log: Option<Arc<std::sync::Mutex<std::io::LineWriter<std::fs::File>>>>,
 }
@@ -124,6 +126,7 @@ impl Sim {
                 }
             });
         Arc::new(Self {
+            started: std::time::Instant::now(),
             send_log,
             cfg,
             engine,

@@ -146,6 +146,7 @@ fn stamped(sim: &Sim, headers: &HeaderMap, arrived: Instant, resp: Response) -> 
     let stream = Stamped {
         inner: body.into_data_stream(),
         id,
+        arrived_ms: arrived.duration_since(sim.started).as_secs_f64() * 1000.0,
         arrived,
         sends_ms: Vec::new(),
         log,
@@ -156,6 +157,7 @@ fn stamped(sim: &Sim, headers: &HeaderMap, arrived: Instant, resp: Response) -> 
 struct Stamped {
     inner: axum::body::BodyDataStream,
     id: Option<String>,
+    arrived_ms: f64,
     arrived: Instant,
     sends_ms: Vec<f64>,
     log: SendLog,
@@ -180,7 +182,11 @@ impl futures_util::Stream for Stamped {
 impl Drop for Stamped {
     fn drop(&mut self) {
         use std::io::Write;
-        let line = json!({"request_id": self.id, "sends_ms": self.sends_ms});
+        let line = json!({
+            "request_id": self.id,
+            "arrived_ms": self.arrived_ms,
+            "sends_ms": self.sends_ms,
+        });
         if let Ok(mut w) = self.log.lock() {
             let _ = writeln!(w, "{line}");
         }
