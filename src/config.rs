@@ -308,7 +308,14 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         use_env_proxy: a.use_env_proxy,
         retries: a.retries,
         retry_max_wait: a.retry_max_wait,
-        request_id: a.request_id_header.clone().map(|h| (h, String::new())),
+        request_id: match &a.request_id_header {
+            Some(h) => {
+                reqwest::header::HeaderName::from_bytes(h.as_bytes())
+                    .with_context(|| format!("--request-id-header {h:?}: not a header name"))?;
+                Some((h.clone(), String::new()))
+            }
+            None => None,
+        },
         ..ClientConfig::default()
     };
     let params = json!({
