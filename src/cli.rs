@@ -310,10 +310,10 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 2.0)]
     pub fault_trickle_ms: f64,
 
-    /// Write one JSON line per streamed OpenAI response here: its X-Request-Id, when it arrived
-    /// (ms since the simulator started) and when each chunk was handed to the connection (ms
-    /// after the request arrived). Benchmarks of the
-    /// client compare its arrival times with these (see bench/bench.py capacity).
+    /// Write one JSON line per streamed OpenAI response here: its X-Request-Id, when its body had
+    /// been read (ms since the simulator started) and when each chunk was handed to the
+    /// connection (ms after that). Benchmarks of the client compare its arrival times with these
+    /// (see bench/bench.py capacity).
     #[arg(long)]
     pub send_log: Option<std::path::PathBuf>,
 }
