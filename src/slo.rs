@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::Outcome;
 use crate::result::ScenarioResult;
-use crate::stats::Dist;
 
 /// Comparison of a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,17 +278,6 @@ pub fn parse(spec: &str) -> anyhow::Result<Vec<Target>> {
     Ok(targets)
 }
 
-fn dist<'a>(sc: &'a ScenarioResult, metric: &str) -> &'a Option<Dist> {
-    let m = &sc.metrics;
-    match metric {
-        "ttft_ms" => &m.ttft_ms,
-        "tpot_ms" => &m.tpot_ms,
-        "itl_ms" => &m.itl_ms,
-        "e2e_ms" => &m.e2e_ms,
-        _ => &m.queue_ms,
-    }
-}
-
 /// Goodput of a scenario under the per-request latency targets among `targets`.
 pub fn goodput(targets: &[Target], sc: &ScenarioResult) -> Goodput {
     let per_request: Vec<&Target> = targets
@@ -361,7 +349,7 @@ pub fn evaluate(targets: &[Target], sc: &ScenarioResult) -> SloResult {
                     metric.to_string(),
                     Some(stat.clone()),
                     "ms",
-                    dist(sc, metric).and_then(|d| d.get(stat)),
+                    sc.metrics.latency(metric).and_then(|d| d.get(stat)),
                 ),
                 Measure::Rate(m) => {
                     let v = match *m {
@@ -439,7 +427,7 @@ pub fn text(r: &SloResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Metrics, Outcomes, RequestSamples};
+    use crate::stats::{Dist, Metrics, Outcomes, RequestSamples};
 
     #[test]
     fn parses_targets_and_units() {

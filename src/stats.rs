@@ -400,6 +400,21 @@ pub struct Metrics {
     pub error_adjusted: Option<ErrorAdjusted>,
 }
 
+impl Metrics {
+    /// A latency distribution by its field name (`ttft_ms`, `tpot_ms`, `itl_ms`, `e2e_ms`,
+    /// `queue_ms`); `None` for any other name or when there were no samples.
+    pub fn latency(&self, name: &str) -> Option<Dist> {
+        match name {
+            "ttft_ms" => self.ttft_ms,
+            "tpot_ms" => self.tpot_ms,
+            "itl_ms" => self.itl_ms,
+            "e2e_ms" => self.e2e_ms,
+            "queue_ms" => self.queue_ms,
+            _ => None,
+        }
+    }
+}
+
 /// Percentiles over every request, a failed one counted as infinitely slow. A percentile that
 /// falls on (or interpolates towards) a failure is `None`: the server did not meet it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

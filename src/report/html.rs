@@ -1,7 +1,10 @@
 //! `report.html`: one self-contained page (inline CSS and SVG charts, no scripts, no links
 //! to fetch), so it opens offline and can be mailed as one file.
 
-use super::tables::{Entry, OVERVIEW_HEAD, entries, f, overview_rows};
+use super::tables::{
+    Entry, LAT_HEAD, OVERVIEW_HEAD, SLO_HEAD, entries, latency_rows, overview_rows, run_header,
+    slo_rows,
+};
 use crate::record::Outcome;
 use crate::result::ResultFile;
 
@@ -32,37 +35,12 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
 fn scenario_section(e: &Entry) -> String {
     let sc = e.scenario;
     let m = &sc.metrics;
-    let rows: Vec<Vec<String>> = [
-        ("TTFT", &m.ttft_ms),
-        ("TPOT", &m.tpot_ms),
-        ("ITL", &m.itl_ms),
-        ("E2E", &m.e2e_ms),
-        ("queue", &m.queue_ms),
-    ]
-    .iter()
-    .map(|(n, d)| {
-        let mut r = vec![format!("{n} (ms)")];
-        match d {
-            Some(d) => {
-                r.extend([d.min, d.mean, d.p50, d.p90, d.p95, d.p99, d.max].map(|v| f(Some(v))));
-                r.push(d.count.to_string());
-            }
-            None => r.extend(std::iter::repeat_n("-".to_string(), 8)),
-        }
-        r
-    })
-    .collect();
     let mut s = format!("<h3>{}</h3>", esc(&e.label));
     s.push_str(&format!(
         "<p class=\"params\">{}</p>",
         esc(&serde_json::to_string(&sc.params).unwrap_or_default())
     ));
-    s.push_str(&table(
-        &[
-            "metric", "min", "mean", "p50", "p90", "p95", "p99", "max", "n",
-        ],
-        &rows,
-    ));
+    s.push_str(&table(&LAT_HEAD, &latency_rows(sc)));
     s.push_str(&format!(
         "<p>Throughput {:.2} req/s, {:.1} output tok/s, {:.1} total tok/s over {:.2} s. \
          Outcomes: {} scheduled, {} succeeded, {} failed.</p>",
@@ -75,19 +53,7 @@ fn scenario_section(e: &Entry) -> String {
         sc.outcomes.failed()
     ));
     if let Some(slo) = &sc.slo {
-        let rows: Vec<Vec<String>> = slo
-            .targets
-            .iter()
-            .map(|t| {
-                vec![
-                    t.target.clone(),
-                    t.value
-                        .map_or("no data".into(), |v| format!("{v:.2} {}", t.unit)),
-                    if t.passed { "PASS" } else { "FAIL" }.into(),
-                ]
-            })
-            .collect();
-        s.push_str(&table(&["target", "measured", "verdict"], &rows));
+        s.push_str(&table(&SLO_HEAD, &slo_rows(slo, |t| t.to_string())));
         s.push_str(&format!(
             "<p>Goodput {}/{} requests ({:.1}%), {:.2} req/s.</p>",
             slo.goodput.good,
@@ -116,26 +82,8 @@ pub fn html(runs: &[ResultFile], charts: &[(String, String)]) -> String {
     );
     for r in runs {
         s.push_str("<dl>");
-        for (k, v) in [
-            ("Run", r.run_id.clone()),
-            ("Started", r.started_at.clone()),
-            (
-                "Target",
-                format!(
-                    "{} ({}, model {}){}",
-                    r.target.url,
-                    r.target.backend,
-                    r.target.model,
-                    if r.target.simulated {
-                        ", built-in simulator"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
-            ("System", crate::store::hardware_fingerprint(&r.system)),
-        ] {
-            s.push_str(&format!("<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v)));
+        for (k, v) in run_header(r) {
+            s.push_str(&format!("<dt>{}</dt><dd>{}</dd>", esc(&k), esc(&v)));
         }
         s.push_str("</dl>");
     }

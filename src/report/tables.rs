@@ -2,7 +2,6 @@
 
 use crate::record::Outcome;
 use crate::result::{ResultFile, ScenarioResult};
-use crate::stats::Dist;
 
 /// One scenario with the run it belongs to and the label reports show for it.
 pub struct Entry<'a> {
@@ -47,23 +46,12 @@ pub(crate) fn f(x: Option<f64>) -> String {
 }
 
 const LATENCIES: [(&str, &str); 5] = [
-    ("TTFT", "ttft"),
-    ("TPOT", "tpot"),
-    ("ITL", "itl"),
-    ("E2E", "e2e"),
-    ("queue", "queue"),
+    ("TTFT", "ttft_ms"),
+    ("TPOT", "tpot_ms"),
+    ("ITL", "itl_ms"),
+    ("E2E", "e2e_ms"),
+    ("queue", "queue_ms"),
 ];
-
-fn dist<'a>(s: &'a ScenarioResult, key: &str) -> &'a Option<Dist> {
-    let m = &s.metrics;
-    match key {
-        "ttft" => &m.ttft_ms,
-        "tpot" => &m.tpot_ms,
-        "itl" => &m.itl_ms,
-        "e2e" => &m.e2e_ms,
-        _ => &m.queue_ms,
-    }
-}
 
 fn system_line(r: &ResultFile) -> String {
     let sys = &r.system;
@@ -78,7 +66,8 @@ fn system_line(r: &ResultFile) -> String {
     parts.join(", ")
 }
 
-fn run_header(r: &ResultFile) -> Vec<(String, String)> {
+/// Label and value of each run-header line (Markdown, text and HTML reports).
+pub(crate) fn run_header(r: &ResultFile) -> Vec<(String, String)> {
     vec![
         ("Run".into(), r.run_id.clone()),
         (
@@ -139,11 +128,34 @@ fn md_table(head: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Latency rows of one scenario: metric, min, mean, p50, p90, p95, p99, max, n.
-fn latency_rows(s: &ScenarioResult) -> Vec<Vec<String>> {
+/// Header of `slo_rows`.
+pub(crate) const SLO_HEAD: [&str; 3] = ["target", "measured", "verdict"];
+
+/// One row per `--slo` target: the target (as `target` formats it), the measured value, the
+/// verdict.
+pub(crate) fn slo_rows(
+    slo: &crate::slo::SloResult,
+    target: impl Fn(&str) -> String,
+) -> Vec<Vec<String>> {
+    slo.targets
+        .iter()
+        .map(|t| {
+            vec![
+                target(&t.target),
+                t.value
+                    .map_or("no data".into(), |v| format!("{v:.2} {}", t.unit)),
+                if t.passed { "PASS" } else { "FAIL" }.into(),
+            ]
+        })
+        .collect()
+}
+
+/// The latency table of one scenario (header `LAT_HEAD`).
+pub(crate) fn latency_rows(s: &ScenarioResult) -> Vec<Vec<String>> {
     LATENCIES
         .iter()
         .map(|(name, key)| {
-            let d = dist(s, key);
+            let d = s.metrics.latency(key);
             let mut row = vec![format!("{name} (ms)")];
             match d {
                 Some(d) => {
@@ -159,7 +171,7 @@ fn latency_rows(s: &ScenarioResult) -> Vec<Vec<String>> {
         .collect()
 }
 
-const LAT_HEAD: [&str; 9] = [
+pub(crate) const LAT_HEAD: [&str; 9] = [
     "metric", "min", "mean", "p50", "p90", "p95", "p99", "max", "n",
 ];
 
@@ -236,19 +248,7 @@ pub fn markdown(runs: &[ResultFile]) -> String {
         s.push_str(&format!("- **Outcomes:** {}\n", outcome_text(sc)));
         if let Some(slo) = &sc.slo {
             s.push_str("\nTargets:\n\n");
-            let rows: Vec<Vec<String>> = slo
-                .targets
-                .iter()
-                .map(|t| {
-                    vec![
-                        format!("`{}`", t.target),
-                        t.value
-                            .map_or("no data".into(), |v| format!("{v:.2} {}", t.unit)),
-                        if t.passed { "PASS" } else { "FAIL" }.into(),
-                    ]
-                })
-                .collect();
-            s.push_str(&md_table(&["target", "measured", "verdict"], &rows));
+            s.push_str(&md_table(&SLO_HEAD, &slo_rows(slo, |t| format!("`{t}`"))));
             s.push_str(&format!(
                 "\nGoodput: {}/{} requests ({:.1}%), {:.2} req/s\n",
                 slo.goodput.good,
@@ -413,8 +413,8 @@ pub fn csv(runs: &[ResultFile]) -> String {
             num(Some(m.input_tokens.mean)),
             num(Some(m.output_tokens.mean)),
         ];
-        for key in ["ttft", "tpot", "itl", "e2e"] {
-            let d = dist(s, key);
+        for key in ["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"] {
+            let d = s.metrics.latency(key);
             for stat in ["mean", "p50", "p90", "p95", "p99"] {
                 row.push(num(d.and_then(|d| d.get(stat))));
             }
