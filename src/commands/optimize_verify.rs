@@ -12,12 +12,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use clap::Parser;
+use anyhow::Context;
 use serde::Serialize;
 
 use super::optimize::Setting;
-use crate::cli::RunArgs;
+use super::sweep::parse_run_args;
 use crate::compare::{Comparison, compare};
 use crate::managed::needs_shell;
 use crate::result::ResultFile;
@@ -190,12 +189,8 @@ fn set_flag(words: &mut Vec<String>, name: &str, value: &str) {
     }
 }
 
-#[derive(Parser)]
-#[command(name = "llmbench optimize --", no_binary_name = false)]
-struct RunOnly {
-    #[command(flatten)]
-    run: RunArgs,
-}
+/// What usage and error texts call the check's `run` flags.
+const RUN_NAME: &str = "llmbench optimize --";
 
 /// Default base URL of each backend's server.
 pub fn default_url(backend: &str) -> &'static str {
@@ -216,7 +211,7 @@ fn has_flag(args: &[String], names: &[&str]) -> bool {
 
 /// The `run` arguments of one side of the check.
 fn run_argv(url: &str, extra: &[String], concurrency: usize) -> Vec<String> {
-    let mut v = vec!["llmbench optimize --".to_string(), url.to_string()];
+    let mut v = vec![RUN_NAME.to_string(), url.to_string()];
     if !has_flag(extra, &["-n", "--requests", "-d", "--duration"]) {
         v.extend(["--requests".into(), (concurrency * 4).to_string()]);
     }
@@ -264,12 +259,7 @@ async fn bench(
         "-o".into(),
         out.display().to_string(),
     ]);
-    let args = RunOnly::try_parse_from(&argv)
-        .map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))?
-        .run;
-    if args.url.is_none() {
-        bail!("the benchmark needs the server's URL (--url)");
-    }
+    let args = parse_run_args(RUN_NAME, argv)?;
     eprintln!("\n== {tag}: {}", crate::managed::redact(cmd));
     let plan = crate::config::run_plan(&args)?;
     let code = super::run::execute(&args, plan).await?;
@@ -292,8 +282,7 @@ pub async fn verify(
     let after = apply(cmd, settings)?;
     let argv = run_argv(url, extra, concurrency);
     // Bad run flags are bad input: refuse them before any server starts.
-    RunOnly::try_parse_from(&argv)
-        .map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))?;
+    parse_run_args(RUN_NAME, argv.iter().cloned())?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--out-dir {}: cannot create", dir.display()))?;
     super::run::check_writable(&dir.join("optimize.json"), "--out-dir")?;

@@ -21,10 +21,26 @@ pub const SWEEPABLE: &[(&str, Option<&str>)] = &[
 ];
 
 #[derive(Parser)]
-#[command(name = "llmbench sweep", no_binary_name = false)]
+#[command(no_binary_name = false)]
 struct RunOnly {
     #[command(flatten)]
     run: RunArgs,
+}
+
+/// Parses `run` flags given to another command (`sweep`, `optimize --`); `name` is the command
+/// that usage and error texts show. The first word of `argv` stands for the program and is
+/// skipped.
+pub fn parse_run_args(
+    name: &'static str,
+    argv: impl IntoIterator<Item = String>,
+) -> anyhow::Result<RunArgs> {
+    use clap::{CommandFactory, FromArgMatches};
+    let render = |e: clap::Error| anyhow::anyhow!("{}", e.render().to_string().trim_end());
+    let m = RunOnly::command()
+        .name(name)
+        .try_get_matches_from(argv)
+        .map_err(render)?;
+    Ok(RunOnly::from_arg_matches(&m).map_err(render)?.run)
 }
 
 /// A sweep: the varied flag, its values, and the remaining arguments.
@@ -130,9 +146,7 @@ pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
         let argv = std::iter::once("llmbench sweep".to_string())
             .chain(sp.rest.iter().cloned())
             .chain([sp.flag.to_string(), v.clone()]);
-        let mut args = RunOnly::try_parse_from(argv)
-            .map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))?
-            .run;
+        let mut args = parse_run_args("llmbench sweep", argv)?;
         // A fresh seed per step, so synthetic prompts of one step never hit the server's
         // prefix cache warmed by an earlier step.
         args.seed = args.seed.wrapping_add(i as u64);
