@@ -228,6 +228,13 @@ pub struct RunArgs {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub retry_max_wait: std::time::Duration,
 
+    /// Open a new connection for every request (and ask the server to close it): for servers
+    /// that mishandle kept-alive connections. Without it, a request that fails on a reused
+    /// connection before any byte of its response arrived is resent once, at once, on a fresh
+    /// connection (the record says `stale_connection_resent`).
+    #[arg(long)]
+    pub no_keepalive: bool,
+
     /// Send each attempt's id in this header (e.g. X-Request-Id), RUN_ID-N, and record it as
     /// `request_id`, to find a request in the server's logs (the simulator's --send-log keys
     /// its send times by X-Request-Id).

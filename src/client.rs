@@ -5,10 +5,11 @@
 //! when the body ended or failed. Decoding is the protocol's job; statistics are not done here.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONNECTION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::protocol::{Delta, Protocol, RequestOptions, Usage};
 use crate::record::{Outcome, Record, TokenSource};
@@ -42,6 +43,8 @@ pub struct ClientConfig {
     pub retry_max_wait: Duration,
     /// Header carrying each attempt's id, and the id's prefix (the run id).
     pub request_id: Option<(String, String)>,
+    /// Reuse connections between requests (`--no-keepalive` turns it off).
+    pub keepalive: bool,
 }
 
 impl Default for ClientConfig {
@@ -59,6 +62,7 @@ impl Default for ClientConfig {
             retries: 0,
             retry_max_wait: Duration::from_secs(30),
             request_id: None,
+            keepalive: true,
         }
     }
 }
@@ -66,6 +70,8 @@ impl Default for ClientConfig {
 /// Sends requests of one protocol to one target.
 pub struct Client {
     http: reqwest::Client,
+    /// A client that never reuses a connection: resends after a stale kept-alive connection.
+    fresh: reqwest::Client,
     headers: HeaderMap,
     cfg: ClientConfig,
     proto: Arc<dyn Protocol>,
@@ -151,13 +157,59 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.saturating_sub(1).min(16)))
 }
 
-/// Builds the HTTP client all requests share.
+tokio::task_local! {
+    /// Set when the request in scope made the connector open a new connection.
+    static OPENED: Arc<AtomicBool>;
+}
+
+/// A connector layer that marks, in the calling request's [`OPENED`] flag, that a connection
+/// was opened for it. The pool hands out an idle connection without calling the connector, so
+/// an unmarked request went out on a reused connection.
+#[derive(Clone)]
+struct MarkConnects;
+
+impl<S> tower_layer::Layer<S> for MarkConnects {
+    type Service = MarkConnect<S>;
+    fn layer(&self, inner: S) -> MarkConnect<S> {
+        MarkConnect(inner)
+    }
+}
+
+#[derive(Clone)]
+struct MarkConnect<S>(S);
+
+impl<S: tower_service::Service<R>, R> tower_service::Service<R> for MarkConnect<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+    fn call(&mut self, req: R) -> S::Future {
+        let _ = OPENED.try_with(|f| f.store(true, Ordering::Relaxed));
+        self.0.call(req)
+    }
+}
+
+/// Builds the HTTP client all requests share (`pooled: false`: one that never keeps a
+/// connection for a later request).
 pub fn http_client(cfg: &ClientConfig) -> anyhow::Result<reqwest::Client> {
+    build_http_client(cfg, cfg.keepalive)
+}
+
+fn build_http_client(cfg: &ClientConfig, pooled: bool) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(cfg.connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
+        .connector_layer(MarkConnects)
         .danger_accept_invalid_certs(cfg.insecure);
+    if !pooled {
+        b = b.pool_max_idle_per_host(0);
+    }
     if !cfg.use_env_proxy {
         b = b.no_proxy();
     }
@@ -178,6 +230,13 @@ pub fn http_client(cfg: &ClientConfig) -> anyhow::Result<reqwest::Client> {
         }
     }
     b.build().context("cannot build the HTTP client")
+}
+
+/// Whether a failed send went out on a connection the pool had kept (`opened`: the connector
+/// was called for it) and failed before any response arrived without being a timeout: the
+/// failure of a stale kept-alive connection, which the server closed before reading the request.
+fn stale_connection(e: &reqwest::Error, opened: bool) -> bool {
+    !opened && !e.is_timeout() && !e.is_connect() && !e.is_status() && !e.is_builder()
 }
 
 /// The error chain of a transport failure, outermost first, without duplicates.
@@ -252,6 +311,9 @@ impl Client {
             headers.insert(name, value);
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if !cfg.keepalive {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         let request_id = match &cfg.request_id {
             Some((name, _)) => Some((
                 HeaderName::from_bytes(name.as_bytes()).with_context(|| {
@@ -264,6 +326,7 @@ impl Client {
         Ok(Self {
             request_id,
             http: http_client(&cfg)?,
+            fresh: build_http_client(&cfg, false)?,
             secrets: secrets_of(&cfg.headers),
             headers,
             cfg,
@@ -394,22 +457,40 @@ impl Client {
             attempt: 1,
             ..Default::default()
         };
-        let mut req = self.http.post(&url).headers(self.headers.clone());
+        let mut headers = self.headers.clone();
         if let (Some((name, n)), Some((_, prefix))) = (&self.request_id, &self.cfg.request_id) {
-            let id = format!(
-                "{prefix}-{}",
-                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            );
+            let id = format!("{prefix}-{}", n.fetch_add(1, Ordering::Relaxed));
             if let Ok(v) = HeaderValue::from_str(&id) {
-                req = req.header(name.clone(), v);
+                headers.insert(name.clone(), v);
             }
             rec.request_id = Some(id);
         }
+        let body = bytes::Bytes::from(body);
         let sent = Instant::now();
         rec.sent_at_ms = Some(self.ms(sent));
         let deadline = tokio::time::Instant::from_std(sent + self.cfg.request_timeout);
-        let send = req.body(body).send();
-        let resp = match tokio::time::timeout_at(deadline, send).await {
+        let opened = Arc::new(AtomicBool::new(false));
+        let send = self
+            .http
+            .post(&url)
+            .headers(headers.clone())
+            .body(body.clone())
+            .send();
+        let mut first = tokio::time::timeout_at(deadline, OPENED.scope(opened.clone(), send)).await;
+        // A kept-alive connection the server had already closed (llama.cpp's server closes
+        // each one just after its response, while advertising keep-alive): the request failed
+        // on a reused connection before any byte of a response came back, so the server never
+        // saw it. Send it again at once on a connection of its own; any other failure stays one.
+        if let Ok(Err(e)) = &first
+            && stale_connection(e, opened.load(Ordering::Relaxed))
+        {
+            let sent = Instant::now();
+            rec.sent_at_ms = Some(self.ms(sent));
+            rec.stale_connection_resent = true;
+            let send = self.fresh.post(&url).headers(headers).body(body).send();
+            first = tokio::time::timeout_at(deadline, send).await;
+        }
+        let resp = match first {
             Err(_) => {
                 return (
                     self.fail(

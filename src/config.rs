@@ -308,6 +308,7 @@ pub fn run_plan(a: &RunArgs) -> anyhow::Result<RunPlan> {
         use_env_proxy: a.use_env_proxy,
         retries: a.retries,
         retry_max_wait: a.retry_max_wait,
+        keepalive: !a.no_keepalive,
         request_id: match &a.request_id_header {
             Some(h) => {
                 reqwest::header::HeaderName::from_bytes(h.as_bytes())

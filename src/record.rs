@@ -134,6 +134,12 @@ pub struct Record {
     /// but its request's outcome is the last attempt's (same `id`, higher `attempt`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retried: bool,
+    /// The kept-alive connection this request first went out on failed before any byte of a
+    /// response came back (the server had closed it after its previous response): the request
+    /// was sent again at once on a new connection, and `sent_at_ms` is that send. Not a
+    /// `--retries` retry: no response was lost, so no attempt is counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale_connection_resent: bool,
     /// When the request's first attempt was sent (ms since run start); only on attempts after
     /// the first, so queue time never includes retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]

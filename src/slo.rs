@@ -496,6 +496,7 @@ mod tests {
                     .into_iter()
                     .collect(),
                 retried_attempts: 0,
+                stale_connection_resends: 0,
             },
             metrics: Metrics {
                 ttft_ms: Dist::of(&mut t),

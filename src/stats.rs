@@ -339,6 +339,15 @@ pub struct Outcomes {
     /// outcome is its last attempt's; the retried attempts are in the records file.
     #[serde(default)]
     pub retried_attempts: u64,
+    /// Requests sent again at once on a new connection because the kept-alive one they went
+    /// out on had been closed by the server before any response (see the records'
+    /// `stale_connection_resent`). Each is counted once, under its own outcome.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_connection_resends: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Outcomes {
@@ -605,6 +614,7 @@ pub struct Accumulator {
     last_done: Option<f64>,
     samples: RequestSamples,
     retried: u64,
+    stale_resends: u64,
 }
 
 impl Accumulator {
@@ -615,6 +625,7 @@ impl Accumulator {
             return;
         }
         *self.outcomes.entry(r.outcome()).or_default() += 1;
+        self.stale_resends += u64::from(r.stale_connection_resent);
         if let Some(sent) = r.sent_at_ms {
             self.sent += 1;
             self.first_sent = Some(self.first_sent.map_or(sent, |f| f.min(sent)));
@@ -752,6 +763,7 @@ impl Accumulator {
                 scheduled,
                 counts,
                 retried_attempts: self.retried,
+                stale_connection_resends: self.stale_resends,
             },
             metrics,
             errors,

@@ -126,6 +126,12 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
             o.retried_attempts
         ));
     }
+    if o.stale_connection_resends > 0 {
+        s.push_str(&format!(
+            "Resent on a new connection: {} (the server closed kept-alive connections after its responses; --no-keepalive avoids reuse)\n",
+            o.stale_connection_resends
+        ));
+    }
     if let Some(ea) = &m.error_adjusted
         && ea.success_rate < 1.0
     {

@@ -176,6 +176,10 @@ pub enum Step {
     At(Duration),
     /// Write bytes.
     Write(Vec<u8>),
+    /// After this keep-alive response, close the connection as llama.cpp's server does: with
+    /// `Some(d)`, `d` after the response's last byte; with `None`, once the next request on it
+    /// has arrived, unanswered (the client's request went into a connection already closing).
+    CloseAfter(Option<Duration>),
 }
 
 /// A scripted response for the n-th request.
@@ -252,6 +256,7 @@ impl ScriptServer {
                         let i = n.fetch_add(1, Ordering::SeqCst);
                         b.lock().unwrap().push(body);
                         let mut chunked = false;
+                        let mut close_after = None;
                         for step in script(i) {
                             let ok = match step {
                                 Step::Head(code, ctype) => {
@@ -263,7 +268,7 @@ impl ScriptServer {
                                 Step::KeepAlive(code, ctype) => {
                                     chunked = true;
                                     let head = format!(
-                                        "HTTP/1.1 {code} X\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n\r\n"
+                                        "HTTP/1.1 {code} X\r\ncontent-type: {ctype}\r\nkeep-alive: timeout=5, max=100\r\ntransfer-encoding: chunked\r\n\r\n"
                                     );
                                     sock.write_all(head.as_bytes()).await.is_ok()
                                 }
@@ -280,6 +285,10 @@ impl ScriptServer {
                                     sock.write_all(&framed).await.is_ok()
                                 }
                                 Step::Write(bytes) => sock.write_all(&bytes).await.is_ok(),
+                                Step::CloseAfter(d) => {
+                                    close_after = Some(d);
+                                    true
+                                }
                             };
                             if !ok {
                                 return;
@@ -287,6 +296,17 @@ impl ScriptServer {
                         }
                         if !chunked || sock.write_all(b"0\r\n\r\n").await.is_err() {
                             break;
+                        }
+                        match close_after {
+                            Some(Some(d)) => {
+                                tokio::time::sleep(d).await;
+                                break;
+                            }
+                            Some(None) => {
+                                let _ = read_request(&mut sock).await;
+                                break;
+                            }
+                            None => {}
                         }
                     }
                     let _ = sock.shutdown().await;

@@ -4,6 +4,7 @@ mod common;
 mod core;
 mod faults;
 mod inputs;
+mod keepalive;
 mod large;
 mod lifecycle;
 mod protocols;
