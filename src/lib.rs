@@ -2,36 +2,42 @@
 //!
 //! Data path: workload → schedule → client + protocol → record → stats → report / store.
 
+pub(crate) mod advice;
 pub mod cli;
-pub mod client;
-pub mod commands;
-pub mod compare;
-pub mod config;
-pub mod converse;
-pub mod health;
-pub mod managed;
-pub mod plan;
+pub(crate) mod commands;
+pub mod load;
+pub mod measure;
 pub mod protocol;
-pub mod record;
-pub mod report;
-pub mod result;
-pub mod runner;
-pub mod schedule;
-pub mod server_info;
+pub(crate) mod report;
+pub mod results;
+pub mod rng;
+pub(crate) mod server;
+pub(crate) mod settings;
 pub mod sim;
-pub mod slo;
-pub mod sse;
-pub mod stats;
-pub mod store;
 pub mod telemetry;
-pub mod timer;
-pub mod turn_stats;
+pub mod transport;
 pub mod workload;
 
-pub mod target;
-pub mod tokenize;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cli::{Cli, Command};
+
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Notes every panic, on any thread or task, after the usual message: a run that hit one is
+/// never reported or stored as completed (tasks that panic are otherwise only a lost record).
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, Ordering::SeqCst);
+        previous(info);
+    }));
+}
+
+/// Whether anything panicked since the hook was installed.
+pub(crate) fn panicked() -> bool {
+    PANICKED.load(Ordering::SeqCst)
+}
 
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {

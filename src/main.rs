@@ -2,7 +2,8 @@ use clap::Parser;
 
 fn main() {
     let cli = llmbench::cli::Cli::parse();
-    llmbench::health::raise_open_file_limit();
+    llmbench::install_panic_hook();
+    llmbench::measure::health::raise_open_file_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use llmbench::protocol::openai::OpenAi;
 use llmbench::protocol::{Delta, Protocol};
-use llmbench::sse::{Event, Framer};
+use llmbench::transport::sse::{Event, Framer};
 
 fn stream(p: &OpenAi, pieces: &[&[u8]]) -> Vec<Result<String, String>> {
     let mut f = Framer::new(p.framing(true));

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llmbench::sse::{Event, Framer, Framing};
+use llmbench::transport::sse::{Event, Framer, Framing};
 
 type Events = Vec<(Vec<u8>, Vec<u8>)>;
 

@@ -4,8 +4,10 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
 use crate::cli::CompareArgs;
-use crate::compare::{CONFIDENCE, Comparison, Row, compare as compare_results, parse_threshold};
-use crate::store::resolve;
+use crate::results::compare::{
+    CONFIDENCE, Comparison, Row, compare as compare_results, parse_threshold,
+};
+use crate::results::store::resolve;
 
 /// Exit code when compare finds a significant regression beyond the threshold.
 pub const EXIT_REGRESSION: i32 = 4;

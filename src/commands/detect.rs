@@ -110,10 +110,15 @@ pub fn text(sys: &SystemInfo, servers: &[DetectedServer]) -> String {
 /// Runs `detect`; returns the exit code.
 pub async fn detect_cmd(args: DetectArgs) -> anyhow::Result<i32> {
     let sys = tokio::task::spawn_blocking(detect).await?;
-    let servers = probe_local(args.timeout).await;
+    let http = crate::transport::http::probe_client(
+        &crate::transport::client::ClientConfig::default(),
+        args.timeout,
+        false,
+    )?;
+    let servers = probe_local(&http).await;
     if args.json {
         let v = json!({"system": sys, "servers": servers});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        super::say(serde_json::to_string_pretty(&v)?)?;
     } else {
         print!("{}", text(&sys, &servers));
     }

@@ -4,8 +4,8 @@ use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 
 use crate::cli::{ExportArgs, HistoryArgs};
-use crate::result::ResultFile;
-use crate::store::{Store, db_path};
+use crate::results::file::ResultFile;
+use crate::results::store::{Store, db_path};
 
 fn fig(v: &serde_json::Value, digits: usize) -> String {
     v.as_f64().map_or("-".into(), |x| format!("{x:.digits$}"))
@@ -15,12 +15,15 @@ fn fig(v: &serde_json::Value, digits: usize) -> String {
 pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
     let db = db_path()?;
     if !db.exists() {
-        println!("No runs recorded yet (results store: {}).", db.display());
+        super::say(format!(
+            "No runs recorded yet (results store: {}).",
+            db.display()
+        ))?;
         return Ok(0);
     }
     let rows = Store::open(&db)?.list(a.model.as_deref(), a.target.as_deref(), a.limit)?;
     if rows.is_empty() {
-        println!("No runs match (results store: {}).", db.display());
+        super::say(format!("No runs match (results store: {}).", db.display()))?;
         return Ok(0);
     }
     let mut t = Table::new();
@@ -60,12 +63,12 @@ pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
             r.hardware.clone(),
         ]);
     }
-    println!("{t}");
-    println!(
+    super::say(t)?;
+    super::say(format!(
         "{} run(s) in {}; figures are the first scenario's. `llmbench export ID`, `llmbench compare ID ID`, `llmbench report ID`.",
         rows.len(),
         db.display()
-    );
+    ))?;
     Ok(0)
 }
 
@@ -81,7 +84,7 @@ pub fn export(a: ExportArgs) -> anyhow::Result<i32> {
             r.write(p)?;
             eprintln!("Run {} written to {}", r.run_id, p.display());
         }
-        None => println!("{}", serde_json::to_string_pretty(&r)?),
+        None => super::say(serde_json::to_string_pretty(&r)?)?,
     }
     Ok(0)
 }

@@ -11,3 +11,15 @@ pub mod serve;
 pub mod suites;
 pub mod summarize;
 pub mod sweep;
+
+use std::io::Write;
+
+/// Prints `text` and a newline to standard output. A reader that has gone away (`| head`) is
+/// not an error: the command simply has no one left to tell, and ends quietly with exit 0.
+pub(crate) fn say(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        r => Ok(r?),
+    }
+}

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use super::optimize::Setting;
 use super::sweep::parse_run_args;
-use crate::compare::{Comparison, compare};
-use crate::managed::needs_shell;
-use crate::result::ResultFile;
+use crate::advice::Setting;
+use crate::results::compare::{Comparison, compare};
+use crate::results::file::ResultFile;
+use crate::server::managed::needs_shell;
 
 /// The command with the settings put in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -260,9 +260,8 @@ async fn bench(
         out.display().to_string(),
     ]);
     let args = parse_run_args(RUN_NAME, argv)?;
-    eprintln!("\n== {tag}: {}", crate::managed::redact(cmd));
-    let plan = crate::config::run_plan(&args)?;
-    let code = super::run::execute(&args, plan).await?;
+    eprintln!("\n== {tag}: {}", crate::server::managed::redact(cmd));
+    let code = super::run::execute(crate::settings::run_settings(&args)?).await?;
     if code != 0 && code != super::run::EXIT_SLO_FAILED {
         return Ok(Err(code));
     }
@@ -285,7 +284,7 @@ pub async fn verify(
     parse_run_args(RUN_NAME, argv.iter().cloned())?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--out-dir {}: cannot create", dir.display()))?;
-    super::run::check_writable(&dir.join("optimize.json"), "--out-dir")?;
+    crate::settings::outputs::check_writable(&dir.join("optimize.json"), "--out-dir")?;
     println!("\nChecking the advice on {url}:");
     for (k, v) in &after.applied {
         println!("  apply {k} {v}");
@@ -294,13 +293,13 @@ pub async fn verify(
         println!("  not applied {k}: {why}");
     }
     let mut v = Verification {
-        before_command: crate::managed::redact(cmd),
+        before_command: crate::server::managed::redact(cmd),
         after: after.clone(),
         before_result: dir.join("before.json"),
         after_result: dir.join("after.json"),
         comparison: None,
     };
-    v.after.command = crate::managed::redact(&after.command);
+    v.after.command = crate::server::managed::redact(&after.command);
     if after.command.trim() == cmd.trim() {
         println!("The command already has every applicable setting: nothing to compare.");
         std::fs::write(dir.join("optimize.json"), serde_json::to_vec_pretty(&v)?)?;

@@ -3,15 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use crate::cli::{OutputArgs, ReportArgs};
-use crate::report::{charts, html, tables};
-use crate::result::ResultFile;
-use crate::store::{Store, resolve};
-
-/// Formats `--format` accepts.
-pub const FORMATS: [&str; 4] = ["json", "csv", "md", "html"];
+use crate::cli::ReportArgs;
+use crate::report::{Format, charts, html, tables};
+use crate::results::file::ResultFile;
+use crate::results::store::{Store, resolve};
+use crate::settings::ReportSettings;
 
 fn write(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
@@ -98,31 +96,14 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
         written.len()
     );
     for p in written {
-        println!("{}", p.display());
+        super::say(p.display())?;
     }
     Ok(0)
 }
 
-/// Checks `--format` and `--report` before any request is sent.
-pub fn check(o: &OutputArgs) -> anyhow::Result<()> {
-    for f in &o.format {
-        if !FORMATS.contains(&f.as_str()) {
-            bail!(
-                "--format {f:?}: unknown format (choose from {})",
-                FORMATS.join(", ")
-            );
-        }
-    }
-    if let Some(dir) = &o.report {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("--report {}: cannot create the directory", dir.display()))?;
-    }
-    Ok(())
-}
-
 /// After a run: record it in the store, write `--format` files and the `--report` directory.
 /// Failures here are reported but never lose the run's exit code.
-pub fn after_run(o: &OutputArgs, output: Option<&Path>, result: &ResultFile) {
+pub fn after_run(o: &ReportSettings, output: Option<&Path>, result: &ResultFile) {
     if !o.no_store {
         match Store::open_default().and_then(|s| s.record(result)) {
             Ok(()) => eprintln!(
@@ -132,20 +113,18 @@ pub fn after_run(o: &OutputArgs, output: Option<&Path>, result: &ResultFile) {
             Err(e) => eprintln!("warning: run not recorded in the results store: {e:#}"),
         }
     }
-    if !o.format.is_empty() {
-        let base = output
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(format!("llmbench-{}.json", result.run_id)));
+    if !o.formats.is_empty() {
         let runs = std::slice::from_ref(result);
-        for f in &o.format {
-            let path = base.with_extension(f);
-            let res = match f.as_str() {
-                "json" if Some(path.as_path()) == output => Ok(()),
-                "json" => result.write(&path),
-                "csv" => std::fs::write(&path, tables::csv(runs)).map_err(Into::into),
-                "md" => std::fs::write(&path, tables::markdown(runs)).map_err(Into::into),
-                _ => render_charts(runs, None, &mut Vec::new())
-                    .and_then(|svgs| Ok(std::fs::write(&path, html::html(runs, &svgs))?)),
+        for f in &o.formats {
+            let path = crate::settings::format_path(output, &result.run_id, *f);
+            let res = if *f == Format::Json && Some(path.as_path()) == output {
+                Ok(())
+            } else if *f == Format::Json {
+                result.write(&path)
+            } else {
+                f.exporter()
+                    .render(runs)
+                    .and_then(|b| Ok(std::fs::write(&path, b)?))
             };
             match res {
                 Ok(()) => eprintln!("Wrote {}", path.display()),
@@ -153,7 +132,7 @@ pub fn after_run(o: &OutputArgs, output: Option<&Path>, result: &ResultFile) {
             }
         }
     }
-    if let Some(dir) = &o.report {
+    if let Some(dir) = &o.dir {
         match write_report(std::slice::from_ref(result), dir) {
             Ok(files) => eprintln!(
                 "Report written to {} ({} files)",

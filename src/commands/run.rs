@@ -1,76 +1,26 @@
 //! `llmbench run`: benchmark a target (or the built-in simulator) and report.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::cli::RunArgs;
-use crate::client::{Client, ClientConfig, describe, http_client};
-use crate::config::{RunPlan, parse_url, run_plan, sim_config};
-use crate::record::{Outcome, RecordWriter};
+use crate::load::{Cancel, Sinks, run_scenario};
+use crate::measure::record::Outcome;
 use crate::report::console;
-use crate::result::{ResultFile, RunStatus, Target, new_run_id, now_rfc3339};
-use crate::runner::{Cancel, Sinks, run_scenario};
+use crate::results::file::{ResultFile, RunStatus, Target, now_rfc3339};
+use crate::results::records::RecordWriter;
+use crate::settings::outputs::OutputTarget;
+use crate::settings::{RunSettings, TargetSetting, parse_url, run_settings};
+use crate::transport::client::Client;
 
 /// Exit code when every measured request failed.
 pub const EXIT_ALL_FAILED: i32 = 1;
 
 /// Exit code when a performance target (`--slo`) failed.
 pub const EXIT_SLO_FAILED: i32 = 3;
-
-/// Fails early, before any request, when an output file cannot be written.
-pub fn check_writable(path: &Path, flag: &str) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        bail!(
-            "{flag} {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        );
-    }
-    let probe = dir.join(format!(".llmbench-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"x").with_context(|| {
-        format!(
-            "{flag} {}: cannot write in {}",
-            path.display(),
-            dir.display()
-        )
-    })?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
-/// Asks an OpenAI-compatible server for its models; fails fast when it cannot be reached.
-pub async fn list_models(cfg: &ClientConfig) -> anyhow::Result<Vec<String>> {
-    let http = http_client(cfg)?;
-    let url = format!("{}/v1/models", cfg.base_url);
-    let mut req = http.get(&url).timeout(cfg.connect_timeout * 3);
-    for (k, v) in &cfg.headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", cfg.base_url, describe(&e)))?;
-    if !resp.status().is_success() {
-        return Ok(Vec::new());
-    }
-    let v: serde_json::Value = resp.json().await.unwrap_or_default();
-    Ok(v["data"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| m["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default())
-}
 
 /// Installs Ctrl-C / SIGTERM handling: the first stops sending and waits `grace` for
 /// in-flight requests; a second (or the end of the grace period) cancels them.
@@ -112,38 +62,57 @@ pub fn install_signals(cancel: &Cancel, grace: std::time::Duration) {
 
 /// Exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 pub const EXIT_CANCELLED: i32 = 130;
+/// Exit code when every scenario was skipped (the workload does not fit the server).
+pub const EXIT_NOTHING_MEASURED: i32 = 2;
+/// Exit code when llmbench itself failed (a panic) during a run, as Rust's own panics exit.
+pub const EXIT_INTERNAL_ERROR: i32 = 101;
 
 /// Runs the `run` command; returns the process exit code.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     if args.workload.list_conversations {
-        return crate::plan::list_conversations(&args);
+        return crate::settings::workload::list_conversations(&args);
     }
-    let plan = run_plan(&args)?;
-    execute(&args, plan).await
+    let settings = run_settings(&args)?;
+    execute(settings).await
 }
 
-/// Runs a validated plan (`run` and `sweep`); returns the process exit code. With
-/// `--server-cmd`, the server is started first and stopped afterwards whatever happens.
-pub async fn execute(args: &RunArgs, plan: RunPlan) -> anyhow::Result<i32> {
-    // Bad report formats or targets are bad input: refuse them before anything starts.
-    crate::commands::report::check(&args.outputs)?;
-    if let Some(s) = &args.outputs.slo {
-        crate::slo::parse(s)?;
-    }
+/// The clients telemetry and the managed server's readiness checks probe with: the run's TLS
+/// and proxy settings; its headers and key only towards the target's own origin.
+fn probe_clients(
+    cfg: &crate::transport::client::ClientConfig,
+) -> anyhow::Result<crate::telemetry::monitor::ProbeClients> {
+    let t = std::time::Duration::from_millis(700);
+    Ok(crate::telemetry::monitor::ProbeClients {
+        target: crate::transport::http::probe_client(cfg, t, true)?,
+        other: crate::transport::http::probe_client(cfg, t, false)?,
+    })
+}
+
+/// Runs validated settings (`run`, `sweep`, `optimize`'s check); returns the process exit
+/// code. With `--server-cmd`, the server is started first and stopped afterwards whatever
+/// happens.
+pub async fn execute(settings: RunSettings) -> anyhow::Result<i32> {
     let cancel = Cancel::default();
-    install_signals(&cancel, args.grace);
-    let mut server = match crate::telemetry::monitor::server_cmd(args)? {
-        Some(cfg) => match crate::managed::ManagedServer::start(cfg, &cancel).await {
+    install_signals(&cancel, settings.grace);
+    let probes = probe_clients(&settings.client)?;
+    let mut server = match settings.server_cmd.clone() {
+        Some(cfg) => match crate::server::managed::ManagedServer::start(
+            cfg,
+            probes.target.clone(),
+            &cancel.soft,
+        )
+        .await
+        {
             Ok(s) => Some(s),
-            Err(crate::managed::StartError::Cancelled) => {
+            Err(crate::server::managed::StartError::Cancelled) => {
                 eprintln!("Run cancelled before the server was ready.");
                 return Ok(EXIT_CANCELLED);
             }
-            Err(crate::managed::StartError::Failed(e)) => return Err(e),
+            Err(crate::server::managed::StartError::Failed(e)) => return Err(e),
         },
         None => None,
     };
-    let r = execute_with(args, plan, &cancel, server.as_mut()).await;
+    let r = execute_with(settings, &cancel, &probes, server.as_mut()).await;
     if let Some(s) = server.as_mut() {
         s.stop().await;
     }
@@ -151,30 +120,16 @@ pub async fn execute(args: &RunArgs, plan: RunPlan) -> anyhow::Result<i32> {
 }
 
 async fn execute_with(
-    args: &RunArgs,
-    mut plan: RunPlan,
+    mut plan: RunSettings,
     cancel: &Cancel,
-    mut server: Option<&mut crate::managed::ManagedServer>,
+    probes: &crate::telemetry::monitor::ProbeClients,
+    mut server: Option<&mut crate::server::managed::ManagedServer>,
 ) -> anyhow::Result<i32> {
-    let targets = match &args.outputs.slo {
-        Some(s) => crate::slo::parse(s)?,
-        None => Vec::new(),
-    };
-    if let Some(p) = &args.output {
-        check_writable(p, "--output")?;
-    }
-    let records = match &args.records {
-        Some(p) => {
-            check_writable(p, "--records")?;
-            Some(RecordWriter::create(p)?)
-        }
-        None => None,
-    };
     let mut sim = None;
-    let target = match &args.url {
-        Some(raw) => parse_url(raw)?,
-        None => {
-            let cfg = sim_config(&args.sim)?;
+    let target = match &plan.target {
+        TargetSetting::Url(t) => t.clone(),
+        TargetSetting::Simulator(cfg) => {
+            let cfg = cfg.clone();
             let running = crate::sim::spawn(cfg, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
                 .await
                 .context("cannot start the built-in simulator")?;
@@ -182,7 +137,7 @@ async fn execute_with(
                 "No URL given: benchmarking the built-in simulator at {} (model {}, {}).",
                 running.url(),
                 running.sim.cfg.model,
-                crate::commands::serve::describe_timing(&running.sim.cfg)
+                crate::sim::describe_timing(&running.sim.cfg)
             );
             let t = parse_url(&running.url())?;
             sim = Some(running);
@@ -191,12 +146,19 @@ async fn execute_with(
     };
     plan.client.base_url = target.url.clone();
     plan.client.url_is_endpoint = target.is_endpoint;
-    crate::target::resolve(&mut plan, args).await?;
+    plan.client.query = target.query.clone();
+    crate::server::resolve::resolve(&mut plan).await?;
     let model = plan.options.model.clone();
-    let run_id = new_run_id();
+    let run_id = plan.run_id.clone();
     if let Some((_, prefix)) = plan.client.request_id.as_mut() {
         prefix.clone_from(&run_id);
     }
+    // The records file is created only now: every flag has been checked and the target
+    // answered, so a mistake never truncates an existing file.
+    let records = match &plan.records {
+        Some(p) => Some(RecordWriter::create(p)?),
+        None => None,
+    };
     let epoch = Instant::now();
     let client = Arc::new(
         Client::new(
@@ -205,37 +167,48 @@ async fn execute_with(
             plan.options.clone(),
             epoch,
         )?
-        .with_tokenizer(plan.tokenizer.clone(), args.tokenizer.is_some()),
+        .with_tokenizer(plan.tokenizer.clone(), plan.tokenizer_explicit),
     );
     let mut result = ResultFile {
-        schema_version: crate::result::SCHEMA_VERSION,
+        schema_version: crate::results::file::SCHEMA_VERSION,
         run_id,
         started_at: now_rfc3339(),
         status: RunStatus::Running,
         target: Target {
-            url: plan.client.base_url.clone(),
+            url: crate::settings::shown_url(&plan.client.base_url, plan.client.query.as_deref()),
             backend: plan.protocol.name().into(),
             model,
             simulated: sim.is_some(),
         },
-        system: crate::telemetry::system::describe(),
+        system: Some(crate::telemetry::system::detect()),
         config: plan.recorded.clone(),
         ..Default::default()
     };
+    // With `-o -` the result JSON owns standard output: the tables go to stderr.
+    let to_stderr = plan.output == Some(OutputTarget::Stdout);
+    let say = |text: String| {
+        if to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    };
+    let out_file = plan.output.as_ref().and_then(|o| o.path());
     let mut sinks = Sinks {
         records,
-        progress: !args.quiet,
+        progress: !plan.quiet,
     };
-    let context = crate::plan::server_context(&plan, &result.target.model).await;
+    let context = crate::settings::workload::server_context(&plan, &result.target.model).await;
     let (mut telemetry, record) =
-        crate::telemetry::monitor::prepare(args, &target.url, server.as_deref()).await?;
+        crate::telemetry::monitor::prepare(&plan.telemetry, &target.url, probes, server.as_deref())
+            .await?;
     result.server = Some(record);
     for (i, sc) in plan.scenarios.iter().enumerate() {
         if i > 0
-            && args.telemetry.isolate
+            && plan.telemetry.isolate
             && let Some(s) = server.as_deref_mut()
         {
-            if let Err(e) = s.restart(cancel).await {
+            if let Err(e) = s.restart(&cancel.soft).await {
                 if cancel.soft.is_cancelled() {
                     break;
                 }
@@ -250,7 +223,7 @@ async fn execute_with(
         if cancel.soft.is_cancelled() {
             break;
         }
-        if let Some(skip) = crate::plan::skip(sc, context.as_ref()) {
+        if let Some(skip) = crate::settings::workload::skip(sc, context.as_ref()) {
             eprintln!("Skipping {}: {}", skip.name, skip.reason);
             result.skipped.push(skip);
             continue;
@@ -260,36 +233,55 @@ async fn execute_with(
         let (resources, metrics) = monitor.finish().await;
         res.resources = Some(resources);
         res.server_metrics = metrics;
-        println!("{}", console::scenario_text(&res));
-        crate::report::telemetry::print(&res);
-        if let Some(t) = crate::report::turns::text(&res) {
-            println!("{t}");
+        say(console::scenario_text(&res));
+        for line in crate::report::telemetry::lines(&res) {
+            say(line);
         }
-        if !targets.is_empty() {
-            let verdict = crate::slo::evaluate(&targets, &res);
-            println!("{}", crate::slo::text(&verdict));
+        if let Some(t) = crate::report::turns::text(&res) {
+            say(t);
+        }
+        if !plan.slo.is_empty() {
+            let verdict = crate::measure::slo::evaluate(&plan.slo, res.measured());
+            say(crate::measure::slo::text(&verdict));
             res.slo = Some(verdict);
         }
         result.scenarios.push(res);
-        if let Some(p) = &args.output {
+        // Written after each scenario, so a later failure loses nothing measured.
+        if let Some(p) = out_file {
             result.write(p)?;
         }
     }
-    result.status = if cancel.soft.is_cancelled() {
+    // Every record handed to the writer thread reaches the file before the result names it.
+    if let Some(w) = sinks.records.take() {
+        w.finish()?;
+    }
+    result.status = if crate::panicked() {
+        RunStatus::Failed
+    } else if cancel.soft.is_cancelled() {
         RunStatus::Cancelled
     } else {
         RunStatus::Completed
     };
     result.finished_at = Some(now_rfc3339());
-    if let Some(p) = &args.output {
-        result.write(p)?;
-        eprintln!("Result written to {}", p.display());
-    }
-    if !result.scenarios.is_empty() {
-        crate::commands::report::after_run(&args.outputs, args.output.as_deref(), &result);
+    match &plan.output {
+        Some(OutputTarget::File(p)) => {
+            result.write(p)?;
+            eprintln!("Result written to {}", p.display());
+        }
+        Some(OutputTarget::Stdout) => println!("{}", serde_json::to_string_pretty(&result)?),
+        None => {}
     }
     if let Some(s) = sim {
         s.stop().await;
+    }
+    if result.status == RunStatus::Failed {
+        eprintln!(
+            "error: llmbench hit an internal error during the run (the panic above): the result is marked failed and not stored"
+        );
+        return Ok(EXIT_INTERNAL_ERROR);
+    }
+    if !result.scenarios.is_empty() {
+        crate::commands::report::after_run(&plan.report, out_file, &result);
     }
     if result.status == RunStatus::Cancelled {
         eprintln!("Run cancelled: results above cover what was measured.");
@@ -301,8 +293,21 @@ async fn execute_with(
             b + s.outcomes.get(Outcome::Succeeded),
         )
     });
+    if scheduled == 0 && result.status == RunStatus::Completed {
+        // Every scenario (or every conversation) was skipped: the reasons are above.
+        eprintln!(
+            "error: nothing was measured: no request was sent (skipped scenarios and conversations are listed above)"
+        );
+        return Ok(EXIT_NOTHING_MEASURED);
+    }
     if scheduled > 0 && succeeded == 0 && result.status == RunStatus::Completed {
-        eprintln!("error: every request failed");
+        match result.scenarios.iter().find_map(|s| s.errors.first()) {
+            Some(e) => eprintln!(
+                "error: every request failed; the first reason: {}",
+                e.message
+            ),
+            None => eprintln!("error: every request failed"),
+        }
         return Ok(EXIT_ALL_FAILED);
     }
     let failed: Vec<&str> = result

@@ -5,33 +5,13 @@ use std::net::SocketAddr;
 use anyhow::Context;
 
 use crate::cli::ServeArgs;
-use crate::config::sim_config;
-use crate::sim::SimConfig;
-use crate::sim::engine::Timing;
-
-/// One line describing the simulator's timing.
-pub fn describe_timing(cfg: &SimConfig) -> String {
-    match cfg.timing {
-        Timing::Fixed {
-            ttft_ms,
-            itl_ms,
-            tokens,
-        } => format!(
-            "fixed timing: TTFT {ttft_ms} ms, ITL {itl_ms} ms{}",
-            tokens.map(|n| format!(", {n} tokens")).unwrap_or_default()
-        ),
-        Timing::Engine(e) => format!(
-            "engine model: prefill {} ms/token, decode {} ms + {} ms/sequence per step, batch ≤ {}",
-            e.prefill_ms_per_token, e.decode_ms, e.decode_ms_per_seq, e.max_batch
-        ),
-    }
-}
+use crate::settings::sim_config;
 
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     let cfg = sim_config(&args.sim)?;
     let addr = SocketAddr::new(args.host, args.port);
-    let desc = describe_timing(&cfg);
+    let desc = crate::sim::describe_timing(&cfg);
     let running = crate::sim::spawn(cfg, addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -6,8 +6,8 @@ use crate::workload::suites::SUITES;
 pub fn suites() -> anyhow::Result<i32> {
     let width = SUITES.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in SUITES {
-        println!("{:width$}  {}", s.name, s.about);
+        super::say(format!("{:width$}  {}", s.name, s.about))?;
     }
-    println!("\nRun one with: llmbench run [URL] --suite NAME");
+    super::say("\nRun one with: llmbench run [URL] --suite NAME")?;
     Ok(0)
 }

@@ -2,9 +2,12 @@
 //! that was killed, or whose result file was lost), prints it, and can write a result file.
 
 use crate::cli::SummarizeArgs;
-use crate::record::{Outcome, Record, read_records_tolerant};
+use crate::measure::record::{Outcome, Record};
 use crate::report::console;
-use crate::result::{ResultFile, RunStatus, ScenarioResult, Target, new_run_id, now_rfc3339};
+use crate::results::file::{
+    ResultFile, RunStatus, ScenarioResult, Target, new_run_id, now_rfc3339,
+};
+use crate::results::records::read_records_tolerant;
 
 /// Scenario results from records, scenarios in the order they first appear.
 pub fn rebuild(records: &[Record]) -> Vec<ScenarioResult> {
@@ -17,15 +20,8 @@ pub fn rebuild(records: &[Record]) -> Vec<ScenarioResult> {
     names
         .into_iter()
         .map(|name| {
-            let s = crate::stats::summarize(records.iter().filter(|r| r.scenario == name));
-            ScenarioResult {
-                name: name.to_string(),
-                params: serde_json::Value::Null,
-                outcomes: s.outcomes,
-                metrics: s.metrics,
-                errors: s.errors,
-                ..Default::default()
-            }
+            let s = crate::measure::stats::summarize(records.iter().filter(|r| r.scenario == name));
+            ScenarioResult::from_summary(name, serde_json::Value::Null, s)
         })
         .collect()
 }
@@ -33,7 +29,7 @@ pub fn rebuild(records: &[Record]) -> Vec<ScenarioResult> {
 /// Runs the command; returns the exit code.
 pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
     if let Some(p) = &args.output {
-        crate::commands::run::check_writable(p, "--output")?;
+        crate::settings::outputs::check_writable(p, "--output")?;
     }
     let (records, note) = read_records_tolerant(&args.records)?;
     if let Some(n) = &note {
@@ -48,7 +44,7 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
         println!("{}", console::scenario_text(sc));
     }
     let result = ResultFile {
-        schema_version: crate::result::SCHEMA_VERSION,
+        schema_version: crate::results::file::SCHEMA_VERSION,
         run_id: new_run_id(),
         started_at: now_rfc3339(),
         finished_at: Some(now_rfc3339()),
@@ -58,7 +54,7 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
             RunStatus::Completed
         },
         target: Target::default(),
-        system: serde_json::Value::Null,
+        system: None,
         config: serde_json::json!({
             "rebuilt_from_records": args.records.display().to_string(),
             "records": records.len(),

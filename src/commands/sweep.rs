@@ -9,7 +9,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 
 use crate::cli::{RunArgs, SweepArgs};
-use crate::config::run_plan;
+use crate::settings::run_settings;
 
 /// Flags a sweep can vary: canonical long name and short form.
 pub const SWEEPABLE: &[(&str, Option<&str>)] = &[
@@ -35,7 +35,12 @@ pub fn parse_run_args(
     argv: impl IntoIterator<Item = String>,
 ) -> anyhow::Result<RunArgs> {
     use clap::{CommandFactory, FromArgMatches};
-    let render = |e: clap::Error| anyhow::anyhow!("{}", e.render().to_string().trim_end());
+    // clap's text starts with its own "error: "; ours is added once, by main.
+    let render = |e: clap::Error| {
+        let t = e.render().to_string();
+        let t = t.trim_end();
+        anyhow::anyhow!("{}", t.strip_prefix("error: ").unwrap_or(t))
+    };
     let m = RunOnly::command()
         .name(name)
         .try_get_matches_from(argv)
@@ -138,10 +143,17 @@ fn value_json(v: &str) -> Value {
 
 /// Runs the sweep; returns the process exit code.
 pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
-    let sp = split(&a.args)?;
+    let sp = match split(&a.args) {
+        Ok(sp) => sp,
+        Err(e) => {
+            // A misspelt flag (`--concurency 1,2`) explains "nothing to sweep" better: name it.
+            let argv = std::iter::once("llmbench sweep".to_string()).chain(a.args.iter().cloned());
+            parse_run_args("llmbench sweep", argv)?;
+            return Err(e);
+        }
+    };
     let key = sp.flag.trim_start_matches("--");
     let mut merged = None;
-    let mut first_args = None;
     for (i, v) in sp.values.iter().enumerate() {
         let argv = std::iter::once("llmbench sweep".to_string())
             .chain(sp.rest.iter().cloned())
@@ -150,7 +162,7 @@ pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
         // A fresh seed per step, so synthetic prompts of one step never hit the server's
         // prefix cache warmed by an earlier step.
         args.seed = args.seed.wrapping_add(i as u64);
-        let mut plan = run_plan(&args).with_context(|| format!("{} {v}", sp.flag))?;
+        let mut plan = run_settings(&args).with_context(|| format!("{} {v}", sp.flag))?;
         let single = plan.scenarios.len() == 1;
         for sc in &mut plan.scenarios {
             let label = format!("{key}={v}");
@@ -173,16 +185,11 @@ pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
                     "values": sp.values.iter().map(|v| value_json(v)).collect::<Vec<_>>(),
                 });
                 merged = Some(plan);
-                first_args = Some(args);
             }
             Some(m) => m.scenarios.extend(plan.scenarios),
         }
     }
-    let (plan, args) = (
-        merged.context("no values")?,
-        first_args.context("no values")?,
-    );
-    super::run::execute(&args, plan).await
+    super::run::execute(merged.context("no values")?).await
 }
 
 #[cfg(test)]

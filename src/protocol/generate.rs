@@ -9,8 +9,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions};
-use crate::sse::Framing;
+use super::types::{DecodeError, Delta, Framing, HttpCall, Protocol, RequestOptions};
 use crate::workload::RequestSpec;
 
 /// The plain `generate` protocol.
@@ -25,8 +24,8 @@ struct Body {
 }
 
 impl Protocol for Generate {
-    fn name(&self) -> &'static str {
-        "generate"
+    fn backend(&self) -> super::Backend {
+        super::Backend::Generate
     }
 
     fn build(&self, spec: &RequestSpec, _opts: &RequestOptions) -> HttpCall {
@@ -53,17 +52,17 @@ impl Protocol for Generate {
         let b: Body = serde_json::from_slice(trimmed).map_err(|e| {
             DecodeError(format!(
                 "malformed response ({e}): {}",
-                super::snippet(trimmed)
+                super::types::snippet(trimmed)
             ))
         })?;
         if let Some(err) = b.error {
-            out.error = Some(super::openai::error_text(&err));
+            out.error = Some(super::types::error_text(&err));
             return Ok(());
         }
         let Some(text) = b.text else {
             return Err(DecodeError(format!(
                 "response has no \"text\": {}",
-                super::snippet(trimmed)
+                super::types::snippet(trimmed)
             )));
         };
         out.text = text;
@@ -97,7 +96,7 @@ mod tests {
         assert_eq!(c.path, "/generate");
         assert_eq!(
             c.body,
-            json!({"prompt": "hi", "max_tokens": 3, "temperature": 0.699999988079071})
+            json!({"prompt": "hi", "max_tokens": 3, "temperature": 0.7})
         );
         let mut d = Delta::default();
         Generate

@@ -9,8 +9,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, ServerTimings, Usage};
-use crate::record::TokenSource;
+use super::types::{
+    DecodeError, Delta, HttpCall, Protocol, RequestOptions, ServerTimings, TokenSource, Usage,
+};
 use crate::workload::RequestSpec;
 
 /// The llama.cpp `/completion` protocol.
@@ -39,8 +40,8 @@ struct Timings {
 }
 
 impl Protocol for LlamaCpp {
-    fn name(&self) -> &'static str {
-        "llamacpp"
+    fn backend(&self) -> super::Backend {
+        super::Backend::LlamaCpp
     }
 
     fn build(&self, spec: &RequestSpec, opts: &RequestOptions) -> HttpCall {
@@ -69,17 +70,17 @@ impl Protocol for LlamaCpp {
     }
 
     fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError> {
-        let Some(trimmed) = super::unless_done(payload, out) else {
+        let Some(trimmed) = super::types::unless_done(payload, out) else {
             return Ok(());
         };
         let ev: Event = serde_json::from_slice(trimmed).map_err(|e| {
             DecodeError(format!(
                 "malformed event ({e}): {}",
-                super::snippet(trimmed)
+                super::types::snippet(trimmed)
             ))
         })?;
         if let Some(err) = ev.error {
-            out.error = Some(super::openai::error_text(&err));
+            out.error = Some(super::types::error_text(&err));
             return Ok(());
         }
         if let Some(c) = ev.content {

@@ -9,151 +9,22 @@ pub mod ollama;
 pub mod openai;
 pub mod tgi;
 
+mod backend;
+mod types;
+
+pub use backend::Backend;
+pub use types::*;
+
 use std::sync::Arc;
 
-use crate::record::TokenSource;
-use crate::sse::Framing;
-use crate::workload::RequestSpec;
-
-/// Request options that apply to every protocol.
-#[derive(Debug, Clone, Default)]
-pub struct RequestOptions {
-    /// Model name sent in the body.
-    pub model: String,
-    /// Ask for a streamed response.
-    pub stream: bool,
-    /// Ask the server to ignore end-of-sequence so exactly `max_tokens` come back.
-    pub ignore_eos: bool,
+/// Backends that can be chosen with `--backend`: `auto` and every [`Backend`] by name.
+pub fn backend_names() -> Vec<&'static str> {
+    std::iter::once("auto")
+        .chain(Backend::ALL.iter().map(|b| b.name()))
+        .collect()
 }
 
-/// An HTTP request to send, relative to the target's base URL.
-#[derive(Debug, Clone)]
-pub struct HttpCall {
-    /// Path appended to the base URL (starts with `/`), or empty when the base URL is the
-    /// endpoint itself.
-    pub path: String,
-    /// JSON body.
-    pub body: serde_json::Value,
-}
-
-/// Token counts a server reported.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Prompt tokens.
-    pub prompt_tokens: Option<u64>,
-    /// Generated tokens.
-    pub completion_tokens: Option<u64>,
-    /// Prompt tokens served from the server's cache.
-    pub cached_tokens: Option<u64>,
-    /// What kind of report this was.
-    pub source: Option<TokenSource>,
-}
-
-/// Timings a server reported about its own work (Ollama durations, llama.cpp `timings`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ServerTimings {
-    /// Time the server spent evaluating the prompt (ms).
-    pub prompt_ms: Option<f64>,
-    /// Time the server spent generating output (ms).
-    pub decode_ms: Option<f64>,
-    /// Time the server spent loading the model for this request (ms; Ollama).
-    pub load_ms: Option<f64>,
-}
-
-/// What one event carried. Fields are additive: one event may carry text and usage.
-#[derive(Debug, Default, PartialEq)]
-pub struct Delta {
-    /// Generated text (reasoning text included); empty when the event carried none.
-    pub text: String,
-    /// Tokens in this event when the protocol says (else one per content event).
-    pub tokens: Option<u64>,
-    /// Token counts, usually in the last event.
-    pub usage: Option<Usage>,
-    /// The server says the prompt was a cache hit (plain JSON `cached` flag).
-    pub cache_hit: Option<bool>,
-    /// The event ends the response properly (`[DONE]`, `done: true`, a final object).
-    pub done: bool,
-    /// An in-band error reported by the server.
-    pub error: Option<String>,
-    /// The server's own timings of this request, usually in the last event.
-    pub timings: Option<ServerTimings>,
-}
-
-/// A decoding failure: the event was not what the protocol allows.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DecodeError(pub String);
-
-/// One wire protocol.
-pub trait Protocol: Send + Sync {
-    /// Name as given to `--backend`.
-    fn name(&self) -> &'static str;
-    /// The request for one spec.
-    fn build(&self, spec: &RequestSpec, opts: &RequestOptions) -> HttpCall;
-    /// How the response body is framed (default: SSE when streaming, one JSON body when not).
-    fn framing(&self, stream: bool) -> Framing {
-        if stream { Framing::Sse } else { Framing::Whole }
-    }
-    /// Decodes one event payload (a whole body when not streaming) into `out`.
-    fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError>;
-    /// Whether a streamed response must end with an explicit end marker to count as complete.
-    fn needs_end_marker(&self) -> bool {
-        true
-    }
-    /// Whether the protocol can stream at all (the plain `generate` API cannot).
-    fn can_stream(&self) -> bool {
-        true
-    }
-    /// Whether `--ignore-eos` can be honoured (the request asks for exactly `max_tokens`).
-    fn supports_ignore_eos(&self) -> bool {
-        true
-    }
-}
-
-/// Backends that can be chosen with `--backend`.
-pub const BACKENDS: &[&str] = &[
-    "auto",
-    "openai-chat",
-    "openai-completions",
-    "ollama-chat",
-    "ollama-generate",
-    "tgi",
-    "llamacpp",
-    "generate",
-];
-
-/// The protocol for a backend name (`auto` is resolved by probing, see `crate::target`).
+/// The protocol for a backend name (`auto` is resolved by probing, see `crate::server::resolve`).
 pub fn by_name(name: &str) -> Option<Arc<dyn Protocol>> {
-    Some(match name {
-        "openai-chat" | "openai" | "chat" => Arc::new(openai::OpenAi::chat()),
-        "openai-completions" | "completions" => Arc::new(openai::OpenAi::completions()),
-        "ollama-chat" | "ollama" => Arc::new(ollama::Ollama::chat()),
-        "ollama-generate" => Arc::new(ollama::Ollama::generate()),
-        "tgi" => Arc::new(tgi::Tgi),
-        "llamacpp" | "llama.cpp" | "llama-cpp" => Arc::new(llamacpp::LlamaCpp),
-        "generate" => Arc::new(generate::Generate),
-        _ => return None,
-    })
-}
-
-/// Text of a payload for error messages: lossy, and cut to a readable length.
-pub fn snippet(bytes: &[u8]) -> String {
-    const MAX: usize = 300;
-    let s = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]);
-    if bytes.len() > MAX {
-        format!("{s}…")
-    } else {
-        s.into_owned()
-    }
-}
-
-/// The payload without surrounding whitespace, or `None` (and `out.done` set) when it is the
-/// OpenAI-style `[DONE]` end marker.
-pub(crate) fn unless_done<'a>(payload: &'a [u8], out: &mut Delta) -> Option<&'a [u8]> {
-    let trimmed = payload.trim_ascii();
-    if trimmed == b"[DONE]" {
-        out.done = true;
-        return None;
-    }
-    Some(trimmed)
+    Backend::parse(name).map(Backend::protocol)
 }

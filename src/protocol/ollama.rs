@@ -10,9 +10,10 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, ServerTimings, Usage};
-use crate::record::TokenSource;
-use crate::sse::Framing;
+use super::types::{
+    DecodeError, Delta, Framing, HttpCall, Protocol, RequestOptions, ServerTimings, TokenSource,
+    Usage,
+};
 use crate::workload::RequestSpec;
 
 /// Which Ollama endpoint.
@@ -72,10 +73,10 @@ fn ns_to_ms(ns: Option<u64>) -> Option<f64> {
 }
 
 impl Protocol for Ollama {
-    fn name(&self) -> &'static str {
+    fn backend(&self) -> super::Backend {
         match self.endpoint {
-            Endpoint::Chat => "ollama-chat",
-            Endpoint::Generate => "ollama-generate",
+            Endpoint::Chat => super::Backend::OllamaChat,
+            Endpoint::Generate => super::Backend::OllamaGenerate,
         }
     }
 
@@ -117,10 +118,13 @@ impl Protocol for Ollama {
     fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError> {
         let trimmed = payload.trim_ascii();
         let line: Line = serde_json::from_slice(trimmed).map_err(|e| {
-            DecodeError(format!("malformed line ({e}): {}", super::snippet(trimmed)))
+            DecodeError(format!(
+                "malformed line ({e}): {}",
+                super::types::snippet(trimmed)
+            ))
         })?;
         if let Some(err) = line.error {
-            out.error = Some(super::openai::error_text(&err));
+            out.error = Some(super::types::error_text(&err));
             return Ok(());
         }
         for part in [line.thinking, line.response].into_iter().flatten() {

@@ -4,8 +4,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, Usage};
-use crate::record::TokenSource;
+use super::types::{
+    DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage, error_text,
+};
 use crate::workload::RequestSpec;
 
 /// Chat or text completions.
@@ -44,10 +45,19 @@ impl OpenAi {
 // were among the client's top costs).
 #[derive(Deserialize)]
 struct Chunk<'a> {
-    #[serde(default, borrow)]
+    // `"choices": null` (some servers' usage-only events) is an empty list.
+    #[serde(default, borrow, deserialize_with = "null_as_empty")]
     choices: Vec<Choice<'a>>,
     usage: Option<UsageJson>,
     error: Option<Value>,
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -64,10 +74,26 @@ struct Choice<'a> {
 struct Message<'a> {
     #[serde(borrow)]
     content: Option<Text<'a>>,
+    #[serde(default, borrow, deserialize_with = "null_as_empty")]
+    tool_calls: Vec<ToolCall<'a>>,
     #[serde(borrow)]
     reasoning_content: Option<Text<'a>>,
     #[serde(borrow)]
     reasoning: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow)]
+    function: Option<Function<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Function<'a> {
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    arguments: Option<Text<'a>>,
 }
 
 /// A JSON string, borrowed from the payload when it has no escapes, else unescaped and owned.
@@ -107,24 +133,11 @@ struct Details {
     cached_tokens: Option<u64>,
 }
 
-/// Text of an OpenAI-style error value (`{"message": ...}` or a plain string).
-pub fn error_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Object(o) => o
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| v.to_string()),
-        other => other.to_string(),
-    }
-}
-
 impl Protocol for OpenAi {
-    fn name(&self) -> &'static str {
+    fn backend(&self) -> super::Backend {
         match self.flavor {
-            Flavor::Chat => "openai-chat",
-            Flavor::Completions => "openai-completions",
+            Flavor::Chat => super::Backend::OpenAiChat,
+            Flavor::Completions => super::Backend::OpenAiCompletions,
         }
     }
 
@@ -158,7 +171,7 @@ impl Protocol for OpenAi {
     }
 
     fn decode(&self, payload: &[u8], out: &mut Delta) -> Result<(), DecodeError> {
-        let Some(trimmed) = super::unless_done(payload, out) else {
+        let Some(trimmed) = super::types::unless_done(payload, out) else {
             return Ok(());
         };
         match serde_json::from_slice::<Chunk>(trimmed) {
@@ -170,14 +183,14 @@ impl Protocol for OpenAi {
                 let c = serde_json::from_str::<Chunk>(&lossy).map_err(|e| {
                     DecodeError(format!(
                         "malformed event ({e}): {}",
-                        super::snippet(trimmed)
+                        super::types::snippet(trimmed)
                     ))
                 })?;
                 apply(c, out)
             }
             Err(e) => Err(DecodeError(format!(
                 "malformed event ({e}): {}",
-                super::snippet(trimmed)
+                super::types::snippet(trimmed)
             ))),
         }
     }
@@ -198,6 +211,15 @@ fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
             out.done = true;
         }
         if let Some(m) = choice.delta.or(choice.message) {
+            // Tool-call deltas are generated output even when no text comes with them.
+            out.tool_output |= m.tool_calls.iter().any(|c| {
+                c.function.as_ref().is_some_and(|f| {
+                    [&f.name, &f.arguments]
+                        .into_iter()
+                        .flatten()
+                        .any(|t| !t.0.is_empty())
+                })
+            });
             for part in [m.reasoning_content, m.reasoning, m.content]
                 .into_iter()
                 .flatten()
@@ -322,7 +344,7 @@ mod tests {
     }
 
     fn run_stream(p: &OpenAi, pieces: &[&[u8]]) -> Got {
-        use crate::sse::{Event, Framer};
+        use crate::transport::sse::{Event, Framer};
         let mut f = Framer::new(p.framing(true));
         let mut g = Got::default();
         let mut cb = |e: Event<'_>| -> Result<(), DecodeError> {
@@ -386,7 +408,7 @@ mod tests {
 
     #[test]
     fn random_splits_of_valid_streams_decode_identically() {
-        let mut rng = crate::sse::tests::Rng(42);
+        let mut rng = crate::transport::sse::tests::Rng(42);
         let p = OpenAi::chat();
         for _ in 0..500 {
             // A valid stream of random length with random tokens, then random cuts.
@@ -456,9 +478,15 @@ mod tests {
             let g = run_stream(&OpenAi::chat(), &[body]);
             assert_eq!(g.error.as_deref(), Some("overloaded"));
         }
-        // Empty choices, no usage: nothing, and no error.
+        // Empty choices, no usage: nothing, and no error; `null` choices likewise.
         let g = run_stream(&OpenAi::chat(), &[b"data: {\"choices\":[]}\n\n"]);
         assert_eq!(g, Got::default());
+        let g = run_stream(
+            &OpenAi::chat(),
+            &[b"data: {\"choices\":null,\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":4}}\n\n"],
+        );
+        assert_eq!(g.error, None);
+        assert_eq!(g.usage.and_then(|u| u.completion_tokens), Some(4));
         // Valid JSON of the wrong shape is malformed, not a panic.
         for bad in [
             &b"[1,2]"[..],

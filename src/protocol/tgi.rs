@@ -9,8 +9,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, Usage};
-use crate::record::TokenSource;
+use super::types::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage};
 use crate::workload::RequestSpec;
 
 /// The TGI protocol.
@@ -40,8 +39,8 @@ struct Details {
 }
 
 impl Protocol for Tgi {
-    fn name(&self) -> &'static str {
-        "tgi"
+    fn backend(&self) -> super::Backend {
+        super::Backend::Tgi
     }
 
     fn build(&self, spec: &RequestSpec, opts: &RequestOptions) -> HttpCall {
@@ -75,7 +74,7 @@ impl Protocol for Tgi {
         let malformed = |e: serde_json::Error| {
             DecodeError(format!(
                 "malformed event ({e}): {}",
-                super::snippet(trimmed)
+                super::types::snippet(trimmed)
             ))
         };
         // Some versions answer `/generate` with a one-element array.
@@ -89,7 +88,7 @@ impl Protocol for Tgi {
             serde_json::from_slice(trimmed).map_err(malformed)?
         };
         if let Some(err) = ev.error {
-            out.error = Some(super::openai::error_text(&err));
+            out.error = Some(super::types::error_text(&err));
             return Ok(());
         }
         match ev.token {

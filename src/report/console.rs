@@ -3,9 +3,9 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use crate::record::Outcome;
-use crate::result::{ResultFile, ScenarioResult};
-use crate::stats::Dist;
+use crate::measure::record::Outcome;
+use crate::measure::stats::Dist;
+use crate::results::file::ScenarioResult;
 
 fn fmt(x: f64) -> String {
     if x.abs() >= 100.0 {
@@ -61,7 +61,11 @@ pub fn latency_table(sc: &ScenarioResult) -> Table {
     t
 }
 
-/// The whole text summary of one scenario.
+/// Error messages shown under the outcomes at most.
+const ERRORS_SHOWN: usize = 5;
+
+/// The console text of one scenario: latency table, throughput, outcomes and why requests
+/// failed, the client's own load, warnings.
 pub fn scenario_text(sc: &ScenarioResult) -> String {
     let m = &sc.metrics;
     let o = &sc.outcomes;
@@ -99,6 +103,16 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
         o.scheduled,
         parts.join(", ")
     ));
+    // Why they failed, most frequent first (as oha does): the server's own words.
+    for e in sc.errors.iter().take(ERRORS_SHOWN) {
+        s.push_str(&format!("  {} × {}\n", e.count, e.message));
+    }
+    if sc.errors.len() > ERRORS_SHOWN {
+        s.push_str(&format!(
+            "  … {} other error messages (all in the result file's \"errors\")\n",
+            sc.errors.len() - ERRORS_SHOWN
+        ));
+    }
     if let Some(c) = &sc.client {
         let mut line = String::from("Client:");
         if let (Some(cpu), Some(share)) = (c.cpu_s, c.cpu_share) {
@@ -148,26 +162,6 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
     }
     for w in &sc.warnings {
         s.push_str(&format!("warning: {w}\n"));
-    }
-    s
-}
-
-/// The text summary of a whole run.
-pub fn run_text(r: &ResultFile) -> String {
-    let mut s = format!(
-        "Target {} ({}, model {}){}\n",
-        r.target.url,
-        r.target.backend,
-        r.target.model,
-        if r.target.simulated {
-            " — built-in simulator"
-        } else {
-            ""
-        }
-    );
-    for sc in &r.scenarios {
-        s.push('\n');
-        s.push_str(&scenario_text(sc));
     }
     s
 }

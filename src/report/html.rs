@@ -5,8 +5,8 @@ use super::tables::{
     Entry, LAT_HEAD, OVERVIEW_HEAD, SLO_HEAD, entries, latency_rows, overview_rows, run_header,
     slo_rows,
 };
-use crate::record::Outcome;
-use crate::result::ResultFile;
+use crate::measure::record::Outcome;
+use crate::results::file::ResultFile;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -1,7 +1,7 @@
 //! Text reports from saved results: Markdown, plain text, CSV. Pure: results in, strings out.
 
-use crate::record::Outcome;
-use crate::result::{ResultFile, ScenarioResult};
+use crate::measure::record::Outcome;
+use crate::results::file::{ResultFile, ScenarioResult};
 
 /// One scenario with the run it belongs to and the label reports show for it.
 pub struct Entry<'a> {
@@ -54,15 +54,17 @@ const LATENCIES: [(&str, &str); 5] = [
 ];
 
 fn system_line(r: &ResultFile) -> String {
-    let sys = &r.system;
+    let Some(sys) = &r.system else {
+        return "unknown".into();
+    };
     let mut parts = Vec::new();
-    if let Some(h) = sys["hostname"].as_str() {
+    if let Some(h) = &sys.hostname {
         parts.push(format!("host {h}"));
     }
-    if let (Some(os), Some(arch)) = (sys["os"].as_str(), sys["arch"].as_str()) {
-        parts.push(format!("{os}/{arch}"));
+    if !sys.os.is_empty() && !sys.arch.is_empty() {
+        parts.push(format!("{}/{}", sys.os, sys.arch));
     }
-    parts.push(crate::store::hardware_fingerprint(sys));
+    parts.push(crate::telemetry::system::fingerprint(sys));
     parts.join(", ")
 }
 
@@ -134,7 +136,7 @@ pub(crate) const SLO_HEAD: [&str; 3] = ["target", "measured", "verdict"];
 /// One row per `--slo` target: the target (as `target` formats it), the measured value, the
 /// verdict.
 pub(crate) fn slo_rows(
-    slo: &crate::slo::SloResult,
+    slo: &crate::measure::slo::SloResult,
     target: impl Fn(&str) -> String,
 ) -> Vec<Vec<String>> {
     slo.targets
@@ -307,7 +309,7 @@ pub fn text(runs: &[ResultFile]) -> String {
             outcome_text(e.scenario)
         ));
         if let Some(slo) = &e.scenario.slo {
-            s.push_str(&crate::slo::text(slo));
+            s.push_str(&crate::measure::slo::text(slo));
         }
     }
     s

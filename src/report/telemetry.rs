@@ -97,12 +97,14 @@ pub fn metrics_text(m: &ServerMetrics) -> Option<String> {
     ))
 }
 
-/// Prints a scenario's telemetry lines (stdout, after its table).
-pub fn print(res: &crate::result::ScenarioResult) {
+/// A scenario's telemetry lines (shown after its table).
+pub fn lines(res: &crate::results::file::ScenarioResult) -> Vec<String> {
+    let mut out = Vec::new();
     if let Some(t) = &res.resources {
-        println!("{}", resources_text(t));
+        out.push(resources_text(t));
     }
     if let Some(m) = res.server_metrics.as_ref().and_then(metrics_text) {
-        println!("{m}");
+        out.push(m);
     }
+    out
 }

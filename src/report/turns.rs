@@ -3,8 +3,8 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use crate::result::ScenarioResult;
-use crate::turn_stats::Group;
+use crate::measure::turns::Group;
+use crate::results::file::ScenarioResult;
 
 fn opt(x: Option<f64>, digits: usize) -> String {
     x.map_or("-".into(), |v| format!("{v:.digits$}"))

@@ -271,7 +271,7 @@ impl Engine {
                     let mut i = 0u32;
                     loop {
                         let at = t0 + ms(ttft_ms + itl_ms * i as f64);
-                        crate::timer::sleep_until(at).await;
+                        crate::load::timer::sleep_until(at).await;
                         if !seq.emit(&counters) {
                             break;
                         }
@@ -342,7 +342,7 @@ async fn step_loop(
         if clock + ms(step) < now {
             clock = now;
         }
-        crate::timer::sleep_until(clock).await;
+        crate::load::timer::sleep_until(clock).await;
         running.retain_mut(|s| s.emit(c));
         c.running.store(running.len() as u64, Ordering::Relaxed);
     }

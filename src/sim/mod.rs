@@ -281,3 +281,21 @@ pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<Running>
         task,
     })
 }
+
+/// One line describing the simulator's timing.
+pub fn describe_timing(cfg: &SimConfig) -> String {
+    match cfg.timing {
+        engine::Timing::Fixed {
+            ttft_ms,
+            itl_ms,
+            tokens,
+        } => format!(
+            "fixed timing: TTFT {ttft_ms} ms, ITL {itl_ms} ms{}",
+            tokens.map(|n| format!(", {n} tokens")).unwrap_or_default()
+        ),
+        engine::Timing::Engine(e) => format!(
+            "engine model: prefill {} ms/token, decode {} ms + {} ms/sequence per step, batch ≤ {}",
+            e.prefill_ms_per_token, e.decode_ms, e.decode_ms_per_seq, e.max_batch
+        ),
+    }
+}

@@ -142,7 +142,8 @@ async fn generate(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
 }
 
 fn piece(kind: Kind, model: &str, text: &str, done: bool) -> Value {
-    let mut v = json!({"model": model, "created_at": crate::result::now_rfc3339(), "done": done});
+    let mut v =
+        json!({"model": model, "created_at": crate::results::file::now_rfc3339(), "done": done});
     let o = v.as_object_mut().expect("object");
     match kind {
         Kind::Chat => {

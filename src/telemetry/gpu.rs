@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// One GPU as detected.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GpuInfo {
     /// Index in NVML order.
     pub index: u32,

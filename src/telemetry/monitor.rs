@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::probe::probe_client;
 use super::resources::{ResourceTimeline, Sampler};
 use super::scrape::{Scraper, ServerMetrics};
 
@@ -16,6 +15,31 @@ pub struct TelemetryConfig {
     pub server_pid: Option<u32>,
     /// Prometheus endpoint to scrape.
     pub metrics_url: Option<String>,
+    /// The client that scrapes it.
+    pub http: reqwest::Client,
+}
+
+/// The clients telemetry probes with, built by the caller from the run's transport settings:
+/// `target` for the target's own origin (headers and key included), `other` for anywhere else.
+#[derive(Clone)]
+pub struct ProbeClients {
+    pub target: reqwest::Client,
+    pub other: reqwest::Client,
+}
+
+/// Resource sampling and server metrics, as the run's settings give them.
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    /// `--sample-interval`.
+    pub sample_interval: std::time::Duration,
+    /// `--server-pid`.
+    pub server_pid: Option<u32>,
+    /// `--metrics-url`.
+    pub metrics_url: Option<String>,
+    /// `--no-metrics`.
+    pub no_metrics: bool,
+    /// `--isolate`: restart the managed server between scenarios.
+    pub isolate: bool,
 }
 
 /// Scheme, host and port of a URL (`http://h:p`), or the input when it does not parse.
@@ -35,6 +59,7 @@ pub fn origin(url: &str) -> String {
 /// The metrics endpoint to use: `explicit` must answer in Prometheus format (else an error
 /// naming the flag); otherwise the target's `/metrics` when it answers, else none.
 pub async fn resolve_metrics_url(
+    http: &ProbeClients,
     explicit: Option<&str>,
     target: &str,
     disabled: bool,
@@ -42,15 +67,28 @@ pub async fn resolve_metrics_url(
     if disabled {
         return Ok(None);
     }
-    let http = probe_client(Duration::from_millis(700));
     match explicit {
-        Some(u) => match super::scrape::scrape_once(&http, u).await {
+        Some(u) => match super::scrape::scrape_once(http.for_url(u, target), u).await {
             Ok(_) => Ok(Some(u.to_string())),
             Err(e) => anyhow::bail!("--metrics-url {u}: no Prometheus metrics there ({e})"),
         },
         None => {
             let u = format!("{}/metrics", origin(target));
-            Ok(super::scrape::scrape_once(&http, &u).await.ok().map(|_| u))
+            Ok(super::scrape::scrape_once(&http.target, &u)
+                .await
+                .ok()
+                .map(|_| u))
+        }
+    }
+}
+
+impl ProbeClients {
+    /// The client for `url`: the target's (with credentials) on the target's origin only.
+    pub fn for_url(&self, url: &str, target: &str) -> &reqwest::Client {
+        if origin(url) == origin(target) {
+            &self.target
+        } else {
+            &self.other
         }
     }
 }
@@ -65,7 +103,7 @@ impl Monitor {
     /// Takes the "before" readings and starts sampling.
     pub async fn start(cfg: &TelemetryConfig, epoch: Instant) -> Monitor {
         let scraper = match &cfg.metrics_url {
-            Some(u) => Some(Scraper::start(u, cfg.interval, epoch).await),
+            Some(u) => Some(Scraper::start(cfg.http.clone(), u, cfg.interval, epoch).await),
             None => None,
         };
         Monitor {
@@ -88,56 +126,17 @@ impl Monitor {
     }
 }
 
-/// Validates the telemetry flags and, with `--server-cmd`, says how to run the server.
-pub fn server_cmd(args: &crate::cli::RunArgs) -> anyhow::Result<Option<crate::managed::ServerCmd>> {
-    let t = &args.telemetry;
-    if t.sample_interval < Duration::from_millis(10) {
-        anyhow::bail!(
-            "--sample-interval {:?}: must be at least 10ms",
-            t.sample_interval
-        );
-    }
-    if let Some(u) = &t.metrics_url
-        && reqwest::Url::parse(u).is_err()
-    {
-        anyhow::bail!("--metrics-url {u:?} is not a URL");
-    }
-    let Some(cmd) = &t.server_cmd else {
-        return Ok(None);
-    };
-    let Some(url) = &args.url else {
-        anyhow::bail!(
-            "--server-cmd needs the URL the server will answer on, e.g. `llmbench run http://127.0.0.1:8000 --server-cmd \"...\"`"
-        );
-    };
-    crate::managed::command(cmd)?;
-    let log = crate::managed::log_path(
-        t.server_log.as_deref(),
-        args.output.as_deref(),
-        &crate::result::new_run_id(),
-    );
-    if let Some(p) = &t.server_log {
-        crate::commands::run::check_writable(p, "--server-log")?;
-    }
-    Ok(Some(crate::managed::ServerCmd {
-        command: cmd.clone(),
-        url: origin(url),
-        ready_timeout: t.server_ready_timeout,
-        stop_grace: t.server_stop_grace,
-        log,
-    }))
-}
-
 /// Settles the run's telemetry: the pid to follow, the metrics endpoint, and what the server
 /// says it is (probed with short timeouts; nothing found is not an error).
 pub async fn prepare(
-    args: &crate::cli::RunArgs,
+    t: &TelemetrySettings,
     target: &str,
-    server: Option<&crate::managed::ManagedServer>,
-) -> anyhow::Result<(TelemetryConfig, crate::managed::ServerRecord)> {
-    let t = &args.telemetry;
-    let metrics_url = resolve_metrics_url(t.metrics_url.as_deref(), target, t.no_metrics).await?;
-    let mut record = crate::managed::ServerRecord {
+    http: &ProbeClients,
+    server: Option<&crate::server::managed::ManagedServer>,
+) -> anyhow::Result<(TelemetryConfig, crate::server::managed::ServerRecord)> {
+    let metrics_url =
+        resolve_metrics_url(http, t.metrics_url.as_deref(), target, t.no_metrics).await?;
+    let mut record = crate::server::managed::ServerRecord {
         metrics_url: metrics_url.clone(),
         pid: t.server_pid.or(server.and_then(|s| s.pid())),
         managed: server.map(|s| s.info.clone()),
@@ -145,16 +144,13 @@ pub async fn prepare(
     };
     let detected = match server.and_then(|s| s.detected.clone()) {
         Some(d) => Some(d),
-        None => {
-            let http = probe_client(Duration::from_millis(500));
-            tokio::time::timeout(
-                Duration::from_secs(3),
-                super::probe::probe(&http, &origin(target)),
-            )
-            .await
-            .ok()
-            .flatten()
-        }
+        None => tokio::time::timeout(
+            Duration::from_secs(3),
+            super::probe::probe(&http.target, &origin(target)),
+        )
+        .await
+        .ok()
+        .flatten(),
     };
     if let Some(d) = &detected {
         record.fill(d);
@@ -168,6 +164,10 @@ pub async fn prepare(
         TelemetryConfig {
             interval: t.sample_interval,
             server_pid: record.pid,
+            http: match &metrics_url {
+                Some(u) => http.for_url(u, target).clone(),
+                None => http.other.clone(),
+            },
             metrics_url,
         },
         record,

@@ -1,8 +1,6 @@
 //! Which LLM server answers at a URL: kind, version, models. Used by `llmbench detect` on the
 //! usual local ports, and by `run` to record the target's version.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -31,16 +29,6 @@ pub struct DetectedServer {
     pub loaded: Vec<String>,
     /// True when `/metrics` answers in Prometheus text format.
     pub metrics: bool,
-}
-
-/// An HTTP client for probes: short timeouts, no proxy.
-pub fn probe_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(timeout)
-        .timeout(timeout * 3)
-        .build()
-        .expect("http client")
 }
 
 async fn get_json(http: &reqwest::Client, url: String) -> Option<Value> {
@@ -154,9 +142,8 @@ pub async fn probe(http: &reqwest::Client, base: &str) -> Option<DetectedServer>
     Some(found)
 }
 
-/// Probes every known local port at once.
-pub async fn probe_local(timeout: Duration) -> Vec<DetectedServer> {
-    let http = probe_client(timeout);
+/// Probes every known local port at once, with `http` (short timeouts).
+pub async fn probe_local(http: &reqwest::Client) -> Vec<DetectedServer> {
     let tasks = KNOWN_PORTS.iter().map(|(port, _)| {
         let http = http.clone();
         async move { probe(&http, &format!("http://127.0.0.1:{port}")).await }

@@ -149,8 +149,12 @@ fn ms_since(epoch: Instant) -> f64 {
 
 impl Scraper {
     /// Scrapes `url` now, then every `interval` until `finish`.
-    pub async fn start(url: &str, interval: Duration, epoch: Instant) -> Scraper {
-        let http = super::probe::probe_client(Duration::from_secs(2));
+    pub async fn start(
+        http: reqwest::Client,
+        url: &str,
+        interval: Duration,
+        epoch: Instant,
+    ) -> Scraper {
         let mut scrapes = Vec::new();
         let mut failed = 0;
         match scrape_once(&http, url).await {

@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::gpu::GpuInfo;
 
@@ -16,6 +15,7 @@ fn read(path: &str) -> Option<String> {
 
 /// The processor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CpuInfo {
     /// Model name.
     pub model: Option<String>,
@@ -29,6 +29,7 @@ pub struct CpuInfo {
 
 /// Memory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MemoryInfo {
     /// Total memory (bytes).
     pub total_bytes: Option<u64>,
@@ -36,8 +37,10 @@ pub struct MemoryInfo {
     pub available_bytes: Option<u64>,
 }
 
-/// The machine: host, OS, CPU, memory, GPUs.
+/// The machine: host, OS, CPU, memory, GPUs. Every field defaults, so result files of older
+/// versions (or written without it) still read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SystemInfo {
     /// Host name.
     pub hostname: Option<String>,
@@ -69,11 +72,6 @@ pub fn meminfo_bytes(info: &str, key: &str) -> Option<u64> {
 /// Total memory in bytes, from /proc/meminfo.
 pub fn memory_total_bytes() -> Option<u64> {
     meminfo_bytes(&read("/proc/meminfo")?, "MemTotal")
-}
-
-/// CPU model name, from /proc/cpuinfo.
-pub fn cpu_model() -> Option<String> {
-    cpuinfo_model(&read("/proc/cpuinfo")?)
 }
 
 /// The model name in a /proc/cpuinfo text (x86 `model name`, some ARM `Hardware`/`Model`).
@@ -212,9 +210,24 @@ pub fn detect() -> SystemInfo {
     info
 }
 
-/// The host description as JSON (the result file's `system`).
-pub fn describe() -> Value {
-    serde_json::to_value(detect()).unwrap_or(Value::Null)
+/// A short description of the machine (CPU, cores, memory, GPUs), for listings and headers.
+pub fn fingerprint(system: &SystemInfo) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = &system.cpu.model {
+        parts.push(m.clone());
+    }
+    if let Some(n) = system.cpu.logical_cores {
+        parts.push(format!("{n} cores"));
+    }
+    if let Some(b) = system.memory.total_bytes {
+        parts.push(format!("{:.0} GiB", b as f64 / (1u64 << 30) as f64));
+    }
+    parts.extend(system.gpus.iter().map(|g| g.name.clone()));
+    if parts.is_empty() {
+        "unknown".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 #[cfg(test)]

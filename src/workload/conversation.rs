@@ -367,7 +367,7 @@ impl<'a> Dialogue<'a> {
     pub fn request(
         &mut self,
         default_max_tokens: u32,
-        temperature: Option<f32>,
+        temperature: Option<f64>,
     ) -> (RequestSpec, TurnShape) {
         let messages = self.messages();
         let shape = TurnShape {
@@ -414,7 +414,7 @@ pub struct ConversationSet {
     /// `max_tokens` of turns that set none.
     pub default_max_tokens: u32,
     /// Sampling temperature.
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// `--context-size`: conversations larger than this are skipped; `None`: ask the server.
     pub context_size: Option<u64>,
     /// Renders messages into one text prompt (`--chat-template`), if set.

@@ -11,8 +11,6 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use rand::SeedableRng;
-use rand::rngs::Xoshiro256PlusPlus;
 use serde_json::Value;
 
 use super::{Message, Prompt, RequestSpec, estimate_tokens};
@@ -87,7 +85,7 @@ fn jsonl(
     file: &str,
     text: &str,
     max_tokens: u32,
-    temp: Option<f32>,
+    temp: Option<f64>,
 ) -> anyhow::Result<Vec<RequestSpec>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -138,7 +136,7 @@ fn sharegpt(
     file: &str,
     text: &str,
     max_tokens: u32,
-    temp: Option<f32>,
+    temp: Option<f64>,
 ) -> anyhow::Result<(Vec<RequestSpec>, usize)> {
     let v: Value = serde_json::from_str(text).map_err(|e| {
         anyhow::anyhow!("{file}:{}:{}: not ShareGPT JSON: {e}", e.line(), e.column())
@@ -191,7 +189,7 @@ pub fn load(
     path: &Path,
     format: &str,
     max_tokens: u32,
-    temperature: Option<f32>,
+    temperature: Option<f64>,
 ) -> anyhow::Result<Dataset> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).with_context(|| format!("--dataset {file}: cannot read"))?;
@@ -234,7 +232,7 @@ pub fn load(
 /// Shuffles `items` reproducibly (Fisher–Yates with a seeded generator).
 pub fn shuffle<T>(items: &mut [T], seed: u64) {
     use rand::RngExt;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut rng = crate::rng::seeded(seed);
     for i in (1..items.len()).rev() {
         let j = rng.random_range(0..=i);
         items.swap(i, j);

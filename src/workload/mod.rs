@@ -60,7 +60,7 @@ pub struct RequestSpec {
     /// Output token limit to ask for.
     pub max_tokens: Option<u32>,
     /// Sampling temperature to ask for.
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
 }
 
 /// A source of requests, addressed by index so any worker can take the next one.

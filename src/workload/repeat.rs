@@ -47,13 +47,7 @@ impl RepeatMix {
     }
 }
 
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
-}
+use crate::rng::mix64 as mix;
 
 impl Workload for RepeatMix {
     fn get(&self, i: u64) -> RequestSpec {

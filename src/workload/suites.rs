@@ -43,7 +43,7 @@ pub struct SuiteBase {
     /// `--max-tokens` (output tokens of steps that do not fix their own).
     pub max_tokens: u32,
     /// `--temperature`.
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// `--seed`.
     pub seed: u64,
 }

@@ -5,8 +5,6 @@
 //! first word has no leading space, every later one has exactly one. So a prompt of `n` words
 //! is `n` tokens of content on any of these tokenizers (a chat template adds its own few).
 
-use rand::SeedableRng;
-use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
@@ -22,13 +20,7 @@ pub const WORDS: [&str; 64] = [
     "lake", "star", "moon",
 ];
 
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
-}
+use crate::rng::mix64 as mix;
 
 /// Appends `n` one-token words chosen by `seed` to `out` (a space before each word unless
 /// `out` is empty).
@@ -73,7 +65,7 @@ impl Length {
         if self.stdev <= 0.0 {
             return self.mean;
         }
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(seed ^ mix(index ^ 0x5eed)));
+        let mut rng = crate::rng::seeded(mix(seed ^ mix(index ^ 0x5eed)));
         let normal = Normal::new(self.mean as f64, self.stdev).expect("finite stdev");
         normal.sample(&mut rng).round().max(1.0) as u64
     }
@@ -91,7 +83,7 @@ pub struct Synthetic {
     /// Tokens at the start of every prompt that are the same for all requests.
     pub shared_prefix: u64,
     /// Sampling temperature.
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// Seed of words and lengths.
     pub seed: u64,
     /// Context the server must have (long-context steps), if any.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use llmbench::record::Record;
-use llmbench::result::ResultFile;
+use llmbench::measure::record::{Outcome, Record};
+use llmbench::results::file::ResultFile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -161,7 +161,7 @@ pub fn read_records(path: &Path) -> Vec<Record> {
     if !path.exists() {
         return Vec::new();
     }
-    llmbench::record::read_records(path).unwrap()
+    llmbench::results::records::read_records(path).unwrap()
 }
 
 /// One step of a scripted HTTP response.
@@ -275,7 +275,7 @@ impl ScriptServer {
                                 Step::At(d) => {
                                     // Tokio's own timer wakes up to ~1.5 ms late; llmbench's
                                     // precise timer (unit-tested on its own) keeps the truth exact.
-                                    llmbench::timer::sleep_until(t0 + d).await;
+                                    llmbench::load::timer::sleep_until(t0 + d).await;
                                     true
                                 }
                                 Step::Write(bytes) if chunked => {
@@ -386,4 +386,85 @@ pub fn openai_stream(ttft_ms: u64, itl_ms: u64, tokens: u64, prompt_tokens: u64)
         .into_bytes(),
     ));
     s
+}
+
+/// The invariants every run keeps, whatever the faults: one outcome per scheduled request,
+/// one record per outcome (plus retried attempts), failures outside the latency statistics.
+pub fn check_accounting(r: &RunOut) {
+    let sc = &r.result().scenarios[0];
+    let o = &sc.outcomes;
+    let sum: u64 = Outcome::ALL.iter().map(|x| o.get(*x)).sum();
+    assert_eq!(sum, o.scheduled, "outcomes sum to scheduled: {o:?}");
+    let measured: Vec<_> = r
+        .records
+        .iter()
+        .filter(|x| !x.warmup && !x.retried)
+        .collect();
+    assert_eq!(measured.len() as u64, o.scheduled, "one record per request");
+    for x in Outcome::ALL {
+        let n = measured.iter().filter(|r| r.outcome() == x).count() as u64;
+        assert_eq!(n, o.get(x), "{x:?} in records and summary");
+    }
+    let ok = o.get(Outcome::Succeeded);
+    let m = &sc.metrics;
+    assert_eq!(
+        m.e2e_ms.map_or(0, |d| d.count),
+        ok,
+        "e2e samples = successes"
+    );
+    assert_eq!(
+        m.ttft_ms.map_or(0, |d| d.count),
+        ok,
+        "ttft samples = successes"
+    );
+    let ok_tokens: u64 = measured
+        .iter()
+        .filter(|r| r.outcome() == Outcome::Succeeded)
+        .map(|r| r.output_tokens)
+        .sum();
+    assert_eq!(m.output_tokens.total, ok_tokens, "tokens of successes only");
+    let ea = m.error_adjusted.expect("error-adjusted view");
+    let cancelled = o.get(Outcome::Cancelled);
+    assert_eq!(ea.requests, o.scheduled - cancelled);
+    if ea.requests > 0 {
+        assert!((ea.success_rate - ok as f64 / ea.requests as f64).abs() < 1e-12);
+    }
+}
+
+/// Held by every test of the `truth` binary: tests that hold timing to known truth run one at a
+/// time, on a machine that runs nothing else of ours (cargo runs test binaries one after
+/// another).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A finished command's exit code (-1 when a signal ended it).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A finished command's stdout and stderr, together.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `llmbench run URL -n 20 -q -o DIR/NAME` (recording in `home`'s store when given).
+pub fn run_to(dir: &TempDir, name: &str, url: &str, home: Option<&TempDir>) -> std::path::PathBuf {
+    let out = dir.path(name);
+    let mut cmd = match home {
+        Some(h) => with_home(&h.0),
+        None => bin(),
+    };
+    let o = cmd
+        .args(["run", url, "-n", "20", "-q", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    out
 }

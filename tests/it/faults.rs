@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use llmbench::record::{Outcome, TokenSource};
+use llmbench::measure::record::{Outcome, TokenSource};
 
 use crate::common::*;
 
@@ -22,49 +22,6 @@ pub fn get_json(base: &str, path: &str) -> serde_json::Value {
     s.read_to_string(&mut buf).unwrap();
     let body = buf.split_once("\r\n\r\n").unwrap().1;
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// The invariants every run keeps, whatever the faults: one outcome per scheduled request,
-/// one record per outcome (plus retried attempts), failures outside the latency statistics.
-pub fn check_accounting(r: &RunOut) {
-    let sc = &r.result().scenarios[0];
-    let o = &sc.outcomes;
-    let sum: u64 = Outcome::ALL.iter().map(|x| o.get(*x)).sum();
-    assert_eq!(sum, o.scheduled, "outcomes sum to scheduled: {o:?}");
-    let measured: Vec<_> = r
-        .records
-        .iter()
-        .filter(|x| !x.warmup && !x.retried)
-        .collect();
-    assert_eq!(measured.len() as u64, o.scheduled, "one record per request");
-    for x in Outcome::ALL {
-        let n = measured.iter().filter(|r| r.outcome() == x).count() as u64;
-        assert_eq!(n, o.get(x), "{x:?} in records and summary");
-    }
-    let ok = o.get(Outcome::Succeeded);
-    let m = &sc.metrics;
-    assert_eq!(
-        m.e2e_ms.map_or(0, |d| d.count),
-        ok,
-        "e2e samples = successes"
-    );
-    assert_eq!(
-        m.ttft_ms.map_or(0, |d| d.count),
-        ok,
-        "ttft samples = successes"
-    );
-    let ok_tokens: u64 = measured
-        .iter()
-        .filter(|r| r.outcome() == Outcome::Succeeded)
-        .map(|r| r.output_tokens)
-        .sum();
-    assert_eq!(m.output_tokens.total, ok_tokens, "tokens of successes only");
-    let ea = m.error_adjusted.expect("error-adjusted view");
-    let cancelled = o.get(Outcome::Cancelled);
-    assert_eq!(ea.requests, o.scheduled - cancelled);
-    if ea.requests > 0 {
-        assert!((ea.success_rate - ok as f64 / ea.requests as f64).abs() < 1e-12);
-    }
 }
 
 const N: u64 = 6;
@@ -526,4 +483,168 @@ fn retried_requests_can_succeed() {
     );
     assert!(sc.outcomes.retried_attempts > 0);
     assert_eq!(r.records.len() as u64, rep["requests"].as_u64().unwrap());
+}
+
+#[test]
+fn the_console_says_why_requests_failed() {
+    // Every other request: the server's own message; the rest a second message.
+    let srv = ScriptServer::start(Arc::new(|i| {
+        let body = if i % 3 == 0 {
+            r#"{"error":{"message":"The model `my-model` does not exist","type":"NotFoundError"}}"#
+        } else {
+            r#"{"error":"overloaded"}"#
+        };
+        vec![
+            Step::Head(if i % 3 == 0 { 404 } else { 503 }, "application/json"),
+            Step::Write(body.as_bytes().to_vec()),
+        ]
+    }));
+    let r = run(&[
+        &srv.url,
+        "-n",
+        "9",
+        "--backend",
+        "openai-chat",
+        "--model",
+        "my-model",
+    ]);
+    assert_eq!(r.output.status.code(), Some(1), "{}", r.stderr());
+    let out = r.stdout();
+    assert!(
+        out.contains("6 × HTTP 503") && out.contains("overloaded"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 × HTTP 404") && out.contains("The model `my-model` does not exist"),
+        "{out}"
+    );
+    let err = r.stderr();
+    assert!(
+        err.contains("every request failed; the first reason: HTTP 503"),
+        "{err}"
+    );
+}
+
+fn sse(s: &str) -> Step {
+    Step::Write(s.as_bytes().to_vec())
+}
+
+fn ms(n: u64) -> Step {
+    Step::At(Duration::from_millis(n))
+}
+
+#[test]
+fn tool_calls_without_text_are_output() {
+    let srv = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::Head(200, "text/event-stream"),
+            ms(20),
+            sse(
+                "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}}]}\n\n",
+            ),
+            ms(30),
+            sse(
+                "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]}}]}\n\n",
+            ),
+            sse("data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"),
+            sse(
+                "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":12}}\n\ndata: [DONE]\n\n",
+            ),
+        ]
+    }));
+    let r = run(&[&srv.url, "--backend", "openai-chat", "-n", "3"]);
+    check_accounting(&r);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::Succeeded), 3, "{:?}", sc.errors);
+    assert_eq!(sc.metrics.output_tokens.total, 36);
+    for x in &r.records {
+        let ttft = x.ttft_ms().unwrap();
+        assert!(
+            (19.0..40.0).contains(&ttft),
+            "TTFT {ttft} from the first tool-call delta"
+        );
+        assert_eq!(x.chunk_times_ms.len(), 2);
+    }
+}
+
+#[test]
+fn done_ends_the_request_even_on_a_connection_kept_open() {
+    // `[DONE]`, then the server keeps the connection open for 30 s without a word.
+    let srv = ScriptServer::start(Arc::new(|_| {
+        let mut s = openai_stream(5, 2, 3, 4);
+        s.push(Step::At(Duration::from_secs(30)));
+        s
+    }));
+    let r = run(&[
+        &srv.url,
+        "--backend",
+        "openai-chat",
+        "-n",
+        "2",
+        "--idle-timeout",
+        "10s",
+    ]);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::Succeeded), 2, "{:?}", sc.errors);
+    assert!(
+        sc.metrics.e2e_ms.unwrap().max < 1000.0,
+        "{:?}",
+        sc.metrics.e2e_ms
+    );
+}
+
+#[test]
+fn a_whole_json_reply_to_a_streamed_request_is_read_as_one() {
+    // A 200 carrying an error object: a stream_error with the server's message.
+    let err = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::Head(200, "application/json"),
+            sse(r#"{"error":{"message":"model overloaded, try later","type":"server_error"}}"#),
+        ]
+    }));
+    let r = run(&[&err.url, "--backend", "openai-chat", "-n", "2"]);
+    check_accounting(&r);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::StreamError), 2, "{:?}", sc.errors);
+    assert!(
+        sc.errors[0].message.contains("model overloaded, try later"),
+        "{:?}",
+        sc.errors
+    );
+    // A server that ignores `stream: true`: one whole completion succeeds, TTFT = E2E.
+    let whole = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::Head(200, "application/json"),
+            ms(25),
+            sse(
+                r#"{"choices":[{"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+            ),
+        ]
+    }));
+    let r = run(&[&whole.url, "--backend", "openai-chat", "-n", "2"]);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::Succeeded), 2, "{:?}", sc.errors);
+    assert_eq!(sc.metrics.output_tokens.total, 4);
+    for x in &r.records {
+        assert_eq!(x.first_token_at_ms, Some(x.done_at_ms), "TTFT = E2E");
+        assert!(x.ttft_ms().unwrap() >= 24.0);
+    }
+}
+
+#[test]
+fn an_encoding_that_was_not_asked_for_is_named() {
+    let srv = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::Head(200, "text/event-stream\r\ncontent-encoding: gzip"),
+            Step::Write(vec![0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]),
+        ]
+    }));
+    let r = run(&[&srv.url, "--backend", "openai-chat", "-n", "2"]);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::StreamError), 2, "{:?}", sc.errors);
+    assert!(
+        sc.errors[0].message.contains("gzip-encoded"),
+        "{:?}",
+        sc.errors
+    );
 }

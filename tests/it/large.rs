@@ -1,7 +1,7 @@
 //! Long contexts and huge events: 2 MiB request bodies and 1 MiB SSE data lines go through
 //! without error, with exact token counts.
 
-use llmbench::record::Outcome;
+use llmbench::measure::record::Outcome;
 
 use crate::common::*;
 

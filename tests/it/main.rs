@@ -1,15 +1,14 @@
-//! One integration-test binary; modules share the helpers in `common`.
+//! The integration tests that run in parallel; modules share the helpers in `common` (the
+//! timing-truth tests are the `truth` binary, run one at a time).
 
 mod common;
-mod core;
 mod faults;
 mod inputs;
-mod keepalive;
 mod large;
 mod lifecycle;
-mod protocols;
 mod reports;
 mod schema;
 mod secrets;
+mod settings;
 mod telemetry;
 mod workloads;

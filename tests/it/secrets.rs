@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use llmbench::record::Outcome;
+use llmbench::measure::record::Outcome;
 
 use crate::common::*;
 
@@ -141,8 +141,8 @@ fn canary_keys_are_sent_but_never_written() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let res =
-            llmbench::result::ResultFile::read(&dir.path(&format!("result{i}.json"))).unwrap();
+        let res = llmbench::results::file::ResultFile::read(&dir.path(&format!("result{i}.json")))
+            .unwrap();
         let o = &res.scenarios[0].outcomes;
         assert_eq!(o.get(Outcome::HttpError), 6);
         assert_eq!(o.get(Outcome::StreamError), 3);

@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use llmbench::record::Outcome;
-use llmbench::telemetry::probe::{probe, probe_client};
+use llmbench::measure::record::Outcome;
+use llmbench::telemetry::probe::probe;
+use llmbench::transport::client::ClientConfig;
+use llmbench::transport::http::probe_client;
 
 use crate::common::{ServeChild, TempDir, bin, run};
 
@@ -21,7 +23,7 @@ fn proc_alive(pid: u32) -> bool {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -97,7 +99,7 @@ fn detect_json_agrees_with_proc() {
 #[tokio::test]
 async fn probe_finds_the_simulator_and_nothing_on_a_closed_port() {
     let sim = ServeChild::start(&["--sim-model", "probe-model"]);
-    let http = probe_client(Duration::from_millis(500));
+    let http = probe_client(&ClientConfig::default(), Duration::from_millis(500), false).unwrap();
     let found = probe(&http, &sim.url).await.expect("simulator found");
     assert_eq!(found.kind, "llmbench-sim");
     assert_eq!(found.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
@@ -127,10 +129,10 @@ fn result_carries_system_and_resource_timeline_of_the_server_process() {
     assert!(r.output.status.success(), "{}", r.stderr());
     let res = r.result();
     assert_eq!(
-        res.system["memory"]["total_bytes"],
-        llmbench::telemetry::system::memory_total_bytes().unwrap()
+        res.system.as_ref().unwrap().memory.total_bytes,
+        llmbench::telemetry::system::memory_total_bytes()
     );
-    assert!(res.system["cpu"]["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(res.system.as_ref().unwrap().cpu.logical_cores.unwrap() >= 1);
     let server = res.server.as_ref().expect("server record");
     assert_eq!(server.pid, Some(sim.child.id()));
     assert_eq!(server.kind.as_deref(), Some("llmbench-sim"));
@@ -231,7 +233,7 @@ fn no_metrics_and_bad_metrics_url() {
     assert!(r.records.is_empty());
 }
 
-fn serve_cmd(port: u16, extra: &str) -> String {
+pub(crate) fn serve_cmd(port: u16, extra: &str) -> String {
     format!(
         "{} serve --port {port} --decode-ms 2 {extra}",
         env!("CARGO_BIN_EXE_llmbench")
@@ -305,7 +307,7 @@ fn isolate_restarts_the_server_between_scenarios() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let res = llmbench::result::ResultFile::read(&out).unwrap();
+    let res = llmbench::results::file::ResultFile::read(&out).unwrap();
     let managed = res.server.as_ref().unwrap().managed.as_ref().unwrap();
     assert_eq!(managed.starts, 2);
     assert_eq!(managed.ready_s.len(), 2);
@@ -324,6 +326,7 @@ fn ctrl_c_stops_the_managed_server_and_marks_the_run_cancelled() {
     let cmd = serve_cmd(port, "");
     let dir = TempDir::new("sigint");
     let out = dir.path("r.json");
+    let rec = dir.path("r.jsonl");
     let mut child = bin()
         .args([
             "run",
@@ -336,25 +339,23 @@ fn ctrl_c_stops_the_managed_server_and_marks_the_run_cancelled() {
             "--grace",
             "2s",
         ])
-        .args(["--server-cmd", &cmd, "-o"])
+        .args(["--server-cmd", &cmd, "--records"])
+        .arg(&rec)
+        .arg("-o")
         .arg(&out)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the server answers and requests are flowing.
+    // Wait until requests are flowing: records written (a readiness wait, not a guess).
     let t0 = Instant::now();
-    loop {
+    while std::fs::read(&rec).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count()) < 2 {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
-            "server never answered"
+            "no requests within 30 s"
         );
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(1500));
     // The server's pid: the process listening is the child of llmbench (its only child).
     let children =
         std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
@@ -365,8 +366,8 @@ fn ctrl_c_stops_the_managed_server_and_marks_the_run_cancelled() {
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
-    let res = llmbench::result::ResultFile::read(&out).unwrap();
-    assert_eq!(res.status, llmbench::result::RunStatus::Cancelled);
+    let res = llmbench::results::file::ResultFile::read(&out).unwrap();
+    assert_eq!(res.status, llmbench::results::file::RunStatus::Cancelled);
     let pid = res.server.as_ref().unwrap().pid.unwrap();
     if !children.trim().is_empty() {
         assert!(children.split_whitespace().any(|c| c == pid.to_string()));
@@ -493,7 +494,7 @@ fn optimize_checks_its_advice_by_benchmarking_before_and_after() {
     assert!(log("after.server.log").contains(&format!("batch ≤ {parallel}")));
     // ...and the measured TPOT is the simulator's truth on each side.
     let tpot = |n: &str| {
-        let r = llmbench::result::ResultFile::read(&dir.path(n)).unwrap();
+        let r = llmbench::results::file::ResultFile::read(&dir.path(n)).unwrap();
         r.scenarios[0].metrics.tpot_ms.as_ref().unwrap().p50
     };
     let (before, after) = (tpot("before.json"), tpot("after.json"));
@@ -509,7 +510,7 @@ fn optimize_checks_its_advice_by_benchmarking_before_and_after() {
     );
     // Both servers are gone.
     for n in ["before.json", "after.json"] {
-        let r = llmbench::result::ResultFile::read(&dir.path(n)).unwrap();
+        let r = llmbench::results::file::ResultFile::read(&dir.path(n)).unwrap();
         assert!(!proc_alive(r.server.unwrap().pid.unwrap()));
     }
 }
@@ -590,8 +591,8 @@ fn gpu_telemetry_reads_nvml_through_the_real_ffi_path() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r = llmbench::result::ResultFile::read(&out).unwrap();
-    assert_eq!(r.system["gpus"].as_array().unwrap().len(), 2);
+    let r = llmbench::results::file::ResultFile::read(&out).unwrap();
+    assert_eq!(r.system.as_ref().unwrap().gpus.len(), 2);
     let tl = r.scenarios[0].resources.as_ref().unwrap();
     assert!(!tl.samples.is_empty());
     for s in &tl.samples {

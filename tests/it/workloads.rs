@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use llmbench::record::Outcome;
-use llmbench::result::ScenarioResult;
+use llmbench::measure::record::Outcome;
+use llmbench::results::file::ScenarioResult;
 use serde_json::Value;
 
 use crate::common::*;
@@ -285,22 +285,21 @@ fn sweep_temperature_sends_each_value() {
                 .unwrap()
         })
         .collect();
-    // Temperatures are f32 in a request spec: 0.7 goes out as 0.699999988.
+    // Temperatures go out and are recorded as typed (0.7, not 0.699999988 or
+    // 0.30000001192092896).
     let want = [0.0, 0.0, 0.7, 0.7, 1.5, 1.5];
-    assert_eq!(sent.len(), want.len());
-    assert!(
-        sent.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
-        "{sent:?}"
-    );
+    assert_eq!(sent, want);
     let temps: Vec<f64> = r
         .result()
         .scenarios
         .iter()
         .map(|s| s.params["temperature"].as_f64().unwrap())
         .collect();
-    assert!(
-        (temps[1] - 0.7).abs() < 1e-6 && temps[2] == 1.5,
-        "{temps:?}"
+    assert_eq!(temps, [0.0, 0.7, 1.5]);
+    let one = run(&[&srv.url, "--temperature", "0.3", "-n", "1"]);
+    assert_eq!(
+        one.result().scenarios[0].params["temperature"].as_f64(),
+        Some(0.3)
     );
 }
 
@@ -313,6 +312,16 @@ fn sweep_without_a_list_is_refused_before_sending() {
     assert_eq!(out.status.code(), Some(2));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("nothing to sweep"), "{e}");
+    // A misspelt flag is named, once prefixed with "error:".
+    let out = bin()
+        .args(["sweep", "http://127.0.0.1:9", "--concurency", "1,2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("--concurency"), "{e}");
+    assert!(!e.contains("nothing to sweep"), "{e}");
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
 }
 
 /// Generation request bodies the server received (context-length probes such as GET /props
@@ -778,6 +787,24 @@ fn conversation_filters_context_size_and_listing() {
         r.result().scenarios[0].params["context_limit"]["tokens"],
         2048
     );
+    // Every conversation too big: nothing measured is an error, and each skip is said once.
+    let r = run(&[
+        &sim.url,
+        "--conversations",
+        &file,
+        "--context-size",
+        "10",
+        "--max-tokens",
+        "3",
+    ]);
+    assert_eq!(r.output.status.code(), Some(2), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("nothing was measured"),
+        "{}",
+        r.stderr()
+    );
+    let all = text(&r.output);
+    assert_eq!(all.matches("\"big\" skipped").count(), 1, "{all}");
     // Listing needs no server.
     let out = bin()
         .args([

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmbench::record::Outcome;
-use llmbench::result::RunStatus;
+use llmbench::measure::record::Outcome;
+use llmbench::results::file::RunStatus;
 
 use crate::common::*;
 
@@ -29,9 +29,19 @@ fn check_truth(r: &RunOut, ttft: f64, tpot: f64, requests: u64, tokens: u64) {
     assert_eq!(sc.metrics.output_tokens.total, requests * tokens);
     let (got_ttft, got_tpot) = medians(r);
     eprintln!("{case}: median TTFT {got_ttft:.3} TPOT {got_tpot:.3}");
+    // A token cannot be seen before it is sent: never below the truth. Above it, 2.5 ms one
+    // at a time (the simulator alone is ~1 ms late on loopback); with 64 requests at once on a
+    // 2-core machine the server itself reads a burst of 64 requests late, by 3-4 ms (seen in
+    // CI: 53.5 ms against 50), which the client rightly counts, so the bound there is 6 ms.
+    // TPOT, paced by the server's own timer, keeps 0.5 ms.
+    let above = if r.args.iter().any(|a| a == "64") {
+        6.0
+    } else {
+        2.5
+    };
     assert!(
-        (got_ttft - ttft).abs() <= 2.0,
-        "{case}: median TTFT {got_ttft:.3} ms, truth {ttft} ms"
+        got_ttft >= ttft - 0.5 && got_ttft - ttft <= above,
+        "{case}: median TTFT {got_ttft:.3} ms, truth {ttft} ms (allowed +{above})"
     );
     assert!(
         (got_tpot - tpot).abs() <= 0.5,
@@ -43,32 +53,129 @@ fn check_truth(r: &RunOut, ttft: f64, tpot: f64, requests: u64, tokens: u64) {
     );
 }
 
+/// The median TTFT the simulator itself delivered to this run's measured requests, from its
+/// send log: from the request's arrival to the hand-over of the first token's chunk.
+fn delivered_ttft(log: &std::path::Path, r: &RunOut, chat: bool) -> f64 {
+    // Lines are written when a response body is dropped, just after the client is done.
+    std::thread::sleep(Duration::from_millis(300));
+    let sends: std::collections::HashMap<String, f64> = std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            // Chat's role chunk goes out just before the first token, as its own write.
+            let first = v["sends_ms"][if chat { 1 } else { 0 }].as_f64()?;
+            Some((v["request_id"].as_str()?.to_string(), first))
+        })
+        .collect();
+    let mut d: Vec<f64> = r
+        .records
+        .iter()
+        .filter(|x| !x.warmup)
+        .map(|x| {
+            let id = x.request_id.as_ref().expect("request id");
+            *sends
+                .get(id)
+                .unwrap_or_else(|| panic!("{id} not in the send log"))
+        })
+        .collect();
+    d.sort_by(f64::total_cmp);
+    d[d.len() / 2]
+}
+
+/// At 64 requests at once on a 2-core machine the simulator itself falls behind its own
+/// schedule (its timers wake late; seen: 53-57 ms for a 50 ms TTFT), and the client is right
+/// to count that. So the truth the client is held to is what the server delivered, from its
+/// send log: the median TTFT within 2.5 ms above it (never below), the TPOT within 0.5 ms of
+/// the configured truth, and the delivered TTFT itself within 10 ms of the configuration.
+fn check_delivered(r: &RunOut, log: &std::path::Path, chat: bool, requests: u64) {
+    let case = r.args.join(" ");
+    assert!(r.output.status.success(), "{}", r.stderr());
+    let sc = &r.result().scenarios[0];
+    assert_eq!(
+        sc.outcomes.get(Outcome::Succeeded),
+        requests,
+        "{:?}",
+        sc.errors
+    );
+    assert_eq!(sc.metrics.output_tokens.total, requests * 12);
+    let (got_ttft, got_tpot) = medians(r);
+    let delivered = delivered_ttft(log, r, chat);
+    eprintln!(
+        "{case}: median TTFT {got_ttft:.3} (server delivered {delivered:.3}) TPOT {got_tpot:.3}"
+    );
+    assert!(
+        got_ttft >= delivered - 0.5 && got_ttft - delivered <= 2.5,
+        "{case}: median TTFT {got_ttft:.3} ms, the server delivered {delivered:.3} ms"
+    );
+    assert!(
+        (50.0..60.0).contains(&delivered),
+        "{case}: the simulator delivered {delivered:.3} ms for 50 ms"
+    );
+    assert!(
+        (got_tpot - 20.0).abs() <= 0.5,
+        "{case}: median TPOT {got_tpot:.3} ms, truth 20 ms"
+    );
+}
+
 #[test]
 fn simulator_fixed_mode_truth_at_concurrency_1_and_64() {
-    let sim = ServeChild::start(&["--ttft-ms", "50", "--itl-ms", "20", "--tokens", "12"]);
+    let _serial = serial();
+    let dir = TempDir::new("truth");
+    let log = dir.path("sends.jsonl");
+    let log_s = log.to_string_lossy().into_owned();
+    let sim = ServeChild::start(&[
+        "--ttft-ms",
+        "50",
+        "--itl-ms",
+        "20",
+        "--tokens",
+        "12",
+        "--send-log",
+        &log_s,
+    ]);
     let r = run(&[&sim.url, "--requests", "12", "--concurrency", "1"]);
     check_truth(&r, 50.0, 20.0, 12, 12);
-    let r = run(&[&sim.url, "--requests", "192", "--concurrency", "64"]);
-    check_truth(&r, 50.0, 20.0, 192, 12);
+    let id = ["--request-id-header", "X-Request-Id"];
+    let r = run(&[
+        &[
+            sim.url.as_str(),
+            "--requests",
+            "192",
+            "--concurrency",
+            "64",
+            // The first round's 64 new connections are the client's, not the server's.
+            "--warmup",
+            "64",
+        ][..],
+        &id,
+    ]
+    .concat());
+    check_delivered(&r, &log, true, 192);
     // Completions protocol, same truth.
     let r = run(&[
-        &sim.url,
-        "--backend",
-        "openai-completions",
-        "--requests",
-        "64",
-        "--concurrency",
-        "64",
-        // Without a warm-up, a burst of 64 new TCP connections on a 2-core machine adds
-        // 3-5 ms to every first-round TTFT (measured; see docs/architecture.md).
-        "--warmup",
-        "64",
-    ]);
-    check_truth(&r, 50.0, 20.0, 64, 12);
+        &[
+            sim.url.as_str(),
+            "--backend",
+            "openai-completions",
+            "--requests",
+            "64",
+            "--concurrency",
+            "64",
+            // Without a warm-up, a burst of 64 new TCP connections on a 2-core machine adds
+            // 3-5 ms to every first-round TTFT (measured; see docs/architecture.md).
+            "--warmup",
+            "64",
+        ][..],
+        &id,
+    ]
+    .concat());
+    check_delivered(&r, &log, false, 64);
 }
 
 #[test]
 fn independent_server_truth_at_concurrency_1_and_64() {
+    let _serial = serial();
     let srv = ScriptServer::start(Arc::new(|_| openai_stream(40, 15, 10, 21)));
     let r = run(&[&srv.url, "--requests", "10", "--concurrency", "1"]);
     check_truth(&r, 40.0, 15.0, 10, 10);
@@ -84,6 +191,7 @@ fn independent_server_truth_at_concurrency_1_and_64() {
 
 #[test]
 fn open_loop_keeps_its_rate_when_requests_are_slow() {
+    let _serial = serial();
     // Each request takes 2 s (100 + 19 × 100 ms); 20 requests/s must still go out on time.
     let sim = ServeChild::start(&["--ttft-ms", "100", "--itl-ms", "100", "--tokens", "20"]);
     let r = run(&[
@@ -108,6 +216,7 @@ fn open_loop_keeps_its_rate_when_requests_are_slow() {
 
 #[test]
 fn poisson_schedule_with_a_seed_is_reproducible() {
+    let _serial = serial();
     let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1", "--tokens", "2"]);
     let offsets = |seed: &str| -> Vec<f64> {
         let r = run(&[
@@ -135,6 +244,7 @@ fn poisson_schedule_with_a_seed_is_reproducible() {
 
 #[test]
 fn every_request_gets_exactly_one_outcome() {
+    let _serial = serial();
     // 0: fine; 1: HTTP 500; 2: cut mid-stream; 3: in-band error; 4: no output; 5: stall.
     let script: Script = Arc::new(|i| match i % 6 {
         0 => openai_stream(5, 1, 3, 4),
@@ -204,6 +314,7 @@ fn every_request_gets_exactly_one_outcome() {
 
 #[test]
 fn unreachable_server_fails_fast_with_a_clear_message() {
+    let _serial = serial();
     // Bind then drop to get a port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -220,6 +331,7 @@ fn unreachable_server_fails_fast_with_a_clear_message() {
 
 #[test]
 fn no_url_benchmarks_the_builtin_simulator() {
+    let _serial = serial();
     let r = run(&[
         "--requests",
         "8",
@@ -242,6 +354,7 @@ fn no_url_benchmarks_the_builtin_simulator() {
 
 #[test]
 fn warmup_requests_are_recorded_but_not_measured() {
+    let _serial = serial();
     let r = run(&["--requests", "4", "--warmup", "2", "--max-tokens", "4"]);
     let sc = &r.result().scenarios[0];
     assert_eq!(sc.outcomes.scheduled, 4);
@@ -251,6 +364,7 @@ fn warmup_requests_are_recorded_but_not_measured() {
 
 #[test]
 fn bad_flags_are_named_before_any_request() {
+    let _serial = serial();
     for (args, needle) in [
         (vec!["--concurrency", "0"], "--concurrency"),
         (vec!["--rate=-1"], "--rate"),
@@ -274,6 +388,7 @@ fn bad_flags_are_named_before_any_request() {
 
 #[test]
 fn a_schedule_the_client_could_not_keep_is_marked_not_trustworthy() {
+    let _serial = serial();
     // One slot, a 300 ms server and 40 arrivals a second: nearly every arrival finds the slot
     // taken until the end of the run and is dropped, so the result must say the numbers do not
     // describe the offered load.
@@ -312,6 +427,7 @@ fn a_schedule_the_client_could_not_keep_is_marked_not_trustworthy() {
 
 #[test]
 fn request_ids_tie_each_record_to_the_servers_send_log() {
+    let _serial = serial();
     let dir = TempDir::new("sendlog");
     let log = dir.path("sends.jsonl");
     let log_s = log.to_string_lossy().into_owned();

@@ -5,10 +5,9 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmbench::record::Outcome;
+use llmbench::measure::record::Outcome;
 
 use crate::common::*;
-use crate::faults::check_accounting;
 
 /// A streaming chat server whose every connection closes after one response (`close`: see
 /// [`Step::CloseAfter`]).
@@ -22,6 +21,7 @@ fn closing_server(close: Option<Duration>) -> ScriptServer {
 
 #[test]
 fn requests_on_a_closed_kept_alive_connection_are_resent_at_once_on_a_fresh_one() {
+    let _serial = serial();
     for c in ["1", "4"] {
         // Each connection dies with the next request on it unanswered: every request that
         // reuses a connection goes into one the server is closing.
@@ -54,6 +54,7 @@ fn requests_on_a_closed_kept_alive_connection_are_resent_at_once_on_a_fresh_one(
 
 #[test]
 fn a_server_closing_just_after_each_response_loses_no_request() {
+    let _serial = serial();
     // llama-server closes 20-90 µs after each streamed response.
     for c in ["1", "4"] {
         let srv = closing_server(Some(Duration::from_micros(50)));
@@ -71,6 +72,7 @@ fn a_server_closing_just_after_each_response_loses_no_request() {
 
 #[test]
 fn no_keepalive_opens_a_connection_per_request() {
+    let _serial = serial();
     let srv = closing_server(None);
     let r = run(&[&srv.url, "-n", "12", "-c", "2", "--no-keepalive"]);
     check_accounting(&r);
@@ -81,6 +83,7 @@ fn no_keepalive_opens_a_connection_per_request() {
 
 #[test]
 fn a_fresh_connection_closed_before_any_response_stays_a_transport_error() {
+    let _serial = serial();
     // Reads each request and closes without a word, on every connection: nothing is resent.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmbench::record::{Outcome, TokenSource};
+use llmbench::measure::record::{Outcome, TokenSource};
 
 use crate::common::*;
 
@@ -24,9 +24,20 @@ fn truth(r: &RunOut, ttft: f64, tpot: f64, requests: u64, tokens: u64) {
     let got_ttft = sc.metrics.ttft_ms.unwrap().p50;
     let got_tpot = sc.metrics.tpot_ms.unwrap().p50;
     eprintln!("{case}: median TTFT {got_ttft:.3} ms, TPOT {got_tpot:.3} ms");
+    // Never below the truth; above it by 2.5 ms one at a time (the simulator alone is ~1 ms
+    // late on loopback; seen once in a full run: 62.1 ms against 60), plus 0.1 ms per further
+    // request at once: on 2 cores a scripted server in this process answers a burst of 16 a
+    // little late itself (seen: 42.0 ms against 40 at c=16).
+    let c: f64 = r
+        .args
+        .iter()
+        .position(|a| a == "-c" || a == "--concurrency")
+        .and_then(|i| r.args.get(i + 1)?.parse().ok())
+        .unwrap_or(1.0);
+    let above = 2.5 + 0.1 * (c - 1.0);
     assert!(
-        (got_ttft - ttft).abs() <= 2.0,
-        "{case}: median TTFT {got_ttft:.3} ms, truth {ttft} ms"
+        got_ttft >= ttft - 0.5 && got_ttft - ttft <= above,
+        "{case}: median TTFT {got_ttft:.3} ms, truth {ttft} ms (allowed +{above:.1})"
     );
     assert!(
         (got_tpot - tpot).abs() <= 0.5,
@@ -42,6 +53,7 @@ fn sources(r: &RunOut) -> Vec<Option<TokenSource>> {
 
 #[test]
 fn every_backend_measures_the_simulator_truth_streaming_and_not() {
+    let _serial = serial();
     let sim = ServeChild::start(&["--ttft-ms", "50", "--itl-ms", "20", "--tokens", "12"]);
     // Streaming: TTFT 50 ms, TPOT 20 ms.
     for (backend, source) in [
@@ -148,6 +160,7 @@ fn tgi_script(ttft: u64, itl: u64, tokens: u64) -> Vec<Step> {
 
 #[test]
 fn independent_ollama_and_tgi_servers_are_measured_exactly() {
+    let _serial = serial();
     // Without /api/tags the Ollama preflight stops before any request, and says why.
     let bare = ScriptServer::start(Arc::new(|_| ollama_script(40, 15, 10, 21)));
     let r = run(&[
@@ -225,6 +238,7 @@ fn independent_ollama_and_tgi_servers_are_measured_exactly() {
 
 #[test]
 fn auto_picks_the_backend_from_what_the_server_answers() {
+    let _serial = serial();
     let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1", "--tokens", "3"]);
     // The simulator speaks everything and names itself: OpenAI chat.
     let r = run(&[&sim.url, "-n", "2"]);
@@ -284,6 +298,7 @@ fn auto_picks_the_backend_from_what_the_server_answers() {
 
 #[test]
 fn cache_hit_rate_is_the_repeated_share_where_the_server_says() {
+    let _serial = serial();
     let sim = ServeChild::start(&["--ttft-ms", "2", "--itl-ms", "1", "--tokens", "4"]);
     // 40 requests, 30 % repeats: ⌊40 · 0.3⌋ = 12 repeat an earlier prompt.
     for backend in ["openai-chat", "generate", "llamacpp", "openai-completions"] {
@@ -321,6 +336,7 @@ fn cache_hit_rate_is_the_repeated_share_where_the_server_says() {
 
 #[test]
 fn token_counts_name_their_source_and_short_outputs_are_warned_about() {
+    let _serial = serial();
     // An OpenAI server that reports no usage: " t0 t1 ... t9" in 10 chunks.
     let script: Script = Arc::new(|_| {
         let mut s = openai_stream(1, 1, 10, 0);
@@ -345,7 +361,7 @@ fn token_counts_name_their_source_and_short_outputs_are_warned_about() {
     ]);
     assert_eq!(sources(&r), vec![Some(TokenSource::Tokenizer)]);
     let text: String = (0..10).map(|i| format!(" t{i}")).collect();
-    let want = llmbench::tokenize::cl100k().unwrap().count(&text);
+    let want = llmbench::measure::tokenize::cl100k().unwrap().count(&text);
     assert_eq!(
         r.result().scenarios[0].metrics.output_tokens.total,
         2 * want
@@ -382,6 +398,7 @@ fn token_counts_name_their_source_and_short_outputs_are_warned_about() {
 
 #[test]
 fn ollama_preflight_checks_the_model_and_pulls_it_on_request() {
+    let _serial = serial();
     let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1", "--tokens", "3"]);
     let args = |model: &'static str, pull: bool| {
         let mut a = vec![
@@ -448,6 +465,7 @@ fn llamacpp_script(ttft: u64, itl: u64, tokens: u64, prompt_tokens: u64) -> Vec<
 
 #[test]
 fn independent_llamacpp_server_is_measured_exactly() {
+    let _serial = serial();
     let srv = ScriptServer::start(Arc::new(|_| llamacpp_script(40, 15, 10, 17)));
     for c in ["1", "16"] {
         let r = run(&[
@@ -476,6 +494,7 @@ fn independent_llamacpp_server_is_measured_exactly() {
 
 #[test]
 fn independent_plain_generate_server_is_timed_exactly() {
+    let _serial = serial();
     // The whole answer 60 ms after the request; not streamed, so TTFT = E2E = 60 ms, TPOT 0.
     let srv = ScriptServer::start(Arc::new(|_| {
         vec![

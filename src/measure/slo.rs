@@ -17,8 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::Outcome;
-use crate::result::ScenarioResult;
+use crate::measure::record::Outcome;
+use crate::measure::stats::{Metrics, Outcomes, RequestSamples};
 
 /// Comparison of a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,8 +278,19 @@ pub fn parse(spec: &str) -> anyhow::Result<Vec<Target>> {
     Ok(targets)
 }
 
+/// What a finished scenario measured, as the targets see it.
+#[derive(Clone, Copy)]
+pub struct Measured<'a> {
+    /// Outcome counts.
+    pub outcomes: &'a Outcomes,
+    /// The scenario's statistics.
+    pub metrics: &'a Metrics,
+    /// Per-request figures, when kept.
+    pub samples: Option<&'a RequestSamples>,
+}
+
 /// Goodput of a scenario under the per-request latency targets among `targets`.
-pub fn goodput(targets: &[Target], sc: &ScenarioResult) -> Goodput {
+pub fn goodput(targets: &[Target], sc: Measured<'_>) -> Goodput {
     let per_request: Vec<&Target> = targets
         .iter()
         .filter(|t| {
@@ -295,7 +306,7 @@ pub fn goodput(targets: &[Target], sc: &ScenarioResult) -> Goodput {
         })
         .collect();
     let succeeded = sc.outcomes.get(Outcome::Succeeded);
-    let good = match &sc.samples {
+    let good = match sc.samples {
         Some(s) => {
             (0..s.len())
             .filter(|&i| {
@@ -339,7 +350,7 @@ pub fn goodput(targets: &[Target], sc: &ScenarioResult) -> Goodput {
 }
 
 /// Judges every target against a finished scenario.
-pub fn evaluate(targets: &[Target], sc: &ScenarioResult) -> SloResult {
+pub fn evaluate(targets: &[Target], sc: Measured<'_>) -> SloResult {
     let gp = goodput(targets, sc);
     let results: Vec<TargetResult> = targets
         .iter()
@@ -360,7 +371,7 @@ pub fn evaluate(targets: &[Target], sc: &ScenarioResult) -> SloResult {
                     (m.to_string(), None, "1/s", Some(v))
                 }
                 Measure::SuccessRate => {
-                    let o = &sc.outcomes;
+                    let o = sc.outcomes;
                     let v = (o.scheduled > 0)
                         .then(|| o.get(Outcome::Succeeded) as f64 / o.scheduled as f64);
                     ("success_rate".into(), None, "share", v)
@@ -427,7 +438,7 @@ pub fn text(r: &SloResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Dist, Metrics, Outcomes, RequestSamples};
+    use crate::measure::stats::Dist;
 
     #[test]
     fn parses_targets_and_units() {
@@ -480,7 +491,7 @@ mod tests {
         assert!(e.contains("tpot_p99<<5"), "{e}");
     }
 
-    fn scenario() -> ScenarioResult {
+    fn scenario() -> (Outcomes, Metrics, RequestSamples) {
         let samples = RequestSamples {
             ttft_ms: vec![Some(10.0), Some(20.0), Some(30.0), Some(40.0)],
             tpot_ms: vec![Some(5.0), None, Some(9.0), Some(5.0)],
@@ -489,32 +500,36 @@ mod tests {
             seen: 0,
         };
         let mut t: Vec<f64> = vec![10.0, 20.0, 30.0, 40.0];
-        ScenarioResult {
-            outcomes: Outcomes {
+        (
+            Outcomes {
                 scheduled: 5,
-                counts: [("succeeded".to_string(), 4), ("http_error".to_string(), 1)]
+                counts: [(Outcome::Succeeded, 4), (Outcome::HttpError, 1)]
                     .into_iter()
                     .collect(),
                 retried_attempts: 0,
                 stale_connection_resends: 0,
             },
-            metrics: Metrics {
+            Metrics {
                 ttft_ms: Dist::of(&mut t),
                 output_tokens_per_s: 50.0,
                 duration_s: 2.0,
                 ..Default::default()
             },
-            samples: Some(samples),
-            ..Default::default()
-        }
+            samples,
+        )
     }
 
     #[test]
     fn goodput_needs_every_per_request_target() {
-        let sc = scenario();
+        let (o, m, samples) = scenario();
+        let sc = Measured {
+            outcomes: &o,
+            metrics: &m,
+            samples: Some(&samples),
+        };
         let r = evaluate(
             &parse("ttft_p50<35ms,tpot_p99<8,e2e_p99<200,tokens_per_s>40").unwrap(),
-            &sc,
+            sc,
         );
         // Request 0: all met. 1: no TPOT (one token), met. 2: TPOT 9 fails. 3: TTFT 40 and
         // e2e 300 fail. The failed request never counts.
@@ -526,7 +541,7 @@ mod tests {
         assert!(!r.targets[1].passed, "no TPOT distribution: no data fails");
         assert!(r.targets[3].passed);
         assert!(!r.passed);
-        let r = evaluate(&parse("goodput>=40%,success_rate>0.9").unwrap(), &sc);
+        let r = evaluate(&parse("goodput>=40%,success_rate>0.9").unwrap(), sc);
         assert!(r.targets[0].passed);
         assert_eq!(r.goodput.good, 4, "no latency target: succeeded requests");
         assert!(!r.targets[1].passed, "4/5 succeeded");

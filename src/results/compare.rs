@@ -11,8 +11,8 @@
 
 use serde::Serialize;
 
-use crate::result::{ResultFile, ScenarioResult};
-use crate::stats::{Dist, RequestSamples};
+use crate::measure::stats::{Dist, RequestSamples};
+use crate::results::file::{ResultFile, ScenarioResult};
 
 /// Confidence level of the intervals.
 pub const CONFIDENCE: f64 = 0.95;
@@ -26,19 +26,57 @@ enum Sample {
     Rate,
 }
 
-/// Compared metrics: label, unit, higher-is-better, sample kind.
-const METRICS: &[(&str, &str, bool, Sample)] = &[
-    ("TTFT p50", "ms", false, Sample::Ttft),
-    ("TTFT p95", "ms", false, Sample::Ttft),
-    ("TTFT p99", "ms", false, Sample::Ttft),
-    ("TPOT p50", "ms", false, Sample::Tpot),
-    ("TPOT p95", "ms", false, Sample::Tpot),
-    ("TPOT p99", "ms", false, Sample::Tpot),
-    ("E2E p50", "ms", false, Sample::E2e),
-    ("E2E p95", "ms", false, Sample::E2e),
-    ("E2E p99", "ms", false, Sample::E2e),
-    ("output tok/s", "1/s", true, Sample::Rate),
-    ("requests/s", "1/s", true, Sample::Rate),
+/// What a row compares: a scenario figure and how to read it.
+#[derive(Debug, Clone, Copy)]
+enum Figure {
+    /// A percentile of a latency distribution.
+    Latency(Sample, f64),
+    /// Output tokens per second of the measured window.
+    OutputRate,
+    /// Requests per second of the measured window.
+    RequestRate,
+}
+
+/// One compared metric: its label (display only), unit, direction and figure.
+struct Compared {
+    label: &'static str,
+    unit: &'static str,
+    higher_is_better: bool,
+    figure: Figure,
+}
+
+const fn latency(label: &'static str, s: Sample, p: f64) -> Compared {
+    Compared {
+        label,
+        unit: "ms",
+        higher_is_better: false,
+        figure: Figure::Latency(s, p),
+    }
+}
+
+/// Compared metrics, in display order.
+const METRICS: &[Compared] = &[
+    latency("TTFT p50", Sample::Ttft, 50.0),
+    latency("TTFT p95", Sample::Ttft, 95.0),
+    latency("TTFT p99", Sample::Ttft, 99.0),
+    latency("TPOT p50", Sample::Tpot, 50.0),
+    latency("TPOT p95", Sample::Tpot, 95.0),
+    latency("TPOT p99", Sample::Tpot, 99.0),
+    latency("E2E p50", Sample::E2e, 50.0),
+    latency("E2E p95", Sample::E2e, 95.0),
+    latency("E2E p99", Sample::E2e, 99.0),
+    Compared {
+        label: "output tok/s",
+        unit: "1/s",
+        higher_is_better: true,
+        figure: Figure::OutputRate,
+    },
+    Compared {
+        label: "requests/s",
+        unit: "1/s",
+        higher_is_better: true,
+        figure: Figure::RequestRate,
+    },
 ];
 
 /// One metric of one scenario, base against new.
@@ -127,22 +165,8 @@ pub fn parse_threshold(s: &str) -> anyhow::Result<f64> {
 /// Resamples drawn per bootstrap.
 pub const RESAMPLES: usize = 1000;
 
-/// SplitMix64: a small seeded generator, so a comparison always gives the same interval.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+// SplitMix64: a small seeded generator, so a comparison always gives the same interval.
+use crate::rng::SplitMix;
 
 /// A statistic of a sample: a percentile (0..=100) or the mean.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,7 +182,7 @@ fn stat_of(v: &mut [f64], stat: Stat) -> f64 {
         Stat::Mean => v.iter().sum::<f64>() / v.len() as f64,
         Stat::Percentile(p) => {
             v.sort_by(f64::total_cmp);
-            crate::stats::percentile(v, p)
+            crate::measure::stats::percentile(v, p)
         }
     }
 }
@@ -183,8 +207,8 @@ pub fn bootstrap_ci(base: &[f64], new: &[f64], stat: Stat) -> Option<(f64, f64)>
     }
     diffs.sort_by(f64::total_cmp);
     Some((
-        crate::stats::percentile(&diffs, 2.5),
-        crate::stats::percentile(&diffs, 97.5),
+        crate::measure::stats::percentile(&diffs, 2.5),
+        crate::measure::stats::percentile(&diffs, 97.5),
     ))
 }
 
@@ -203,21 +227,17 @@ fn samples_of(s: &RequestSamples, kind: Sample) -> Vec<f64> {
     }
 }
 
-fn value(sc: &ScenarioResult, label: &str) -> Option<f64> {
+fn value(sc: &ScenarioResult, figure: Figure) -> Option<f64> {
     let m = &sc.metrics;
-    match label {
-        "output tok/s" => return Some(m.output_tokens_per_s),
-        "requests/s" => return Some(m.requests_per_s),
-        _ => {}
-    }
-    let (name, stat) = label.split_once(' ')?;
-    let d: &Option<Dist> = match name {
-        "TTFT" => &m.ttft_ms,
-        "TPOT" => &m.tpot_ms,
-        "E2E" => &m.e2e_ms,
-        _ => return None,
+    let (d, p): (&Option<Dist>, f64) = match figure {
+        Figure::OutputRate => return Some(m.output_tokens_per_s),
+        Figure::RequestRate => return Some(m.requests_per_s),
+        Figure::Latency(Sample::Ttft, p) => (&m.ttft_ms, p),
+        Figure::Latency(Sample::Tpot, p) => (&m.tpot_ms, p),
+        Figure::Latency(Sample::E2e, p) => (&m.e2e_ms, p),
+        Figure::Latency(Sample::Rate, _) => return None,
     };
-    d.and_then(|d| d.get(stat))
+    d.and_then(|d| d.percentile(p))
 }
 
 /// Compares one scenario.
@@ -228,18 +248,17 @@ pub fn compare_scenario(
 ) -> ScenarioComparison {
     let rows = METRICS
         .iter()
-        .map(|&(label, unit, higher_is_better, kind)| {
-            let (b, n) = (value(base, label), value(new, label));
+        .map(|c| {
+            let (b, n) = (value(base, c.figure), value(new, c.figure));
             let change = b.zip(n).map(|(b, n)| n - b);
             let relative = b
                 .zip(change)
                 .and_then(|(b, c)| (b.abs() > 0.0).then(|| c / b.abs()));
-            let stat = match label.split_once(' ').map(|x| x.1) {
-                Some("p50") => Stat::Percentile(50.0),
-                Some("p95") => Stat::Percentile(95.0),
-                Some("p99") => Stat::Percentile(99.0),
-                _ => Stat::Mean,
+            let (kind, stat) = match c.figure {
+                Figure::Latency(kind, p) => (kind, Stat::Percentile(p)),
+                Figure::OutputRate | Figure::RequestRate => (Sample::Rate, Stat::Mean),
             };
+            let higher_is_better = c.higher_is_better;
             let ci = match (&base.samples, &new.samples) {
                 (Some(sb), Some(sn)) => {
                     bootstrap_ci(&samples_of(sb, kind), &samples_of(sn, kind), stat)
@@ -254,8 +273,8 @@ pub fn compare_scenario(
             };
             let beyond = relative.is_some_and(|r| r.abs() > max_regression);
             Row {
-                metric: label.to_string(),
-                unit: unit.to_string(),
+                metric: c.label.to_string(),
+                unit: c.unit.to_string(),
                 higher_is_better,
                 base: b,
                 new: n,
@@ -365,7 +384,7 @@ mod tests {
         let mut v = ttft.to_vec();
         ScenarioResult {
             name: name.into(),
-            metrics: crate::stats::Metrics {
+            metrics: crate::measure::stats::Metrics {
                 ttft_ms: Dist::of(&mut v),
                 output_tokens_per_s: tokens_per_s,
                 ..Default::default()

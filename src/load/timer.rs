@@ -105,16 +105,28 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn wakes_close_to_the_deadline() {
-        let mut late = Vec::new();
+    async fn wakes_close_to_the_deadline_and_never_early() {
+        // Lateness in ms of each wake-up: ours, then Tokio's own timer on the same deadlines.
+        let mut ours = Vec::new();
+        let mut tokio_s = Vec::new();
         for i in 0..40u64 {
             let at = Instant::now() + Duration::from_micros(700 + i * 137);
             sleep_until(at).await;
-            late.push(Instant::now().duration_since(at).as_secs_f64() * 1e3);
+            let now = Instant::now();
+            assert!(now >= at, "woke {:?} before the deadline", at - now);
+            ours.push((now - at).as_secs_f64() * 1e3);
+            let at = Instant::now() + Duration::from_micros(700 + i * 137);
+            tokio::time::sleep_until(at.into()).await;
+            tokio_s.push(Instant::now().duration_since(at).as_secs_f64() * 1e3);
         }
-        late.sort_by(f64::total_cmp);
-        // Never early; the median well under Tokio's 1 ms granularity (loose bound: CI is noisy).
-        assert!(late[0] >= 0.0);
-        assert!(late[20] < 0.5, "median lateness {} ms", late[20]);
+        ours.sort_by(f64::total_cmp);
+        tokio_s.sort_by(f64::total_cmp);
+        let (m, t) = (ours[20], tokio_s[20]);
+        // Well under Tokio's 1 ms granularity; on a machine too busy for that, still at most
+        // half of Tokio's lateness measured in the same moments.
+        assert!(
+            m < 0.5 || m < t / 2.0,
+            "median lateness {m} ms, Tokio's {t} ms"
+        );
     }
 }

@@ -1,23 +1,22 @@
 //! Runs multi-turn conversations: each conversation's turns in order, every request carrying
 //! the history so far with the model's actual replies; `--concurrency N` conversations at once.
 //!
-//! Records flow to one collector, as in the runner: it writes the records file, feeds the
-//! statistics and keeps each record's turn shape for the per-turn statistics.
+//! Records flow to the same collector as the runner's (`super::collect`); this driver also
+//! keeps each record's turn shape for the per-turn statistics.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::client::Client;
-use crate::record::{Outcome, Record};
-use crate::result::ScenarioResult;
-use crate::runner::{Cancel, Scenario, Sinks};
-use crate::schedule::Load;
-use crate::stats::Accumulator;
+use super::collect::{Collector, Unit};
+use super::schedule::Load;
+use super::{Cancel, Scenario, Sinks};
+use crate::measure::record::{Outcome, Record};
+use crate::results::file::ScenarioResult;
+use crate::transport::client::Client;
 use crate::workload::conversation::{Conversation, ConversationSet, Dialogue, TurnShape, size};
 
 enum Msg {
@@ -32,49 +31,41 @@ async fn one_conversation(
     conv: &Conversation,
     ids: &AtomicU64,
     cancel: &Cancel,
-    tx: &mpsc::UnboundedSender<Msg>,
+    tx: &mpsc::Sender<Msg>,
 ) {
     let mut d = Dialogue::new(conv);
     while let Some(t) = d.next_turn() {
         if cancel.soft.is_cancelled() {
             return;
         }
-        let (spec, shape) = match set.request(&mut d) {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = tx.send(Msg::Stopped(format!(
+        let (spec, shape) =
+            match set.request(&mut d) {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = tx.send(Msg::Stopped(format!(
                     "conversation {:?} stopped at turn {t}: the chat template failed: {e:#}",
                     conv.id
-                )));
-                return;
-            }
-        };
+                ))).await;
+                    return;
+                }
+            };
         let scheduled = Instant::now();
         let (mut rec, reply) = tokio::select! {
             r = client.execute_with_reply(&spec, scheduled) => r,
-            _ = cancel.hard.cancelled() => (Record {
-                outcome: Some(Outcome::Cancelled),
-                scheduled_at_ms: client.ms(scheduled),
-                sent_at_ms: Some(client.ms(scheduled)),
-                done_at_ms: client.ms(Instant::now()),
-                requested_output_tokens: spec.max_tokens,
-                error: Some("cancelled while in flight".into()),
-                attempt: 1,
-                ..Default::default()
-            }, String::new()),
+            _ = cancel.hard.cancelled() => (client.cancelled_in_flight(&spec, scheduled), String::new()),
         };
         rec.scenario = sc.name.clone();
         rec.id = ids.fetch_add(1, Ordering::Relaxed);
         rec.conversation = Some(conv.id.clone());
         rec.turn = Some(t as u32);
         let ok = rec.outcome() == Outcome::Succeeded;
-        let _ = tx.send(Msg::Done(Box::new(rec), shape));
+        let _ = tx.send(Msg::Done(Box::new(rec), shape)).await;
         if !ok {
             if t + 1 < conv.turns.len() && !cancel.soft.is_cancelled() {
                 let _ = tx.send(Msg::Stopped(format!(
                     "conversation {:?} stopped at turn {t}: the request failed, so later turns (which need its reply) were not sent",
                     conv.id
-                )));
+                ))).await;
             }
             return;
         }
@@ -83,7 +74,7 @@ async fn one_conversation(
 }
 
 /// Runs the conversations of `set` as scenario `sc`.
-pub async fn run(
+pub(crate) async fn run(
     client: Arc<Client>,
     sc: &Scenario,
     set: &ConversationSet,
@@ -93,7 +84,7 @@ pub async fn run(
     let mut warnings = Vec::new();
     let limit = match set.context_size {
         Some(n) => Some((n, "--context-size".to_string())),
-        None => crate::server_info::context_length(client.config(), &client.options().model)
+        None => crate::server::info::context_length(client.config(), &client.options().model)
             .await
             .map(|c| (c.tokens, c.source)),
     };
@@ -107,7 +98,6 @@ pub async fn run(
                     "conversation {:?} skipped: needs about {need} tokens of context, {src} allows {lim}",
                     c.id
                 );
-                eprintln!("{msg}");
                 warnings.push(msg);
                 skipped.push(c.id.clone());
             }
@@ -120,7 +110,7 @@ pub async fn run(
     };
     let turns_total: u64 = selected.iter().map(|c| c.turns.len() as u64).sum();
     let selected = Arc::new(selected);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(super::COLLECT_QUEUE);
     let next = Arc::new(AtomicUsize::new(0));
     let ids = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -151,50 +141,57 @@ pub async fn run(
         });
     }
     drop(tx);
-    let pb = progress(sinks.progress, turns_total, &sc.name);
-    let mut acc = Accumulator::default();
+    let mut col = Collector::new(
+        sinks.progress,
+        Some(turns_total),
+        &sc.name,
+        Unit::Turns,
+        true,
+    );
     let mut items = Vec::new();
-    let mut write_error = None;
     while let Some(msg) = rx.recv().await {
         match msg {
             Msg::Stopped(w) => warnings.push(w),
             Msg::Done(rec, shape) => {
-                if let Some(w) = sinks.records.as_mut()
-                    && write_error.is_none()
-                    && let Err(e) = w.write(&rec)
-                {
-                    write_error = Some(e);
-                }
-                acc.add(&rec);
-                pb.inc(1);
-                items.push((*rec, shape));
+                col.take(&rec, sinks).await;
+                items.push((turn_point(&rec), shape));
             }
         }
     }
     while workers.join_next().await.is_some() {}
-    pb.finish_and_clear();
-    if let Some(e) = write_error {
+    let got = col.finish();
+    if let Some(e) = got.write_error {
         return Err(e);
     }
-    let summary = acc.finish();
     let mut params = sc.params.clone();
     params["conversations_run"] = json!(selected.len());
     params["conversations_skipped"] = json!(skipped);
     if let Some((lim, src)) = &limit {
         params["context_limit"] = json!({"tokens": lim, "source": src});
     }
-    Ok(ScenarioResult {
-        name: sc.name.clone(),
-        params,
-        outcomes: summary.outcomes,
-        metrics: summary.metrics,
-        errors: summary.errors,
-        samples: Some(summary.samples),
-        warnings,
-        turns: crate::turn_stats::per_turn(&items),
-        rag: crate::turn_stats::rag(&items),
+    let mut res = ScenarioResult::from_summary(&sc.name, params, got.summary);
+    warnings.append(&mut res.warnings);
+    res.warnings = warnings;
+    res.turns = crate::measure::turns::per_turn(&items);
+    res.rag = crate::measure::turns::rag(&items);
+    Ok(res)
+}
+
+/// What the per-turn statistics read of a record: its outcome, times and token counts. The
+/// collector writes the whole record; the driver keeps only this for the per-turn tables, so
+/// chunk times and error texts do not accumulate over a long run.
+fn turn_point(r: &Record) -> Record {
+    Record {
+        outcome: r.outcome,
+        sent_at_ms: r.sent_at_ms,
+        first_token_at_ms: r.first_token_at_ms,
+        done_at_ms: r.done_at_ms,
+        input_tokens: r.input_tokens,
+        cached_tokens: r.cached_tokens,
+        cache_hit: r.cache_hit,
+        output_tokens: r.output_tokens,
         ..Default::default()
-    })
+    }
 }
 
 /// What the worker tasks need of the scenario and the set (owned, so tasks are `'static`).
@@ -216,20 +213,4 @@ impl ConversationSetRef {
             },
         }
     }
-}
-
-fn progress(show: bool, total: u64, name: &str) -> ProgressBar {
-    let target = if show {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let pb = ProgressBar::with_draw_target(Some(total), target).with_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} turns {elapsed_precise}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(name.to_string());
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
 }

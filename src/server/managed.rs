@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::runner::Cancel;
-use crate::telemetry::probe::{DetectedServer, probe, probe_client};
+use crate::telemetry::probe::{DetectedServer, probe};
+use tokio_util::sync::CancellationToken;
 
 /// What the result file records about the server.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -73,11 +73,27 @@ pub struct ServerCmd {
     pub log: PathBuf,
 }
 
-const SECRET_WORDS: [&str; 5] = ["key", "token", "secret", "password", "auth"];
+/// Words that make a flag or variable name a credential, when one of its `-`/`_`-separated
+/// words is one of them (`--api-key`, `HF_TOKEN`, `--hf-token`), not when they only appear
+/// inside a word (`--tokens 16`, `--max-num-batched-tokens`, `--monkey`).
+const SECRET_WORDS: [&str; 10] = [
+    "key",
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "auth",
+    "authorization",
+    "credential",
+    "credentials",
+];
 
 fn secret_name(s: &str) -> bool {
-    let l = s.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| l.contains(w))
+    s.trim_start_matches('-')
+        .to_ascii_lowercase()
+        .split(['-', '_', '.'])
+        .any(|w| SECRET_WORDS.contains(&w))
 }
 
 /// The command with secret values replaced by `<redacted>`.
@@ -181,6 +197,8 @@ pub enum StartError {
 /// A running server process group.
 pub struct ManagedServer {
     cfg: ServerCmd,
+    /// Readiness checks and the probe (the run's TLS and header settings).
+    http: reqwest::Client,
     child: Option<Child>,
     /// What the result file records.
     pub info: ManagedInfo,
@@ -190,7 +208,11 @@ pub struct ManagedServer {
 
 impl ManagedServer {
     /// Starts the server and waits until it answers (or fails, times out, or Ctrl-C).
-    pub async fn start(cfg: ServerCmd, cancel: &Cancel) -> Result<ManagedServer, StartError> {
+    pub async fn start(
+        cfg: ServerCmd,
+        http: reqwest::Client,
+        cancel: &CancellationToken,
+    ) -> Result<ManagedServer, StartError> {
         let mut s = ManagedServer {
             info: ManagedInfo {
                 command: redact(&cfg.command),
@@ -198,6 +220,7 @@ impl ManagedServer {
                 ..Default::default()
             },
             cfg,
+            http,
             child: None,
             detected: None,
         };
@@ -210,7 +233,7 @@ impl ManagedServer {
         self.child.as_ref().map(Child::id)
     }
 
-    async fn launch(&mut self, cancel: &Cancel) -> Result<(), StartError> {
+    async fn launch(&mut self, cancel: &CancellationToken) -> Result<(), StartError> {
         use std::os::unix::process::CommandExt;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -234,10 +257,10 @@ impl ManagedServer {
         );
         self.child = Some(child);
         self.info.starts += 1;
-        let http = probe_client(Duration::from_millis(500));
+        let http = self.http.clone();
         let base = self.cfg.url.trim_end_matches('/').to_string();
         loop {
-            if cancel.soft.is_cancelled() {
+            if cancel.is_cancelled() {
                 self.stop().await;
                 return Err(StartError::Cancelled);
             }
@@ -269,7 +292,7 @@ impl ManagedServer {
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = cancel.soft.cancelled() => {}
+                _ = cancel.cancelled() => {}
             }
         }
         let secs = started.elapsed().as_secs_f64();
@@ -290,7 +313,7 @@ impl ManagedServer {
     }
 
     /// Stops and starts the server again (`--isolate`).
-    pub async fn restart(&mut self, cancel: &Cancel) -> Result<(), StartError> {
+    pub async fn restart(&mut self, cancel: &CancellationToken) -> Result<(), StartError> {
         self.stop().await;
         self.launch(cancel).await
     }
@@ -369,6 +392,17 @@ mod tests {
         assert_eq!(
             redact("vllm serve m --api-key abc --port 8000 HF_TOKEN=x --token=y"),
             "vllm serve m --api-key '<redacted>' --port 8000 'HF_TOKEN=<redacted>' '--token=<redacted>'"
+        );
+        // Vocabulary is not a secret: token counts and batch sizes stay as typed.
+        for plain in [
+            "llmbench serve --tokens 16 --port 8000",
+            "vllm serve m --max-num-batched-tokens 8192 --monkey 3",
+        ] {
+            assert_eq!(redact(plain), plain);
+        }
+        assert_eq!(
+            redact("x --hf-token abc OPENAI_API_KEY=k"),
+            "x --hf-token '<redacted>' 'OPENAI_API_KEY=<redacted>'"
         );
     }
 

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::Dist;
+use crate::measure::stats::Dist;
 
 /// Process CPU share (of all cores available to it) above which the client is the limit.
 pub const CPU_LIMIT: f64 = 0.8;

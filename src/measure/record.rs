@@ -2,12 +2,9 @@
 //!
 //! All times are milliseconds on the run's monotonic clock (`Instant` at run start = 0).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
+
+pub use crate::protocol::TokenSource;
 
 /// How a scheduled request ended. Every scheduled request gets exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -61,20 +58,6 @@ impl Outcome {
             Outcome::Dropped => "dropped",
         }
     }
-}
-
-/// Where a token count came from, best first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenSource {
-    /// The server's `usage` object (or equivalent in the final event).
-    ServerUsage,
-    /// The server's own counters (Ollama eval_count, llama.cpp timings, TGI details).
-    ServerCounters,
-    /// A local tokenizer applied to the received text.
-    Tokenizer,
-    /// One token per received content chunk.
-    Chunks,
 }
 
 /// One request, as measured.
@@ -195,88 +178,6 @@ impl Record {
     }
 }
 
-/// Writes one JSON line per record, each with a single `write` to the OS, so a killed run
-/// (even `kill -9`) leaves only whole lines.
-pub struct RecordWriter {
-    out: File,
-}
-
-impl RecordWriter {
-    /// Creates (truncates) the file, and checks a byte can be written to it (a full disk or a
-    /// read-only target fails here, before the run, not after it).
-    pub fn create(path: &Path) -> anyhow::Result<Self> {
-        let mut file = File::create(path)
-            .with_context(|| format!("--records: cannot create {}", path.display()))?;
-        file.write_all(b"\n")
-            .and_then(|_| file.flush())
-            .with_context(|| format!("--records: cannot write to {}", path.display()))?;
-        if file.metadata().map(|m| m.is_file()).unwrap_or(false) {
-            file.set_len(0)
-                .and_then(|_| std::io::Seek::rewind(&mut file))
-                .with_context(|| format!("--records: cannot write to {}", path.display()))?;
-        }
-        Ok(Self { out: file })
-    }
-
-    /// Appends one line, handed to the OS in one write.
-    pub fn write(&mut self, record: &Record) -> anyhow::Result<()> {
-        let mut line = serde_json::to_vec(record)?;
-        line.push(b'\n');
-        self.out
-            .write_all(&line)
-            .context("cannot write to the records file")?;
-        Ok(())
-    }
-}
-
-/// Reads a records file; a broken line is an error naming the file and line.
-pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
-    let file =
-        File::open(path).with_context(|| format!("cannot open records file {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let rec: Record = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not a record", path.display(), i + 1))?;
-        out.push(rec);
-    }
-    Ok(out)
-}
-
-/// Reads a records file written by a run that may have been killed: a last line that does not
-/// parse (cut by the kill) is left out and reported; a broken line elsewhere is an error.
-pub fn read_records_tolerant(path: &Path) -> anyhow::Result<(Vec<Record>, Option<String>)> {
-    let text = std::fs::read(path)
-        .with_context(|| format!("cannot read records file {}", path.display()))?;
-    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
-    let last = lines.iter().rposition(|l| !l.trim_ascii().is_empty());
-    let mut out = Vec::new();
-    let mut note = None;
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        match serde_json::from_slice::<Record>(line) {
-            Ok(r) => out.push(r),
-            Err(e) if Some(i) == last => {
-                note = Some(format!(
-                    "{}:{}: last line is incomplete ({e}); left out",
-                    path.display(),
-                    i + 1
-                ));
-            }
-            Err(e) => {
-                return Err(anyhow::anyhow!("{e}"))
-                    .with_context(|| format!("{}:{}: not a record", path.display(), i + 1));
-            }
-        }
-    }
-    Ok((out, note))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,28 +198,5 @@ mod tests {
         assert_eq!(r.queue_ms(), Some(5.0));
         assert_eq!(r.tpot_ms(), Some(20.0));
         assert_eq!(r.itl_ms().collect::<Vec<_>>(), vec![20.0, 20.0]);
-    }
-
-    #[test]
-    fn records_round_trip_through_jsonl() {
-        let dir = std::env::temp_dir().join(format!("llmbench-rec-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("r.jsonl");
-        let rec = Record {
-            scenario: "s".into(),
-            outcome: Some(Outcome::Truncated),
-            output_tokens_source: Some(TokenSource::Chunks),
-            attempt: 1,
-            ..Default::default()
-        };
-        let mut w = RecordWriter::create(&path).unwrap();
-        w.write(&rec).unwrap();
-        w.write(&rec).unwrap();
-        drop(w);
-        let back = read_records(&path).unwrap();
-        assert_eq!(back, vec![rec.clone(), rec]);
-        std::fs::write(&path, "{\"bad\n").unwrap();
-        let err = format!("{:#}", read_records(&path).unwrap_err());
-        assert!(err.contains("r.jsonl:1"), "{err}");
     }
 }

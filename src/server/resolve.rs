@@ -9,23 +9,24 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::client::{ClientConfig, describe, http_client};
+use crate::protocol::Backend;
+use crate::transport::client::{ClientConfig, describe, http_client};
 
 /// Endpoint paths and the backend each one means.
-const ENDPOINTS: &[(&str, &str)] = &[
-    ("/v1/chat/completions", "openai-chat"),
-    ("/chat/completions", "openai-chat"),
-    ("/v1/completions", "openai-completions"),
-    ("/completions", "openai-completions"),
-    ("/api/chat", "ollama-chat"),
-    ("/api/generate", "ollama-generate"),
-    ("/completion", "llamacpp"),
-    ("/generate_stream", "tgi"),
-    ("/generate", "generate"),
+const ENDPOINTS: &[(&str, Backend)] = &[
+    ("/v1/chat/completions", Backend::OpenAiChat),
+    ("/chat/completions", Backend::OpenAiChat),
+    ("/v1/completions", Backend::OpenAiCompletions),
+    ("/completions", Backend::OpenAiCompletions),
+    ("/api/chat", Backend::OllamaChat),
+    ("/api/generate", Backend::OllamaGenerate),
+    ("/completion", Backend::LlamaCpp),
+    ("/generate_stream", Backend::Tgi),
+    ("/generate", Backend::Generate),
 ];
 
 /// The backend a full endpoint URL names by its path, and the base URL before that path.
-pub fn backend_of_endpoint(url: &str) -> Option<(&'static str, String)> {
+pub fn backend_of_endpoint(url: &str) -> Option<(Backend, String)> {
     let trimmed = url.trim_end_matches('/');
     ENDPOINTS.iter().find_map(|(suffix, backend)| {
         trimmed
@@ -34,13 +35,22 @@ pub fn backend_of_endpoint(url: &str) -> Option<(&'static str, String)> {
     })
 }
 
-/// Whether a backend's requests carry their own path (native APIs) rather than going to the
-/// URL as given (OpenAI and the plain `generate` API accept a full endpoint).
-pub fn uses_native_paths(backend: &str) -> bool {
-    matches!(
-        backend,
-        "ollama-chat" | "ollama-generate" | "tgi" | "llamacpp"
-    )
+/// Fails, naming the URL, when no TCP connection can be opened to its host and port.
+async fn reachable(cfg: &ClientConfig) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(&cfg.base_url)
+        .with_context(|| format!("URL {:?} is not a valid URL", cfg.base_url))?;
+    let host = url.host_str().context("the URL has no host")?.to_string();
+    let port = url.port_or_known_default().context("the URL has no port")?;
+    let connect = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port));
+    match tokio::time::timeout(cfg.connect_timeout, connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => bail!("cannot reach {}: {e}", cfg.base_url),
+        Err(_) => bail!(
+            "cannot reach {}: no connection within {:?} (--connect-timeout)",
+            cfg.base_url,
+            cfg.connect_timeout
+        ),
+    }
 }
 
 /// A small GET of a JSON document; `Ok(None)` for a non-2xx answer or a body that is not JSON.
@@ -49,14 +59,24 @@ pub async fn get_json(
     cfg: &ClientConfig,
     url: &str,
 ) -> anyhow::Result<Option<Value>> {
-    let mut req = http.get(url).timeout(cfg.connect_timeout * 3);
+    let mut req = http
+        .get(cfg.with_query(url))
+        .timeout(cfg.connect_timeout * 3);
     for (k, v) in &cfg.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {url}: {}", describe(&e)))?;
+    let resp = req.send().await.map_err(|e| {
+        let why = describe(&e);
+        // rustls meeting a plain-HTTP answer to its hello.
+        let plain = url.starts_with("https://")
+            && (why.contains("corrupt message") || why.contains("InvalidContentType"));
+        let hint = if plain {
+            "; the server speaks plain HTTP there: use http://"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot reach {url}: {why}{hint}")
+    })?;
     if !resp.status().is_success() {
         return Ok(None);
     }
@@ -67,7 +87,7 @@ pub async fn get_json(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detected {
     /// The backend picked.
-    pub backend: &'static str,
+    pub backend: Backend,
     /// Why (shown to the user).
     pub reason: String,
 }
@@ -85,14 +105,14 @@ pub async fn detect(cfg: &ClientConfig) -> anyhow::Result<Detected> {
         .and_then(Value::as_str);
     if owned_by == Some("llmbench") {
         return Ok(Detected {
-            backend: "openai-chat",
+            backend: Backend::OpenAiChat,
             reason: "llmbench's simulator (/v1/models)".into(),
         });
     }
     let tags = get_json(&http, cfg, &format!("{base}/api/tags")).await?;
     if tags.as_ref().is_some_and(|t| t["models"].is_array()) {
         return Ok(Detected {
-            backend: "ollama-chat",
+            backend: Backend::OllamaChat,
             reason: "Ollama (/api/tags answered)".into(),
         });
     }
@@ -102,20 +122,20 @@ pub async fn detect(cfg: &ClientConfig) -> anyhow::Result<Detected> {
         .is_some_and(|p| p.get("default_generation_settings").is_some())
     {
         return Ok(Detected {
-            backend: "llamacpp",
+            backend: Backend::LlamaCpp,
             reason: "llama.cpp server (/props answered)".into(),
         });
     }
     let info = get_json(&http, cfg, &format!("{base}/info")).await?;
     if info.as_ref().is_some_and(|i| i.get("model_id").is_some()) {
         return Ok(Detected {
-            backend: "tgi",
+            backend: Backend::Tgi,
             reason: "Text Generation Inference (/info answered)".into(),
         });
     }
     if models.as_ref().is_some_and(|m| m["data"].is_array()) {
         return Ok(Detected {
-            backend: "openai-chat",
+            backend: Backend::OpenAiChat,
             reason: "OpenAI-compatible (/v1/models answered)".into(),
         });
     }
@@ -131,12 +151,12 @@ pub async fn detect_endpoint(cfg: &ClientConfig) -> anyhow::Result<Detected> {
     let Some((backend, base)) = backend_of_endpoint(url) else {
         bail!("cannot tell which API {url} speaks from its path; give --backend");
     };
-    if backend == "generate" {
+    if backend == Backend::Generate {
         let http = http_client(cfg)?;
         let info = get_json(&http, cfg, &format!("{base}/info")).await?;
         if info.as_ref().is_some_and(|i| i.get("model_id").is_some()) {
             return Ok(Detected {
-                backend: "tgi",
+                backend: Backend::Tgi,
                 reason: "Text Generation Inference (/info answered)".into(),
             });
         }
@@ -151,19 +171,35 @@ pub async fn detect_endpoint(cfg: &ClientConfig) -> anyhow::Result<Detected> {
 }
 
 /// The model to ask for when none was given, from what the server lists.
-pub async fn default_model(cfg: &ClientConfig, backend: &str) -> anyhow::Result<Option<String>> {
+pub async fn default_model(cfg: &ClientConfig, backend: Backend) -> anyhow::Result<Option<String>> {
     let http = http_client(cfg)?;
     let base = &cfg.base_url;
     Ok(match backend {
-        "ollama-chat" | "ollama-generate" => ollama_models(cfg).await?.into_iter().next(),
-        "tgi" => get_json(&http, cfg, &format!("{base}/info"))
+        Backend::OllamaChat | Backend::OllamaGenerate => {
+            ollama_models(cfg).await?.into_iter().next()
+        }
+        Backend::Tgi => get_json(&http, cfg, &format!("{base}/info"))
             .await?
             .and_then(|i| i["model_id"].as_str().map(str::to_string)),
-        "generate" => None,
+        Backend::Generate => None,
         _ => get_json(&http, cfg, &format!("{base}/v1/models"))
             .await?
             .and_then(|m| m.pointer("/data/0/id")?.as_str().map(str::to_string)),
     })
+}
+
+/// The models an OpenAI-compatible server lists at `/v1/models`; `None` when it lists none.
+async fn listed_models(cfg: &ClientConfig) -> Option<Vec<String>> {
+    let http = http_client(cfg).ok()?;
+    let m = get_json(&http, cfg, &format!("{}/v1/models", cfg.base_url))
+        .await
+        .ok()??;
+    let ids: Vec<String> = m["data"]
+        .as_array()?
+        .iter()
+        .filter_map(|x| x["id"].as_str().map(str::to_string))
+        .collect();
+    (!ids.is_empty()).then_some(ids)
 }
 
 /// The models an Ollama server has (`/api/tags`); an error when it does not answer.
@@ -231,17 +267,25 @@ pub async fn ollama_preflight(
 pub async fn ollama_pull(cfg: &ClientConfig, model: &str, progress: bool) -> anyhow::Result<()> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let http = http_client(cfg)?;
-    let url = format!("{}/api/pull", cfg.base_url);
+    let url = cfg.with_query(&format!("{}/api/pull", cfg.base_url));
     let mut req = http
         .post(&url)
         .json(&serde_json::json!({"model": model, "stream": true}));
     for (k, v) in &cfg.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let mut resp = req
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {url}: {}", describe(&e)))?;
+    let mut resp = req.send().await.map_err(|e| {
+        let why = describe(&e);
+        // rustls meeting a plain-HTTP answer to its hello.
+        let plain = url.starts_with("https://")
+            && (why.contains("corrupt message") || why.contains("InvalidContentType"));
+        let hint = if plain {
+            "; the server speaks plain HTTP there: use http://"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot reach {url}: {why}{hint}")
+    })?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
@@ -263,13 +307,13 @@ pub async fn ollama_pull(cfg: &ClientConfig, model: &str, progress: bool) -> any
         .progress_chars("=> "),
     );
     pb.set_prefix(model.to_string());
-    let mut framer = crate::sse::Framer::new(crate::sse::Framing::Ndjson);
+    let mut framer = crate::transport::sse::Framer::new(crate::transport::sse::Framing::Ndjson);
     let mut outcome: Option<Result<(), String>> = None;
-    let mut on_line = |ev: crate::sse::Event<'_>| -> Result<(), String> {
+    let mut on_line = |ev: crate::transport::sse::Event<'_>| -> Result<(), String> {
         let v: Value = serde_json::from_slice(ev.data)
             .map_err(|e| format!("malformed progress line ({e})"))?;
         if let Some(err) = v.get("error") {
-            outcome = Some(Err(crate::protocol::openai::error_text(err)));
+            outcome = Some(Err(crate::protocol::error_text(err)));
             return Ok(());
         }
         let status = v["status"].as_str().unwrap_or_default();
@@ -310,11 +354,8 @@ pub async fn ollama_pull(cfg: &ClientConfig, model: &str, progress: bool) -> any
 /// Settles the target before the first request: the backend (probed with `--backend auto`,
 /// printed and recorded), the URL each backend needs, the model, the Ollama preflight, and
 /// what the protocol cannot do (`--ignore-eos`, streaming).
-pub async fn resolve(
-    plan: &mut crate::config::RunPlan,
-    args: &crate::cli::RunArgs,
-) -> anyhow::Result<()> {
-    // Paths `config::parse_url` does not know as endpoints (`/completion`, `/api/chat`, ...).
+pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<()> {
+    // Paths `settings::parse_url` does not know as endpoints (`/completion`, `/api/chat`, ...).
     if !plan.client.url_is_endpoint && backend_of_endpoint(&plan.client.base_url).is_some() {
         plan.client.url_is_endpoint = true;
     }
@@ -324,28 +365,33 @@ pub async fn resolve(
         } else {
             detect(&plan.client).await?
         };
-        plan.protocol = crate::protocol::by_name(found.backend).expect("known backend");
+        plan.protocol = found.backend.protocol();
         eprintln!(
             "Backend: {} (auto: {}; --backend overrides)",
             found.backend, found.reason
         );
     }
-    let backend = plan.protocol.name();
-    plan.recorded["backend"] = Value::from(backend);
+    let backend = plan.protocol.backend();
+    plan.recorded["backend"] = Value::from(backend.name());
     // Native APIs build their own paths: a full endpoint URL becomes its base.
     if plan.client.url_is_endpoint
-        && uses_native_paths(backend)
+        && backend.uses_native_paths()
         && let Some((_, base)) = backend_of_endpoint(&plan.client.base_url)
     {
         plan.client.base_url = base;
         plan.client.url_is_endpoint = false;
     }
     // The plain API's endpoint can have any path: a URL with one is the endpoint itself.
-    if backend == "generate"
+    if backend == Backend::Generate
         && !plan.client.url_is_endpoint
         && reqwest::Url::parse(&plan.client.base_url).is_ok_and(|u| u.path() != "/")
     {
         plan.client.url_is_endpoint = true;
+    }
+    // An endpoint URL is not probed for models: at least say now, not as N transport errors,
+    // when nothing listens there.
+    if plan.client.url_is_endpoint && !plan.client.use_env_proxy {
+        reachable(&plan.client).await?;
     }
     if plan.options.model.is_empty() {
         let found = if plan.client.url_is_endpoint {
@@ -355,7 +401,7 @@ pub async fn resolve(
         };
         plan.options.model = match (found, backend) {
             (Some(m), _) => m,
-            (None, "generate" | "llamacpp") => "default".into(),
+            (None, Backend::Generate | Backend::LlamaCpp) => "default".into(),
             (None, _) if plan.client.url_is_endpoint => "default".into(),
             (None, _) => bail!(
                 "the server at {} lists no models: give --model",
@@ -363,9 +409,22 @@ pub async fn resolve(
             ),
         };
     }
-    if backend.starts_with("ollama") {
-        ollama_preflight(&plan.client, &plan.options.model, args.pull, !args.quiet).await?;
-    } else if args.pull {
+    // A model the server does not list usually fails every request: say so now, with what
+    // the server offers (some servers accept aliases, so it is a warning, not an error).
+    if matches!(backend, Backend::OpenAiChat | Backend::OpenAiCompletions)
+        && !plan.client.url_is_endpoint
+        && let Some(listed) = listed_models(&plan.client).await
+        && !listed.contains(&plan.options.model)
+    {
+        eprintln!(
+            "warning: the server does not list model {:?}; it lists: {}",
+            plan.options.model,
+            listed.join(", ")
+        );
+    }
+    if matches!(backend, Backend::OllamaChat | Backend::OllamaGenerate) {
+        ollama_preflight(&plan.client, &plan.options.model, plan.pull, !plan.quiet).await?;
+    } else if plan.pull {
         bail!("--pull works with Ollama only (backend is {backend})");
     }
     if plan.options.ignore_eos && !plan.protocol.supports_ignore_eos() {
@@ -375,7 +434,7 @@ pub async fn resolve(
     }
     // The plain API never reports counts: build the local tokenizer's tables now, not
     // during the first measured request.
-    if backend == "generate"
+    if backend == Backend::Generate
         && let Some(t) = &plan.tokenizer
     {
         t.count("");
@@ -397,19 +456,22 @@ mod tests {
         let b = backend_of_endpoint;
         assert_eq!(
             b("http://h:1/v1/chat/completions"),
-            Some(("openai-chat", "http://h:1".into()))
+            Some((Backend::OpenAiChat, "http://h:1".into()))
         );
-        assert_eq!(b("http://h:1/api/generate").unwrap().0, "ollama-generate");
-        assert_eq!(b("http://h:1/completion").unwrap().0, "llamacpp");
+        assert_eq!(
+            b("http://h:1/api/generate").unwrap().0,
+            Backend::OllamaGenerate
+        );
+        assert_eq!(b("http://h:1/completion").unwrap().0, Backend::LlamaCpp);
         assert_eq!(
             b("http://h:1/v1/completions").unwrap().0,
-            "openai-completions"
+            Backend::OpenAiCompletions
         );
         assert_eq!(
             b("http://h:1/x/generate"),
-            Some(("generate", "http://h:1/x".into()))
+            Some((Backend::Generate, "http://h:1/x".into()))
         );
-        assert_eq!(b("http://h:1/generate_stream").unwrap().0, "tgi");
+        assert_eq!(b("http://h:1/generate_stream").unwrap().0, Backend::Tgi);
         assert_eq!(b("http://h:1/other"), None);
     }
 

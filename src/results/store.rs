@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use crate::result::ResultFile;
+use crate::results::file::ResultFile;
 
 /// Directory of the store.
 pub fn home() -> anyhow::Result<PathBuf> {
@@ -77,32 +77,6 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 CREATE INDEX IF NOT EXISTS runs_model ON runs(model);
 ";
 
-/// A short description of the machine that ran the benchmark (CPU, cores, memory, GPUs).
-pub fn hardware_fingerprint(system: &Value) -> String {
-    let mut parts = Vec::new();
-    if let Some(m) = system["cpu"]["model"].as_str() {
-        parts.push(m.to_string());
-    }
-    if let Some(n) = system["cpu"]["logical_cores"].as_u64() {
-        parts.push(format!("{n} cores"));
-    }
-    if let Some(b) = system["memory"]["total_bytes"].as_u64() {
-        parts.push(format!("{:.0} GiB", b as f64 / (1u64 << 30) as f64));
-    }
-    if let Some(gpus) = system["gpus"].as_array() {
-        for g in gpus {
-            if let Some(n) = g["name"].as_str() {
-                parts.push(n.to_string());
-            }
-        }
-    }
-    if parts.is_empty() {
-        "unknown".into()
-    } else {
-        parts.join(", ")
-    }
-}
-
 /// Key figures per scenario, stored next to the full result for quick listing.
 pub fn summary(r: &ResultFile) -> Value {
     Value::Array(
@@ -112,7 +86,7 @@ pub fn summary(r: &ResultFile) -> Value {
                 json!({
                     "name": s.name,
                     "scheduled": s.outcomes.scheduled,
-                    "succeeded": s.outcomes.get(crate::record::Outcome::Succeeded),
+                    "succeeded": s.outcomes.get(crate::measure::record::Outcome::Succeeded),
                     "ttft_p50_ms": s.metrics.ttft_ms.map(|d| d.p50),
                     "tpot_p50_ms": s.metrics.tpot_ms.map(|d| d.p50),
                     "e2e_p50_ms": s.metrics.e2e_ms.map(|d| d.p50),
@@ -165,7 +139,9 @@ impl Store {
                 r.target.backend,
                 r.target.model,
                 r.target.simulated,
-                hardware_fingerprint(&r.system),
+                r.system
+                    .as_ref()
+                    .map_or_else(|| "unknown".into(), crate::telemetry::system::fingerprint),
                 r.scenarios.len() as i64,
                 serde_json::to_string(&r.config)?,
                 serde_json::to_string(&summary(r))?,
@@ -281,8 +257,11 @@ mod tests {
         let mut a = ResultFile {
             run_id: "20260101T000000-aaaaaa".into(),
             started_at: "2026-01-01T00:00:00.000Z".into(),
-            system: json!({"cpu": {"model": "Test CPU", "logical_cores": 4},
+            system: serde_json::from_value(
+                json!({"cpu": {"model": "Test CPU", "logical_cores": 4},
                            "memory": {"total_bytes": 8u64 << 30}}),
+            )
+            .ok(),
             ..Default::default()
         };
         a.target.model = "m1".into();

@@ -1,6 +1,6 @@
 //! Workload flags (suites, datasets, synthetic lengths, conversations) become scenarios.
 //!
-//! `config::run_plan` validates the load and transport flags and builds one scenario; this
+//! `settings::run_settings` validates the load and transport flags and builds one scenario; this
 //! module replaces that scenario by the ones the workload flags ask for.
 
 use std::sync::Arc;
@@ -9,9 +9,9 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::cli::RunArgs;
-use crate::config::RunPlan;
-use crate::runner::Scenario;
-use crate::schedule::Stop;
+use crate::load::Scenario;
+use crate::load::schedule::Stop;
+use crate::settings::RunSettings;
 use crate::workload::conversation::{self, ConversationSet, Dialogue};
 use crate::workload::suites::{self, SuiteBase};
 use crate::workload::synthetic::{Length, OutputLengths, Synthetic};
@@ -33,8 +33,12 @@ fn check_len(flag: &str, stdev: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Most tokens a synthetic prompt or output may ask for (the longest contexts served today are
+/// a few million tokens).
+const MAX_TOKENS: u64 = 4_000_000;
+
 /// Replaces the single scenario of `plan` with the scenarios the workload flags ask for.
-pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
+pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()> {
     let w = &a.workload;
     let sources: Vec<&str> = [
         (a.prompt.is_some(), "--prompt"),
@@ -65,6 +69,20 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
     }
     if w.output_tokens == Some(0) {
         bail!("--output-tokens must be at least 1");
+    }
+    for (flag, n) in [
+        ("--prompt-tokens", w.prompt_tokens),
+        ("--output-tokens", w.output_tokens),
+        ("--shared-prefix-tokens", Some(w.shared_prefix_tokens)),
+    ] {
+        if let Some(n) = n
+            && n > MAX_TOKENS
+        {
+            bail!("{flag} {n} is more than any model's context: at most {MAX_TOKENS}");
+        }
+    }
+    if w.shuffle && w.dataset.is_none() {
+        bail!("--shuffle applies to --dataset: other prompt sources have no order to shuffle");
     }
     let output = w.output_tokens.map(|mean| Length {
         mean,
@@ -117,9 +135,7 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
             })
             .collect();
         plan.recorded["suite"] = json!(name);
-        return Ok(());
-    }
-    if let Some(n) = w.prompt_tokens {
+    } else if let Some(n) = w.prompt_tokens {
         if n == 0 {
             bail!("--prompt-tokens must be at least 1");
         }
@@ -155,9 +171,7 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
         }
         sc.workload = Arc::new(syn);
         plan.recorded["workload"] = json!("synthetic");
-        return Ok(());
-    }
-    if let Some(path) = &w.conversations {
+    } else if let Some(path) = &w.conversations {
         if a.rate.is_some() {
             bail!(
                 "--conversations runs closed-loop: use --concurrency (conversations at once), not --rate"
@@ -213,22 +227,9 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
             template,
         });
         plan.recorded["workload"] = json!("conversations");
+        // The conversations render their own histories (above).
         return Ok(());
-    }
-    if let Some(t) = &w.chat_template {
-        let render = chat_template::load(t)?;
-        let sc = &mut plan.scenarios[0];
-        sc.params["chat_template"] = json!(t);
-        // Check the template on this workload's first request before sending anything.
-        render
-            .render(&sc.workload.get(0).prompt.messages())
-            .with_context(|| format!("--chat-template {t}"))?;
-        sc.workload = Arc::new(chat_template::Templated {
-            inner: sc.workload.clone(),
-            template: render,
-        });
-    }
-    if let Some(path) = &w.dataset {
+    } else if let Some(path) = &w.dataset {
         let mut ds = dataset::load(path, &w.dataset_format, a.max_tokens, a.temperature)?;
         if w.shuffle {
             dataset::shuffle(&mut ds.specs, a.seed);
@@ -254,10 +255,12 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
         );
         sc.workload = Arc::new(PromptList { specs: ds.specs });
         plan.recorded["workload"] = json!("dataset");
-    } else if w.shuffle {
-        bail!("--shuffle applies to --dataset");
     }
-    if let Some(o) = output {
+    // Output lengths for --prompt and --dataset (synthetic prompts carry their own; suites and
+    // conversations refuse them above).
+    if let Some(o) = output
+        && w.prompt_tokens.is_none()
+    {
         let sc = &mut plan.scenarios[0];
         merge(
             &mut sc.params,
@@ -269,14 +272,29 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunPlan) -> anyhow::Result<()> {
             seed: a.seed,
         });
     }
+    // The chat template renders every scenario's prompts, whatever their source.
+    if let Some(t) = &w.chat_template {
+        let render = chat_template::load(t)?;
+        for sc in &mut plan.scenarios {
+            sc.params["chat_template"] = json!(t);
+            // Check the template on each scenario's first request before sending anything.
+            render
+                .render(&sc.workload.get(0).prompt.messages())
+                .with_context(|| format!("--chat-template {t}"))?;
+            sc.workload = Arc::new(chat_template::Templated {
+                inner: sc.workload.clone(),
+                template: render.clone(),
+            });
+        }
+    }
     Ok(())
 }
 
 /// The server's context length, asked only when a scenario needs it.
 pub async fn server_context(
-    plan: &RunPlan,
+    plan: &RunSettings,
     model: &str,
-) -> Option<crate::server_info::ContextLength> {
+) -> Option<crate::server::info::ContextLength> {
     let needed = plan
         .scenarios
         .iter()
@@ -284,7 +302,7 @@ pub async fn server_context(
     if !needed {
         return None;
     }
-    let c = crate::server_info::context_length(&plan.client, model).await;
+    let c = crate::server::info::context_length(&plan.client, model).await;
     match &c {
         Some(c) => eprintln!(
             "Server context length: {} tokens (from {}).",
@@ -300,11 +318,11 @@ pub async fn server_context(
 /// Why `sc` must be skipped, if it must: it needs more context than the server has.
 pub fn skip(
     sc: &Scenario,
-    context: Option<&crate::server_info::ContextLength>,
-) -> Option<crate::result::Skipped> {
+    context: Option<&crate::server::info::ContextLength>,
+) -> Option<crate::results::file::Skipped> {
     let need = sc.workload.context_needed()?;
     let have = context?;
-    (need > have.tokens).then(|| crate::result::Skipped {
+    (need > have.tokens).then(|| crate::results::file::Skipped {
         name: sc.name.clone(),
         params: sc.params.clone(),
         reason: format!(

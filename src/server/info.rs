@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::client::{ClientConfig, http_client};
+use crate::transport::client::{ClientConfig, http_client};
 
 /// A context length and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub async fn context_length(cfg: &ClientConfig, model: &str) -> Option<ContextLe
     let timeout = Duration::from_secs(5).min(cfg.connect_timeout * 3);
     let ask = |method: reqwest::Method, path: &str, body: Option<Value>| {
         let mut req = http
-            .request(method, format!("{}{path}", cfg.base_url))
+            .request(method, cfg.with_query(&format!("{}{path}", cfg.base_url)))
             .timeout(timeout);
         for (k, v) in &cfg.headers {
             req = req.header(k.as_str(), v.as_str());

@@ -10,16 +10,7 @@
 //! kept aside (`event` is reported with the payload) and otherwise ignored. NDJSON: every
 //! non-empty line is one payload.
 
-/// How a response body is cut into events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// `text/event-stream`.
-    Sse,
-    /// One JSON document per line.
-    Ndjson,
-    /// The whole body is one document (non-streaming responses).
-    Whole,
-}
+pub use crate::protocol::Framing;
 
 /// One complete event.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,8 +35,6 @@ pub struct Framer {
     has_data: bool,
     /// SSE: the current `event:` field.
     kind: Vec<u8>,
-    /// Largest line seen, for diagnostics.
-    max_line: usize,
 }
 
 impl Framer {
@@ -58,7 +47,6 @@ impl Framer {
             data: Vec::new(),
             has_data: false,
             kind: Vec::new(),
-            max_line: 0,
         }
     }
 
@@ -146,17 +134,11 @@ impl Framer {
         }
     }
 
-    /// Length of the longest line seen so far.
-    pub fn max_line_len(&self) -> usize {
-        self.max_line
-    }
-
     fn line_done<E>(
         &mut self,
         line: &[u8],
         on_event: &mut impl FnMut(Event<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.max_line = self.max_line.max(line.len());
         match self.framing {
             Framing::Ndjson => {
                 if line.iter().all(u8::is_ascii_whitespace) {
@@ -339,11 +321,10 @@ pub(crate) mod tests {
 
     impl Rng {
         pub(crate) fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
+            let mut s = crate::rng::SplitMix(self.0);
+            let v = s.next_u64();
+            self.0 = s.0;
+            v
         }
         pub(crate) fn below(&mut self, n: usize) -> usize {
             (self.next() % n as u64) as usize

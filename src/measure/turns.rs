@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Outcome, Record};
-use crate::stats::Dist;
+use crate::measure::record::{Outcome, Record};
+use crate::measure::stats::Dist;
 use crate::workload::conversation::TurnShape;
 
 /// Statistics of one group of conversation requests (a turn index, or with/without documents).

@@ -5,15 +5,20 @@
 //! when the body ended or failed. Decoding is the protocol's job; statistics are not done here.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
 use reqwest::header::{CONNECTION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
+use crate::measure::record::{Outcome, Record, TokenSource};
 use crate::protocol::{Delta, Protocol, RequestOptions, Usage};
-use crate::record::{Outcome, Record, TokenSource};
-use crate::sse::{Framer, Framing};
+use crate::transport::http::{Reuse, build_http_client, send_noting_reuse};
+pub use crate::transport::http::{describe, http_client};
+pub use crate::transport::policy::is_sensitive_header;
+use crate::transport::policy::{backoff, retry_after, retryable, scrub, secrets_of};
+use crate::transport::sse::{Framer, Framing};
 use crate::workload::RequestSpec;
 
 /// Limits and transport settings.
@@ -23,6 +28,9 @@ pub struct ClientConfig {
     pub base_url: String,
     /// Whether `base_url` is already the endpoint (no path is appended).
     pub url_is_endpoint: bool,
+    /// The URL's query (`api-version=…`, keys included), sent on every request after the path;
+    /// never shown (see `settings::redact_query`).
+    pub query: Option<String>,
     /// Extra headers, the API key's included. Never written anywhere.
     pub headers: Vec<(String, String)>,
     /// TCP (and TLS) connect timeout.
@@ -47,11 +55,23 @@ pub struct ClientConfig {
     pub keepalive: bool,
 }
 
+impl ClientConfig {
+    /// `url` with the target's query appended (after `&` when `url` already has one).
+    pub fn with_query(&self, url: &str) -> String {
+        match &self.query {
+            None => url.to_string(),
+            Some(q) if url.contains('?') => format!("{url}&{q}"),
+            Some(q) => format!("{url}?{q}"),
+        }
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             base_url: String::new(),
             url_is_endpoint: false,
+            query: None,
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(600),
@@ -77,180 +97,12 @@ pub struct Client {
     proto: Arc<dyn Protocol>,
     opts: RequestOptions,
     epoch: Instant,
-    tokenizer: Option<Arc<dyn crate::tokenize::Tokenizer>>,
+    tokenizer: Option<Arc<dyn crate::measure::tokenize::Tokenizer>>,
     tokenizer_explicit: bool,
     /// Values of sensitive headers, removed from every error text the client records.
     secrets: Vec<String>,
     /// `--request-id-header`: its name and the next attempt's number.
     request_id: Option<(HeaderName, std::sync::atomic::AtomicU64)>,
-}
-
-/// Whether a header's value is a credential (never shown, and scrubbed from error texts).
-pub fn is_sensitive_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    matches!(
-        n.as_str(),
-        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
-    ) || [
-        "key",
-        "token",
-        "secret",
-        "auth",
-        "password",
-        "session",
-        "signature",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
-}
-
-/// The secret strings in headers: sensitive header values, and the credential after an
-/// authorization scheme (`Bearer sk-...` gives both the whole value and `sk-...`).
-pub fn secrets_of(headers: &[(String, String)]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (k, v) in headers {
-        if !is_sensitive_header(k) {
-            continue;
-        }
-        let v = v.trim();
-        if v.len() >= 4 {
-            out.push(v.to_string());
-        }
-        if let Some((_, cred)) = v.split_once(' ')
-            && cred.trim().len() >= 4
-        {
-            out.push(cred.trim().to_string());
-        }
-    }
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out.dedup();
-    out
-}
-
-/// Replaces every secret in `text` by `<redacted>`.
-pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut t = text.to_string();
-    for s in secrets {
-        if t.contains(s.as_str()) {
-            t = t.replace(s.as_str(), "<redacted>");
-        }
-    }
-    t
-}
-
-/// Whether a failed attempt may be sent again under `--retries`: HTTP 408, 429, 500, 502, 503,
-/// 504, and transport errors (nothing was received). Timeouts, in-band errors and cut streams
-/// are not retried: the server may have done (or still be doing) the work.
-pub fn retryable(rec: &Record) -> bool {
-    match rec.outcome {
-        Some(Outcome::HttpError) => {
-            matches!(rec.http_status, Some(408 | 429 | 500 | 502 | 503 | 504))
-        }
-        Some(Outcome::TransportError) => true,
-        _ => false,
-    }
-}
-
-/// Wait before retry number `attempt` (1-based) when the server gave no Retry-After:
-/// 100 ms doubled per attempt.
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << attempt.saturating_sub(1).min(16)))
-}
-
-tokio::task_local! {
-    /// Set when the request in scope made the connector open a new connection.
-    static OPENED: Arc<AtomicBool>;
-}
-
-/// A connector layer that marks, in the calling request's [`OPENED`] flag, that a connection
-/// was opened for it. The pool hands out an idle connection without calling the connector, so
-/// an unmarked request went out on a reused connection.
-#[derive(Clone)]
-struct MarkConnects;
-
-impl<S> tower_layer::Layer<S> for MarkConnects {
-    type Service = MarkConnect<S>;
-    fn layer(&self, inner: S) -> MarkConnect<S> {
-        MarkConnect(inner)
-    }
-}
-
-#[derive(Clone)]
-struct MarkConnect<S>(S);
-
-impl<S: tower_service::Service<R>, R> tower_service::Service<R> for MarkConnect<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-    fn call(&mut self, req: R) -> S::Future {
-        let _ = OPENED.try_with(|f| f.store(true, Ordering::Relaxed));
-        self.0.call(req)
-    }
-}
-
-/// Builds the HTTP client all requests share (`pooled: false`: one that never keeps a
-/// connection for a later request).
-pub fn http_client(cfg: &ClientConfig) -> anyhow::Result<reqwest::Client> {
-    build_http_client(cfg, cfg.keepalive)
-}
-
-fn build_http_client(cfg: &ClientConfig, pooled: bool) -> anyhow::Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .connect_timeout(cfg.connect_timeout)
-        .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .connector_layer(MarkConnects)
-        .danger_accept_invalid_certs(cfg.insecure);
-    if !pooled {
-        b = b.pool_max_idle_per_host(0);
-    }
-    if !cfg.use_env_proxy {
-        b = b.no_proxy();
-    }
-    if let Some(path) = &cfg.ca_cert {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("--ca-cert: cannot read {}", path.display()))?;
-        let not_pem = || format!("--ca-cert: {} holds no PEM certificate", path.display());
-        // A file without a certificate block would otherwise be accepted and trust nothing.
-        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-            anyhow::bail!(not_pem());
-        }
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(not_pem)?;
-        if certs.is_empty() {
-            anyhow::bail!(not_pem());
-        }
-        for cert in certs {
-            b = b.add_root_certificate(cert);
-        }
-    }
-    b.build().context("cannot build the HTTP client")
-}
-
-/// Whether a failed send went out on a connection the pool had kept (`opened`: the connector
-/// was called for it) and failed before any response arrived without being a timeout: the
-/// failure of a stale kept-alive connection, which the server closed before reading the request.
-fn stale_connection(e: &reqwest::Error, opened: bool) -> bool {
-    !opened && !e.is_timeout() && !e.is_connect() && !e.is_status() && !e.is_builder()
-}
-
-/// The error chain of a transport failure, outermost first, without duplicates.
-pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }
 
 /// What one response carried, as it streamed in.
@@ -264,15 +116,30 @@ struct Stream {
     done: bool,
     error: Option<String>,
     timings: Option<crate::protocol::ServerTimings>,
+    /// Tool calls were generated (output without text).
+    tool_output: bool,
+    /// Events decoded so far.
+    events: usize,
+    /// The body's first bytes while no event has been decoded: a server that answers a
+    /// streamed request with one whole JSON body (a completion, or an error) is read from it.
+    raw: Vec<u8>,
 }
+
+/// How long the body is read after its end marker: what the server sends at once with it.
+const AFTER_END_MARKER: Duration = Duration::from_millis(5);
+
+/// Most bytes of an event-less body kept to read it as one JSON document.
+const RAW_BODY_LIMIT: usize = 1 << 20;
 
 impl Stream {
     fn take(&mut self, d: Delta, at_ms: f64) {
-        if !d.text.is_empty() {
+        self.events += 1;
+        if !d.text.is_empty() || d.tool_output {
             self.chunk_times_ms.push(at_ms);
             self.chunk_tokens += d.tokens.unwrap_or(1);
             self.text.push_str(&d.text);
         }
+        self.tool_output |= d.tool_output;
         if let Some(u) = d.usage {
             let cur = &mut self.usage;
             cur.prompt_tokens = u.prompt_tokens.or(cur.prompt_tokens);
@@ -343,7 +210,7 @@ impl Client {
     /// is used only where chunks cannot count (a response that was not streamed).
     pub fn with_tokenizer(
         mut self,
-        t: Option<Arc<dyn crate::tokenize::Tokenizer>>,
+        t: Option<Arc<dyn crate::measure::tokenize::Tokenizer>>,
         explicit: bool,
     ) -> Self {
         self.tokenizer = t;
@@ -354,6 +221,20 @@ impl Client {
     /// Milliseconds since the run's time zero.
     pub fn ms(&self, t: Instant) -> f64 {
         t.saturating_duration_since(self.epoch).as_nanos() as f64 / 1e6
+    }
+
+    /// The record of a request a hard cancel ended while it was in flight.
+    pub fn cancelled_in_flight(&self, spec: &RequestSpec, scheduled: Instant) -> Record {
+        Record {
+            outcome: Some(Outcome::Cancelled),
+            scheduled_at_ms: self.ms(scheduled),
+            sent_at_ms: Some(self.ms(scheduled)),
+            done_at_ms: self.ms(Instant::now()),
+            requested_output_tokens: spec.max_tokens,
+            error: Some("cancelled while in flight".into()),
+            attempt: 1,
+            ..Default::default()
+        }
     }
 
     /// The protocol in use.
@@ -446,9 +327,10 @@ impl Client {
     ) -> (Record, String, Option<Duration>) {
         let call = self.proto.build(spec, &self.opts);
         let url = if self.cfg.url_is_endpoint {
-            self.cfg.base_url.clone()
+            self.cfg.with_query(&self.cfg.base_url)
         } else {
-            format!("{}{}", self.cfg.base_url, call.path)
+            self.cfg
+                .with_query(&format!("{}{}", self.cfg.base_url, call.path))
         };
         let body = serde_json::to_vec(&call.body).expect("JSON body");
         let mut rec = Record {
@@ -469,26 +351,24 @@ impl Client {
         let sent = Instant::now();
         rec.sent_at_ms = Some(self.ms(sent));
         let deadline = tokio::time::Instant::from_std(sent + self.cfg.request_timeout);
-        let opened = Arc::new(AtomicBool::new(false));
         let send = self
             .http
             .post(&url)
             .headers(headers.clone())
-            .body(body.clone())
-            .send();
-        let mut first = tokio::time::timeout_at(deadline, OPENED.scope(opened.clone(), send)).await;
+            .body(body.clone());
+        let mut first = tokio::time::timeout_at(deadline, send_noting_reuse(send)).await;
         // A kept-alive connection the server had already closed (llama.cpp's server closes
         // each one just after its response, while advertising keep-alive): the request failed
         // on a reused connection before any byte of a response came back, so the server never
         // saw it. Send it again at once on a connection of its own; any other failure stays one.
-        if let Ok(Err(e)) = &first
-            && stale_connection(e, opened.load(Ordering::Relaxed))
-        {
+        if let Ok(Err((_, Reuse::Stale))) = &first {
             let sent = Instant::now();
             rec.sent_at_ms = Some(self.ms(sent));
             rec.stale_connection_resent = true;
             let send = self.fresh.post(&url).headers(headers).body(body).send();
-            first = tokio::time::timeout_at(deadline, send).await;
+            first = tokio::time::timeout_at(deadline, send)
+                .await
+                .map(|r| r.map_err(|e| (e, Reuse::Fresh)));
         }
         let resp = match first {
             Err(_) => {
@@ -502,7 +382,7 @@ impl Client {
                     None,
                 );
             }
-            Ok(Err(e)) => {
+            Ok(Err((e, _))) => {
                 let outcome = if e.is_timeout() {
                     Outcome::Timeout
                 } else {
@@ -519,13 +399,28 @@ impl Client {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+                .and_then(|v| retry_after(v, chrono::Utc::now()));
             return (
                 self.http_error(rec, resp, deadline).await,
                 String::new(),
                 retry_after,
+            );
+        }
+        // llmbench asks for no encoding; a compressed body would read as garbage and end as
+        // "no end marker". Say what happened instead.
+        if let Some(enc) = resp
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().eq_ignore_ascii_case("identity"))
+        {
+            let msg = format!(
+                "the server sent a {enc}-encoded body, which was not requested (no Accept-Encoding was sent)"
+            );
+            return (
+                self.fail(rec, Outcome::StreamError, &msg),
+                String::new(),
+                None,
             );
         }
         let (mut rec, text) = self.read_body(rec, resp, deadline).await;
@@ -575,12 +470,25 @@ impl Client {
         let proto = &*self.proto;
         let secrets = &self.secrets;
         let mut failure: Option<(Outcome, String)> = None;
+        let mut done_at: Option<f64> = None;
         loop {
-            let idle = tokio::time::Instant::now() + self.cfg.idle_timeout;
+            // After the end marker, only what follows at once is read (a usage event sent just
+            // after `[DONE]`); a server that then keeps the connection open is not waited for.
+            let idle = tokio::time::Instant::now()
+                + match done_at {
+                    Some(_) => AFTER_END_MARKER,
+                    None => self.cfg.idle_timeout,
+                };
             let next = tokio::time::timeout_at(idle.min(deadline), resp.chunk()).await;
             let now = Instant::now();
             let at_ms = self.ms(now);
-            let mut on_event = |ev: crate::sse::Event<'_>| -> Result<(), String> {
+            if let Ok(Ok(Some(bytes))) = &next
+                && st.events == 0
+                && st.raw.len() < RAW_BODY_LIMIT
+            {
+                st.raw.extend_from_slice(bytes);
+            }
+            let mut on_event = |ev: crate::transport::sse::Event<'_>| -> Result<(), String> {
                 let mut d = Delta::default();
                 // Error texts quote the payload (cut short): scrub secrets from all of it first.
                 let quoted = |fallback: String| {
@@ -601,6 +509,8 @@ impl Client {
                 Ok(())
             };
             match next {
+                // Silence or a cut after the end marker: the response was already whole.
+                Err(_) | Ok(Err(_)) if done_at.is_some() => {}
                 Err(_) => {
                     let what = if tokio::time::Instant::now() >= deadline {
                         "request timeout"
@@ -623,17 +533,40 @@ impl Client {
                         Ok(_) if framing == Framing::Whole => st.done = true,
                         Ok(_) => {}
                     }
+                    // A streamed request answered with one whole JSON body (a server that
+                    // ignores `stream: true`, or a 200 carrying an error object): read it as
+                    // the non-streamed reply it is.
+                    if failure.is_none()
+                        && framing == Framing::Sse
+                        && st.events == 0
+                        && st.raw.trim_ascii_start().starts_with(b"{")
+                    {
+                        let raw = std::mem::take(&mut st.raw);
+                        let mut d = Delta::default();
+                        match proto.decode(raw.trim_ascii(), &mut d) {
+                            Ok(()) => {
+                                d.done = true;
+                                st.take(d, at_ms);
+                            }
+                            Err(e) => failure = Some((Outcome::StreamError, e.0)),
+                        }
+                    }
                     rec.done_at_ms = at_ms;
                 }
                 Ok(Ok(Some(bytes))) => {
                     if let Err(e) = framer.push(&bytes, &mut on_event) {
                         failure = Some((Outcome::StreamError, e));
                     } else if st.error.is_none() {
+                        // `[DONE]` (Ollama's `done: true`, TGI's final event) ends the request
+                        // there, even when the server keeps the connection open after it.
+                        if st.done && done_at.is_none() {
+                            done_at = Some(at_ms);
+                        }
                         continue;
                     }
                 }
             }
-            rec.done_at_ms = at_ms;
+            rec.done_at_ms = done_at.unwrap_or(at_ms);
             break;
         }
         rec.first_token_at_ms = st.chunk_times_ms.first().copied();
@@ -671,7 +604,7 @@ impl Client {
                 Outcome::Truncated,
                 Some("stream ended without its end marker".into()),
             )
-        } else if st.text.is_empty() {
+        } else if st.text.is_empty() && !st.tool_output {
             (Outcome::Empty, Some("response carried no output".into()))
         } else {
             (Outcome::Succeeded, None)
@@ -693,7 +626,7 @@ impl Client {
 
 /// Counts tokens on a blocking thread: encoding is CPU work, and on a runtime worker it would
 /// delay reading other requests' chunks (and so their timings).
-async fn count_off_thread(t: &Arc<dyn crate::tokenize::Tokenizer>, text: String) -> u64 {
+async fn count_off_thread(t: &Arc<dyn crate::measure::tokenize::Tokenizer>, text: String) -> u64 {
     let t = t.clone();
     tokio::task::spawn_blocking(move || t.count(&text))
         .await

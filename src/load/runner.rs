@@ -1,62 +1,24 @@
 //! Runs scenarios: drives the schedule, hands requests to the client, and collects records.
 //!
-//! Workers send finished records over a channel to one collector (this task), which writes
-//! the records file, updates the progress bar and feeds the statistics. A soft cancel stops
+//! Workers send finished records over a channel to the phase's collector (`super::collect`),
+//! in this task. A soft cancel stops
 //! new sends; a hard cancel ends in-flight requests as `cancelled`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
-use tokio_util::sync::CancellationToken;
 
-use crate::client::Client;
-use crate::health::ClientLoad;
-use crate::record::{Outcome, Record, RecordWriter};
-use crate::result::ScenarioResult;
-use crate::schedule::{Load, Offsets, Stop};
-use crate::stats::{Accumulator, Samples};
+use super::collect::{Collected, Collector, Unit};
+use super::schedule::{Load, Offsets, Stop};
+use super::{Cancel, Scenario, Sinks};
+use crate::measure::health::ClientLoad;
+use crate::measure::record::{Outcome, Record};
+use crate::measure::stats::Samples;
+use crate::results::file::ScenarioResult;
+use crate::transport::client::Client;
 use crate::workload::Workload;
-
-/// One scenario to run.
-#[derive(Clone)]
-pub struct Scenario {
-    /// Name in reports.
-    pub name: String,
-    /// What the scenario varies, as written to the result file.
-    pub params: Value,
-    /// What to send.
-    pub workload: Arc<dyn Workload>,
-    /// How to apply load.
-    pub load: Load,
-    /// When the measured phase ends.
-    pub stop: Stop,
-    /// Requests run first and left out of statistics.
-    pub warmup: u64,
-    /// Seed of random schedules.
-    pub seed: u64,
-}
-
-/// Soft (stop sending) and hard (abort in-flight) cancellation.
-#[derive(Clone, Default)]
-pub struct Cancel {
-    /// Stop scheduling new requests.
-    pub soft: CancellationToken,
-    /// End in-flight requests now, as `cancelled`.
-    pub hard: CancellationToken,
-}
-
-/// Where finished records go besides the statistics.
-#[derive(Default)]
-pub struct Sinks {
-    /// The `--records` JSONL file.
-    pub records: Option<RecordWriter>,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
-}
 
 struct Phase {
     client: Arc<Client>,
@@ -64,7 +26,7 @@ struct Phase {
     scenario: String,
     warmup: bool,
     cancel: Cancel,
-    tx: mpsc::UnboundedSender<Record>,
+    tx: mpsc::Sender<Record>,
 }
 
 impl Phase {
@@ -76,28 +38,21 @@ impl Phase {
             self.workload.get(id)
         };
         let client = &self.client;
+        // Retried attempts reach the collector before the request's final record.
+        let mut retried = Vec::new();
         let mut on_retried = |mut r: Record| {
             r.scenario = self.scenario.clone();
             r.id = id;
             r.warmup = self.warmup;
-            let _ = self.tx.send(r);
+            retried.push(r);
         };
         let mut rec = tokio::select! {
             r = client.execute_retrying(&spec, scheduled, &mut on_retried) => r,
-            _ = self.cancel.hard.cancelled() => {
-                let now = client.ms(Instant::now());
-                Record {
-                    outcome: Some(Outcome::Cancelled),
-                    scheduled_at_ms: client.ms(scheduled),
-                    sent_at_ms: Some(client.ms(scheduled)),
-                    done_at_ms: now,
-                    requested_output_tokens: spec.max_tokens,
-                    error: Some("cancelled while in flight".into()),
-                    attempt: 1,
-                    ..Default::default()
-                }
-            }
+            _ = self.cancel.hard.cancelled() => client.cancelled_in_flight(&spec, scheduled),
         };
+        for r in retried {
+            let _ = self.tx.send(r).await;
+        }
         rec.scenario = self.scenario.clone();
         rec.id = id;
         rec.warmup = self.warmup;
@@ -124,7 +79,11 @@ async fn closed(phase: Arc<Phase>, concurrency: usize, stop: Stop) -> Option<Sam
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
+    // Never more workers than requests: the cost follows the work, not the flag.
+    let most = stop
+        .requests
+        .map_or(usize::MAX, |n| n.min(usize::MAX as u64) as usize);
+    for _ in 0..concurrency.min(most).max(1) {
         let (phase, next) = (phase.clone(), next.clone());
         workers.spawn(async move {
             loop {
@@ -139,7 +98,7 @@ async fn closed(phase: Arc<Phase>, concurrency: usize, stop: Stop) -> Option<Sam
                     break;
                 }
                 let rec = phase.one(id, Instant::now()).await;
-                let _ = phase.tx.send(rec);
+                let _ = phase.tx.send(rec).await;
             }
         });
     }
@@ -165,7 +124,7 @@ async fn open(
         }
         let at = start + offset;
         tokio::select! {
-            _ = crate::timer::sleep_until(at) => {}
+            _ = crate::load::timer::sleep_until(at) => {}
             _ = phase.cancel.soft.cancelled() => break,
         }
         lateness.push(Instant::now().saturating_duration_since(at).as_secs_f64() * 1e3);
@@ -186,7 +145,7 @@ async fn open(
                         p = wait => p,
                         _ = phase.cancel.soft.cancelled() => {
                             let r = phase.unsent(id, at, Outcome::Cancelled, "cancelled before it could be sent");
-                            let _ = phase.tx.send(r);
+                            let _ = phase.tx.send(r).await;
                             return;
                         }
                     };
@@ -199,14 +158,14 @@ async fn open(
                                 Outcome::Dropped,
                                 "no free slot (--max-concurrency) before the end of the run",
                             );
-                            let _ = phase.tx.send(r);
+                            let _ = phase.tx.send(r).await;
                             return;
                         }
                     }
                 }
             };
             let rec = phase.one(id, at).await;
-            let _ = phase.tx.send(rec);
+            let _ = phase.tx.send(rec).await;
         });
         // Reap finished tasks so the set stays small on long runs.
         while tasks.try_join_next().is_some() {}
@@ -215,47 +174,13 @@ async fn open(
     Some(lateness)
 }
 
-fn progress_message(pb: &ProgressBar, errors: u64, tokens: u64, started: Instant) {
-    let secs = started.elapsed().as_secs_f64().max(1e-3);
-    pb.set_message(format!(
-        "errors {errors} | {:.1} tok/s",
-        tokens as f64 / secs
-    ));
-}
-
-fn progress_bar(show: bool, total: Option<u64>, name: &str) -> ProgressBar {
-    let target = if show {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let pb = match total {
-        Some(n) => ProgressBar::with_draw_target(Some(n), target).with_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
-                .expect("template")
-                .progress_chars("=> "),
-        ),
-        None => ProgressBar::with_draw_target(None, target).with_style(
-            ProgressStyle::with_template("{prefix} {spinner} {pos} done {elapsed_precise} {msg}")
-                .expect("template"),
-        ),
-    };
-    pb.set_prefix(name.to_string());
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
-}
-
-/// Runs warmup then the measured phase of one scenario.
-pub async fn run_scenario(
+/// Runs warmup then the measured phase of one scenario of single requests.
+pub(crate) async fn run(
     client: Arc<Client>,
     sc: &Scenario,
     sinks: &mut Sinks,
     cancel: &Cancel,
 ) -> anyhow::Result<ScenarioResult> {
-    if let Some(set) = sc.workload.conversations() {
-        return crate::converse::run(client, sc, set, sinks, cancel).await;
-    }
-    let mut write_error: Option<anyhow::Error> = None;
     if sc.warmup > 0 && !cancel.soft.is_cancelled() {
         let concurrency = match sc.load {
             Load::Closed { concurrency } => concurrency,
@@ -270,13 +195,15 @@ pub async fn run_scenario(
             requests: Some(sc.warmup),
             duration: None,
         };
-        let pb = progress_bar(
+        let name = format!("{} warmup", sc.name);
+        let col = Collector::new(
             sinks.progress,
             Some(sc.warmup),
-            &format!("{} warmup", sc.name),
+            &name,
+            Unit::Requests,
+            false,
         );
-        let mut acc = Accumulator::default();
-        run_phase(
+        let (_, got) = run_phase(
             client.clone(),
             sc,
             warm_load,
@@ -284,50 +211,32 @@ pub async fn run_scenario(
             true,
             cancel,
             sinks,
-            &pb,
-            &mut acc,
-            &mut write_error,
+            col,
         )
         .await;
-        pb.finish_and_clear();
+        if let Some(e) = got.write_error {
+            return Err(e);
+        }
     }
-    let pb = progress_bar(sinks.progress, sc.stop.requests, &sc.name);
-    let mut acc = Accumulator::default();
-    let client_load = run_phase(
-        client,
-        sc,
-        sc.load,
-        sc.stop,
-        false,
-        cancel,
-        sinks,
-        &pb,
-        &mut acc,
-        &mut write_error,
-    )
-    .await;
-    pb.finish_and_clear();
-    if let Some(e) = write_error {
+    let col = Collector::new(
+        sinks.progress,
+        sc.stop.requests,
+        &sc.name,
+        Unit::Requests,
+        true,
+    );
+    let (client_load, got) =
+        run_phase(client, sc, sc.load, sc.stop, false, cancel, sinks, col).await;
+    if let Some(e) = got.write_error {
         return Err(e);
     }
-    let summary = acc.finish();
-    let warnings = crate::stats::warnings(&summary.metrics);
-    Ok(ScenarioResult {
-        name: sc.name.clone(),
-        params: sc.params.clone(),
-        outcomes: summary.outcomes,
-        metrics: summary.metrics,
-        errors: summary.errors,
-        warnings: warnings
-            .into_iter()
-            .chain(client_load.reasons.iter().cloned())
-            .collect(),
-        client: Some(client_load),
-        samples: Some(summary.samples),
-        ..Default::default()
-    })
+    let mut res = ScenarioResult::from_summary(&sc.name, sc.params.clone(), got.summary);
+    res.warnings.extend(client_load.reasons.iter().cloned());
+    res.client = Some(client_load);
+    Ok(res)
 }
 
+/// Sends one phase's requests and collects them; judges whether the client kept up.
 #[allow(clippy::too_many_arguments)]
 async fn run_phase(
     client: Arc<Client>,
@@ -337,12 +246,10 @@ async fn run_phase(
     warmup: bool,
     cancel: &Cancel,
     sinks: &mut Sinks,
-    pb: &ProgressBar,
-    acc: &mut Accumulator,
-    write_error: &mut Option<anyhow::Error>,
-) -> ClientLoad {
-    let cpu_at_start = crate::health::process_cpu_s();
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    mut col: Collector,
+) -> (ClientLoad, Collected) {
+    let cpu_at_start = crate::measure::health::process_cpu_s();
+    let (tx, mut rx) = mpsc::channel(super::COLLECT_QUEUE);
     let phase = Arc::new(Phase {
         client,
         workload: sc.workload.clone(),
@@ -364,49 +271,21 @@ async fn run_phase(
             stop,
         )),
     };
-    let started = Instant::now();
-    let (mut errors, mut tokens, mut dropped) = (0u64, 0u64, 0u64);
-    let hidden = pb.is_hidden();
-    let mut last_message = started;
     while let Some(rec) = rx.recv().await {
-        dropped += (rec.outcome() == Outcome::Dropped) as u64;
-        if let Some(w) = sinks.records.as_mut()
-            && write_error.is_none()
-            && let Err(e) = w.write(&rec)
-        {
-            *write_error = Some(e);
-        }
-        if rec.retried {
-            // A retried attempt: written and counted apart; its request is still running.
-        } else if rec.outcome() == Outcome::Succeeded {
-            tokens += rec.output_tokens;
-            pb.inc(1);
-        } else {
-            errors += 1;
-            pb.inc(1);
-        }
-        // The message is formatted at most every 100 ms, and never for a hidden bar (`-q`):
-        // at thousands of records per second a string per record is measurable client CPU.
-        if !hidden && last_message.elapsed() >= Duration::from_millis(100) {
-            last_message = Instant::now();
-            progress_message(pb, errors, tokens, started);
-        }
-        if !warmup {
-            acc.add(&rec);
-        }
-    }
-    if !hidden {
-        progress_message(pb, errors, tokens, started);
+        col.take(&rec, sinks).await;
     }
     let lateness = driver.await.ok().flatten().and_then(|mut l| l.dist());
     let cpu_s = cpu_at_start
-        .zip(crate::health::process_cpu_s())
+        .zip(crate::measure::health::process_cpu_s())
         .map(|(a, b)| b - a);
-    ClientLoad::judge(
+    let elapsed = col.elapsed_s();
+    let got = col.finish();
+    let load = ClientLoad::judge(
         cpu_s,
-        started.elapsed().as_secs_f64(),
-        crate::health::cores(),
+        elapsed,
+        crate::measure::health::cores(),
         lateness,
-        dropped,
-    )
+        got.dropped,
+    );
+    (load, got)
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::stats::{ErrorCount, Metrics, Outcomes};
+use crate::measure::stats::{ErrorCount, Metrics, Outcomes};
 
 /// Bumped whenever a documented field is renamed or dropped.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -54,6 +54,9 @@ pub enum RunStatus {
     Cancelled,
     /// Still running (the file is rewritten after each scenario).
     Running,
+    /// llmbench itself failed during the run (a panic): what was measured is kept in the file,
+    /// but the run is not stored and the exit code is not 0.
+    Failed,
 }
 
 /// One scenario: one load setting over one workload.
@@ -75,14 +78,14 @@ pub struct ScenarioResult {
     pub warnings: Vec<String>,
     /// Multi-turn conversations: statistics per turn index (across conversations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub turns: Vec<crate::turn_stats::TurnStats>,
+    pub turns: Vec<crate::measure::turns::TurnStats>,
     /// Conversations with documents: requests with documents in context against those without.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rag: Option<crate::turn_stats::RagStats>,
+    pub rag: Option<crate::measure::turns::RagStats>,
     /// What the client cost and whether it kept up (see docs/architecture.md, "Was the
     /// client the limit?").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client: Option<crate::health::ClientLoad>,
+    pub client: Option<crate::measure::health::ClientLoad>,
     /// Host, server-process and GPU samples taken during the scenario, with mean/peak.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<crate::telemetry::resources::ResourceTimeline>,
@@ -91,10 +94,41 @@ pub struct ScenarioResult {
     pub server_metrics: Option<crate::telemetry::scrape::ServerMetrics>,
     /// Per-request latencies of succeeded requests (goodput, significance tests in `compare`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub samples: Option<crate::stats::RequestSamples>,
+    pub samples: Option<crate::measure::stats::RequestSamples>,
     /// Performance targets (`--slo`): each target's value and verdict, and goodput.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slo: Option<crate::slo::SloResult>,
+    pub slo: Option<crate::measure::slo::SloResult>,
+}
+
+impl ScenarioResult {
+    /// A scenario's result from its statistics: outcomes, metrics, errors, samples, and the
+    /// warnings the metrics call for. The one constructor the runner, the conversation driver
+    /// and `summarize` share.
+    pub fn from_summary(
+        name: &str,
+        params: serde_json::Value,
+        s: crate::measure::stats::Summary,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            params,
+            warnings: crate::measure::stats::warnings(&s.metrics),
+            outcomes: s.outcomes,
+            metrics: s.metrics,
+            errors: s.errors,
+            samples: Some(s.samples),
+            ..Default::default()
+        }
+    }
+
+    /// What the scenario measured, as `--slo` targets see it.
+    pub fn measured(&self) -> crate::measure::slo::Measured<'_> {
+        crate::measure::slo::Measured {
+            outcomes: &self.outcomes,
+            metrics: &self.metrics,
+            samples: self.samples.as_ref(),
+        }
+    }
 }
 
 /// The whole file.
@@ -114,8 +148,9 @@ pub struct ResultFile {
     pub status: RunStatus,
     /// What was measured.
     pub target: Target,
-    /// Host, CPU, memory, GPU.
-    pub system: Value,
+    /// Host, CPU, memory, GPU; `null` when unknown (a result rebuilt by `summarize`).
+    #[serde(default)]
+    pub system: Option<crate::telemetry::system::SystemInfo>,
     /// The run configuration, secrets removed.
     pub config: Value,
     /// One entry per scenario, in run order.
@@ -126,7 +161,7 @@ pub struct ResultFile {
     /// The server measured: kind and version as probed, metrics endpoint, process followed,
     /// and how llmbench ran it when it did (`--server-cmd`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<crate::managed::ServerRecord>,
+    pub server: Option<crate::server::managed::ServerRecord>,
 }
 
 /// A scenario that was not run.

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Exp, Gamma};
 use serde::{Deserialize, Serialize};
@@ -71,7 +70,7 @@ impl Offsets {
         Self {
             rate,
             arrival,
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            rng: crate::rng::seeded(seed),
             t: 0.0,
             n: 0,
         }

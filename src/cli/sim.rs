@@ -1,0 +1,102 @@
+//! Flags of the built-in simulator (`run` without a URL, and `llmbench serve`).
+
+use clap::Args;
+
+/// Settings of the built-in simulator.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Fixed mode: time to first token (ms). Needs --itl-ms.
+    #[arg(long, requires = "itl_ms")]
+    pub ttft_ms: Option<f64>,
+
+    /// Fixed mode: gap between tokens (ms). Needs --ttft-ms.
+    #[arg(long, requires = "ttft_ms")]
+    pub itl_ms: Option<f64>,
+
+    /// Fixed mode: output tokens per request (capped by max_tokens).
+    #[arg(long)]
+    pub tokens: Option<u32>,
+
+    /// Engine model: prefill cost per prompt token (ms).
+    #[arg(long, default_value_t = 0.02)]
+    pub prefill_ms_per_token: f64,
+
+    /// Engine model: base cost of one decode step (ms).
+    #[arg(long, default_value_t = 8.0)]
+    pub decode_ms: f64,
+
+    /// Engine model: extra decode cost per running sequence (ms).
+    #[arg(long, default_value_t = 0.1)]
+    pub decode_ms_per_seq: f64,
+
+    /// Engine model: most sequences batched together.
+    #[arg(long, default_value_t = 32)]
+    pub max_batch: usize,
+
+    /// Prefix-cache capacity in 16-token blocks (0 disables).
+    #[arg(long, default_value_t = 65_536)]
+    pub cache_blocks: usize,
+
+    /// Context length the simulator reports (tokens).
+    #[arg(long, default_value_t = 131_072)]
+    pub context_length: u64,
+
+    /// Model name the simulator reports.
+    #[arg(long = "sim-model", default_value = crate::sim::DEFAULT_MODEL)]
+    pub sim_model: String,
+
+    /// Seed of the simulator's generated text.
+    #[arg(long = "sim-seed", default_value_t = 0)]
+    pub sim_seed: u64,
+
+    /// Fixed mode: every generated token is this many bytes of text (stress test for huge
+    /// stream events; 1048576 gives 1 MiB SSE data lines).
+    #[arg(long)]
+    pub token_bytes: Option<usize>,
+    /// Fault injection: kinds to inject, comma-separated (see README "Fault injection"):
+    /// http-429, http-429-retry-after, http-500, http-503, http-401, error-event, error-string,
+    /// empty, no-done, double-done, no-usage, late-usage, reset, stall-headers, stall-mid,
+    /// trickle, crlf, cr, pings, multiline, split, packed, invalid-utf8, big-line, malformed,
+    /// empty-choices, multi-token.
+    #[arg(long = "fault", value_delimiter = ',', value_name = "KIND")]
+    pub fault: Vec<String>,
+
+    /// Share of requests that get a fault (seeded by --sim-seed).
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_rate: f64,
+
+    /// Tokens sent before reset, stall-mid, error-event, error-string and malformed.
+    #[arg(long, default_value_t = 3)]
+    pub fault_after_tokens: u64,
+
+    /// How long stall-headers and stall-mid stay silent.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub fault_stall: std::time::Duration,
+
+    /// Gap between bytes of trickle and between pieces of split (ms).
+    #[arg(long, default_value_t = 2.0)]
+    pub fault_trickle_ms: f64,
+
+    /// Write one JSON line per streamed OpenAI response here: its X-Request-Id, when its body had
+    /// been read (ms since the simulator started) and when each chunk was handed to the
+    /// connection (ms after that). Benchmarks of the client compare its arrival times with these
+    /// (see bench/bench.py capacity).
+    #[arg(long)]
+    pub send_log: Option<std::path::PathBuf>,
+}
+
+/// `llmbench serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(short, long, default_value_t = 8000)]
+    pub port: u16,
+
+    /// Simulator settings.
+    #[command(flatten)]
+    pub sim: SimArgs,
+}

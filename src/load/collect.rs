@@ -1,0 +1,140 @@
+//! The one collector of a phase: every finished record passes through here, in the task that
+//! runs the scenario, whether it came from the request runner or the conversation driver. It
+//! writes the records file, moves the progress bar and feeds the statistics.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Sinks;
+use crate::measure::record::{Outcome, Record};
+use crate::measure::stats::{Accumulator, Summary};
+
+/// What the progress bar counts.
+#[derive(Clone, Copy)]
+pub(crate) enum Unit {
+    Requests,
+    Turns,
+}
+
+/// Collects one phase (warm-up or measured) of one scenario.
+pub(crate) struct Collector {
+    pb: ProgressBar,
+    acc: Accumulator,
+    /// False for warm-up: written and shown, left out of the statistics.
+    measured: bool,
+    started: Instant,
+    last_message: Instant,
+    errors: u64,
+    tokens: u64,
+    dropped: u64,
+    write_error: Option<anyhow::Error>,
+}
+
+/// What a phase collected.
+pub(crate) struct Collected {
+    pub summary: Summary,
+    /// Requests the open loop dropped (`--max-concurrency` full).
+    pub dropped: u64,
+    /// The first failure to write the records file; later records were not written.
+    pub write_error: Option<anyhow::Error>,
+}
+
+impl Collector {
+    pub fn new(show: bool, total: Option<u64>, name: &str, unit: Unit, measured: bool) -> Self {
+        let target = if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let unit = match unit {
+            Unit::Requests => "",
+            Unit::Turns => " turns",
+        };
+        let pb = match total {
+            Some(n) => ProgressBar::with_draw_target(Some(n), target).with_style(
+                ProgressStyle::with_template(&format!(
+                    "{{prefix}} [{{bar:30}}] {{pos}}/{{len}}{unit} {{elapsed_precise}} {{msg}}"
+                ))
+                .expect("template")
+                .progress_chars("=> "),
+            ),
+            None => ProgressBar::with_draw_target(None, target).with_style(
+                ProgressStyle::with_template(&format!(
+                    "{{prefix}} {{spinner}} {{pos}}{unit} done {{elapsed_precise}} {{msg}}"
+                ))
+                .expect("template"),
+            ),
+        };
+        pb.set_prefix(name.to_string());
+        pb.enable_steady_tick(Duration::from_millis(200));
+        let now = Instant::now();
+        Self {
+            pb,
+            acc: Accumulator::default(),
+            measured,
+            started: now,
+            last_message: now,
+            errors: 0,
+            tokens: 0,
+            dropped: 0,
+            write_error: None,
+        }
+    }
+
+    /// Takes one finished record.
+    pub async fn take(&mut self, rec: &Record, sinks: &mut Sinks) {
+        self.dropped += (rec.outcome() == Outcome::Dropped) as u64;
+        if let Some(w) = sinks.records.as_mut()
+            && self.write_error.is_none()
+            && let Err(e) = w.write(rec).await
+        {
+            self.write_error = Some(e);
+        }
+        if rec.retried {
+            // A retried attempt: written and counted apart; its request is still running.
+        } else if rec.outcome() == Outcome::Succeeded {
+            self.tokens += rec.output_tokens;
+            self.pb.inc(1);
+        } else {
+            self.errors += 1;
+            self.pb.inc(1);
+        }
+        // The message is formatted at most every 100 ms, and never for a hidden bar (`-q`):
+        // at thousands of records per second a string per record is measurable client CPU.
+        if !self.pb.is_hidden() && self.last_message.elapsed() >= Duration::from_millis(100) {
+            self.last_message = Instant::now();
+            self.message();
+        }
+        if self.measured {
+            self.acc.add(rec);
+        }
+    }
+
+    fn message(&self) {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        self.pb.set_message(format!(
+            "errors {} | {:.1} tok/s",
+            self.errors,
+            self.tokens as f64 / secs
+        ));
+    }
+
+    /// Seconds since the phase began.
+    pub fn elapsed_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Clears the bar and hands over what was collected.
+    pub fn finish(self) -> Collected {
+        if !self.pb.is_hidden() {
+            self.message();
+        }
+        self.pb.finish_and_clear();
+        Collected {
+            summary: self.acc.finish(),
+            dropped: self.dropped,
+            write_error: self.write_error,
+        }
+    }
+}

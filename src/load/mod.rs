@@ -1,0 +1,74 @@
+//! Applying load: the schedule says when, the runner and the conversation driver send each
+//! request through the transport and hand every finished record to one collector.
+
+pub(crate) mod collect;
+pub mod converse;
+pub mod runner;
+pub mod schedule;
+pub mod timer;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::results::file::ScenarioResult;
+use crate::results::records::RecordWriter;
+use crate::transport::client::Client;
+use crate::workload::Workload;
+use schedule::{Load, Stop};
+
+/// Finished records waiting for the collector at most: a collector that falls behind holds
+/// the senders back instead of filling memory.
+pub(crate) const COLLECT_QUEUE: usize = 1024;
+
+/// One scenario to run.
+#[derive(Clone)]
+pub struct Scenario {
+    /// Name in reports.
+    pub name: String,
+    /// What the scenario varies, as written to the result file.
+    pub params: Value,
+    /// What to send.
+    pub workload: Arc<dyn Workload>,
+    /// How to apply load.
+    pub load: Load,
+    /// When the measured phase ends.
+    pub stop: Stop,
+    /// Requests run first and left out of statistics.
+    pub warmup: u64,
+    /// Seed of random schedules.
+    pub seed: u64,
+}
+
+/// Soft (stop sending) and hard (abort in-flight) cancellation.
+#[derive(Clone, Default)]
+pub struct Cancel {
+    /// Stop scheduling new requests.
+    pub soft: CancellationToken,
+    /// End in-flight requests now, as `cancelled`.
+    pub hard: CancellationToken,
+}
+
+/// Where finished records go besides the statistics.
+#[derive(Default)]
+pub struct Sinks {
+    /// The `--records` JSONL file.
+    pub records: Option<RecordWriter>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Runs one scenario (warm-up, then the measured phase): conversations turn by turn, other
+/// workloads request by request.
+pub async fn run_scenario(
+    client: Arc<Client>,
+    sc: &Scenario,
+    sinks: &mut Sinks,
+    cancel: &Cancel,
+) -> anyhow::Result<ScenarioResult> {
+    match sc.workload.conversations() {
+        Some(set) => converse::run(client, sc, set, sinks, cancel).await,
+        None => runner::run(client, sc, sinks, cancel).await,
+    }
+}

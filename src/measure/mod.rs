@@ -1,0 +1,10 @@
+//! What happened and what it adds up to: records, token counting, statistics in bounded
+//! memory, per-turn statistics, SLO verdicts and the client's own load. No I/O here.
+
+pub mod health;
+pub mod record;
+pub mod samples;
+pub mod slo;
+pub mod stats;
+pub mod tokenize;
+pub mod turns;

@@ -1,0 +1,346 @@
+//! Drawing chart specs with plotters: PNG files and SVG text. Nothing here decides what a
+//! chart shows (that is `super::charts`).
+//!
+//! Text uses DejaVu Sans compiled into the binary (`assets/fonts`, Bitstream Vera licence), so
+//! charts render the same on a machine without fontconfig or system fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::anyhow;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::charts::{Chart, Panel};
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Colours (matplotlib's tab10).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+type R = anyhow::Result<()>;
+
+/// How a line panel places x.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum XMode {
+    /// Swept values, evenly spaced and labelled with their value.
+    Categories,
+    /// Latency against the cumulative share of requests (y 0–100 %).
+    Cdf,
+    /// Seconds.
+    Time,
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing a chart failed: {e:?}")
+}
+
+fn upper(max: f64) -> f64 {
+    if max > 0.0 { max * 1.12 } else { 1.0 }
+}
+
+fn short(label: &str, n: usize) -> String {
+    let limit = match n {
+        0..=4 => 28,
+        5..=8 => 16,
+        _ => 10,
+    };
+    if label.chars().count() > limit {
+        let s: String = label.chars().take(limit - 1).collect();
+        format!("{s}…")
+    } else {
+        label.to_string()
+    }
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+) -> R {
+    let n = categories.len().max(1);
+    let max = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(0.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", CAPTION))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        // Headroom above the bars keeps the legend clear of them.
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..upper(max) * 1.25)
+        .map_err(err)?;
+    let cats = categories.to_vec();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n + 1)
+        .x_label_formatter(&|v| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats.len() {
+                short(&cats[i as usize], cats.len())
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| tick(*v))
+        .y_desc(y_label)
+        .x_desc("scenario")
+        .label_style(("sans-serif", LABEL))
+        .axis_desc_style(("sans-serif", DESC))
+        .draw()
+        .map_err(err)?;
+    let k = series.len().max(1) as f64;
+    let width = 0.8 / k;
+    for (si, (name, values)) in series.iter().enumerate() {
+        let c = color(si);
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, v)| {
+                let x0 = i as f64 - 0.4 + si as f64 * width;
+                Rectangle::new([(x0 + 0.01, 0.0), (x0 + width - 0.01, *v)], c.filled())
+            }))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", LABEL))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Tick label: no decimals from 10 up, else at most two, trailing zeros dropped.
+fn tick(v: f64) -> String {
+    if v.abs() >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Font sizes (px): tick labels and legends, axis descriptions, panel captions.
+const LABEL: u32 = 15;
+const DESC: u32 = 16;
+const CAPTION: u32 = 21;
+
+fn bounds(series: &[(String, Vec<(f64, f64)>)]) -> (f64, f64, f64, f64) {
+    let pts = series.iter().flat_map(|(_, p)| p.iter());
+    let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+    for (x, y) in pts {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y1 = y1.max(*y);
+    }
+    if !x0.is_finite() {
+        return (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    (x0, x1, 0.0, y1)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    mode: XMode,
+) -> R {
+    let cdf = mode == XMode::Cdf;
+    let numeric = mode != XMode::Categories;
+    // Experiments: the swept values sit evenly spaced and labelled with their value (a
+    // doubling concurrency series reads like a log axis); CDFs keep a numeric x.
+    let mut values: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
+        .collect();
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    let place = |x: f64| -> f64 {
+        if numeric {
+            x
+        } else {
+            values.iter().position(|v| *v == x).unwrap_or(0) as f64
+        }
+    };
+    let series: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, p)| (n.clone(), p.iter().map(|(x, y)| (place(*x), *y)).collect()))
+        .collect();
+    let series = &series;
+    let (x0, x1, _, y1) = bounds(series);
+    let (xa, xb) = if numeric {
+        let pad = (x1 - x0).max(1e-3) * 0.04;
+        ((x0 - pad).max(0.0), x1 + pad)
+    } else {
+        (-0.3, values.len().max(1) as f64 - 0.7)
+    };
+    let ytop = if cdf { 100.0 } else { upper(y1) * 1.2 };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", CAPTION))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(75)
+        .build_cartesian_2d(xa..xb, 0f64..ytop)
+        .map_err(err)?;
+    let labels = values.clone();
+    let x_fmt = move |v: &f64| -> String {
+        if numeric {
+            return tick(*v);
+        }
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+            let x = labels[i as usize];
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                tick(x)
+            }
+        } else {
+            String::new()
+        }
+    };
+    let mut mesh = chart.configure_mesh();
+    if !numeric {
+        mesh.x_labels(values.len() + 1).disable_x_mesh();
+    }
+    mesh.x_label_formatter(&x_fmt)
+        .y_label_formatter(&|v| tick(*v))
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", LABEL))
+        .axis_desc_style(("sans-serif", DESC))
+        .draw()
+        .map_err(err)?;
+    for (i, (name, pts)) in series.iter().enumerate() {
+        if pts.is_empty() {
+            continue;
+        }
+        let c = color(i);
+        // Timelines are dense (a point per sample, several per pixel): plotters' bitmap backend
+        // draws a thick line's zero-length segments as spikes, so they get 1-pixel lines.
+        let width = if mode == XMode::Time { 1 } else { 2 };
+        let style = ShapeStyle::from(&c).stroke_width(width);
+        let ann = chart
+            .draw_series(LineSeries::new(pts.iter().copied(), style))
+            .map_err(err)?;
+        ann.label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+        if !numeric || pts.len() <= 12 {
+            chart
+                .draw_series(
+                    pts.iter()
+                        .map(|p| Circle::new(*p, 4, ShapeStyle::from(&c).filled())),
+                )
+                .map_err(err)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(if cdf {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperLeft
+        })
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", LABEL))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> R {
+    root.fill(&WHITE).map_err(err)?;
+    let area = root.titled(&chart.title, ("sans-serif", 26)).map_err(err)?;
+    let cells = area.split_evenly(chart.grid);
+    for (cell, panel) in cells.iter().zip(&chart.panels) {
+        match panel {
+            Panel::Bars {
+                title,
+                y_label,
+                categories,
+                series,
+            } => draw_bars(cell, title, y_label, categories, series)?,
+            Panel::Cdf {
+                title,
+                x_label,
+                lines,
+            } => draw_lines(
+                cell,
+                title,
+                x_label,
+                "requests at or below (%)",
+                lines,
+                XMode::Cdf,
+            )?,
+            Panel::Timeline {
+                title,
+                y_label,
+                series,
+            } => draw_lines(cell, title, "time (s)", y_label, series, XMode::Time)?,
+            Panel::Lines {
+                title,
+                x_label,
+                y_label,
+                series,
+            } => draw_lines(cell, title, x_label, y_label, series, XMode::Categories)?,
+        }
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Writes the chart as a PNG file.
+pub fn write_png(chart: &Chart, path: &Path) -> R {
+    register_font();
+    draw(
+        BitMapBackend::new(path, chart.size).into_drawing_area(),
+        chart,
+    )
+}
+
+/// The chart as SVG text.
+pub fn svg(chart: &Chart) -> anyhow::Result<String> {
+    register_font();
+    let mut s = String::new();
+    draw(
+        SVGBackend::with_string(&mut s, chart.size).into_drawing_area(),
+        chart,
+    )?;
+    Ok(s)
+}

@@ -1,0 +1,7 @@
+//! What is kept: the records file, the versioned result file, the results store and
+//! comparisons of runs.
+
+pub mod compare;
+pub mod file;
+pub mod records;
+pub mod store;

@@ -1,0 +1,639 @@
+//! Flags as typed become one validated, typed [`RunSettings`], in one pass, before any file
+//! is opened or created and before any request or probe is sent. Commands take settings,
+//! never the raw flags.
+
+pub mod outputs;
+pub mod sim;
+pub mod workload;
+
+pub use sim::sim_config;
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::cli::{ArrivalArg, RunArgs};
+use crate::load::Scenario;
+use crate::load::schedule::{Arrival, Load, Stop};
+use crate::protocol::{self, Protocol, RequestOptions};
+use crate::report::Format;
+use crate::sim::SimConfig;
+use crate::transport::client::ClientConfig;
+use crate::workload::{DEFAULT_PROMPT, FixedPrompt, Prompt, RequestSpec};
+
+/// A target URL split into base and endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl {
+    /// What requests are sent to: a base (`http://h:p`) or a full endpoint.
+    pub url: String,
+    /// Whether `url` is a full endpoint.
+    pub is_endpoint: bool,
+    /// The query, kept apart so paths go before it (`?api-version=…` on every request).
+    pub query: Option<String>,
+}
+
+/// `raw` with any `user:password@` before the host replaced by `<redacted>@`.
+fn mask_userinfo(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => raw.to_string(),
+    }
+}
+
+/// A target URL as shown and stored: credential-looking query values redacted.
+pub fn shown_url(url: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("{url}?{}", redact_query(q)),
+        None => url.to_string(),
+    }
+}
+
+/// Query parameter names whose values are credentials (compared without case, `-`/`_`).
+const SECRET_PARAMS: [&str; 14] = [
+    "key",
+    "apikey",
+    "api_key",
+    "token",
+    "access_token",
+    "id_token",
+    "auth",
+    "sig",
+    "signature",
+    "secret",
+    "password",
+    "code",
+    "session",
+    "credential",
+];
+
+/// A query with credential-looking values replaced by `<redacted>` (`api_key=`, `key=`,
+/// `token=`, `sig=`, `access_token=`, …). The query on the wire is unchanged.
+pub fn redact_query(q: &str) -> String {
+    q.split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = k.to_ascii_lowercase().replace('-', "_");
+            let secret = SECRET_PARAMS.contains(&name.as_str())
+                || ["key", "token", "secret", "password", "sig"]
+                    .iter()
+                    .any(|w| name.split('_').any(|part| part == *w));
+            if secret && !v.is_empty() {
+                format!("{k}=<redacted>")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Parses a user's URL: `http://h:p`, `http://h:p/v1` (base) or a full endpoint path.
+pub fn parse_url(raw: &str) -> anyhow::Result<TargetUrl> {
+    // Errors never repeat a password or a query's key.
+    let shown = mask_userinfo(raw);
+    let shown = match shown.split_once('?') {
+        Some((u, q)) => format!("{u}?{}", redact_query(q)),
+        None => shown,
+    };
+    if !raw.contains("://") {
+        bail!("URL {shown:?} has no scheme: did you mean http://{shown} ?");
+    }
+    let u = reqwest::Url::parse(raw)
+        .with_context(|| format!("URL {shown:?} is not a valid URL (expected http://host:port)"))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        bail!("the URL carries credentials: put them in --api-key-env or --header instead");
+    }
+    if !matches!(u.scheme(), "http" | "https") {
+        bail!("URL {shown:?}: only http and https are supported");
+    }
+    let path = u.path().trim_end_matches('/');
+    let endpoint = ["/chat/completions", "/completions", "/generate"]
+        .iter()
+        .any(|e| path.ends_with(e));
+    let mut base = u.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    if !endpoint {
+        base.set_path(path.strip_suffix("/v1").unwrap_or(path));
+    }
+    Ok(TargetUrl {
+        url: base.as_str().trim_end_matches('/').to_string(),
+        is_endpoint: endpoint,
+        query: u.query().filter(|q| !q.is_empty()).map(str::to_string),
+    })
+}
+
+/// Parses `Name: value` header flags.
+pub fn parse_headers(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|h| {
+            let (k, v) = h
+                .split_once(':')
+                .with_context(|| format!("--header {:?}: expected \"Name: value\"", redact(h)))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// A header flag with its value hidden.
+pub fn redact(header: &str) -> String {
+    match header.split_once(':') {
+        Some((k, _)) => format!("{}: <redacted>", k.trim()),
+        None => "<redacted>".into(),
+    }
+}
+
+/// Where requests go.
+pub enum TargetSetting {
+    /// A server at this URL.
+    Url(TargetUrl),
+    /// The built-in simulator, started for the run.
+    Simulator(SimConfig),
+}
+
+/// What happens with a finished run besides the result file: the store, `--format` files,
+/// the `--report` directory.
+#[derive(Debug, Clone, Default)]
+pub struct ReportSettings {
+    /// `--format`: extra files beside the result (json, csv, md, html).
+    pub formats: Vec<crate::report::Format>,
+    /// `--report DIR`.
+    pub dir: Option<std::path::PathBuf>,
+    /// `--no-store`.
+    pub no_store: bool,
+}
+
+/// Everything `run` needs, validated.
+pub struct RunSettings {
+    /// The protocol.
+    pub protocol: Arc<dyn Protocol>,
+    /// Transport settings (URL filled in once the target is known).
+    pub client: ClientConfig,
+    /// Request options (model filled in once known).
+    pub options: RequestOptions,
+    /// Scenarios, in order.
+    pub scenarios: Vec<Scenario>,
+    /// The configuration as recorded in the result file (no secrets).
+    pub recorded: serde_json::Value,
+    /// `--backend auto`: `protocol` is a placeholder until the target is probed.
+    pub auto_backend: bool,
+    /// Local tokenizer for counts the server does not report (`None`: count chunks).
+    pub tokenizer: Option<Arc<dyn crate::measure::tokenize::Tokenizer>>,
+    /// The user chose the tokenizer (`--tokenizer`).
+    pub tokenizer_explicit: bool,
+    /// This run's id: the result file, the managed server's log and request ids share it.
+    pub run_id: String,
+    /// Where requests go.
+    pub target: TargetSetting,
+    /// `-o`: the result file, or standard output.
+    pub output: Option<outputs::OutputTarget>,
+    /// `--records`: one JSON line per finished request.
+    pub records: Option<std::path::PathBuf>,
+    /// `--slo` targets.
+    pub slo: Vec<crate::measure::slo::Target>,
+    /// The store, `--format`, `--report`.
+    pub report: ReportSettings,
+    /// `--server-cmd`: the server llmbench starts and stops.
+    pub server_cmd: Option<crate::server::managed::ServerCmd>,
+    /// Resource sampling and server metrics.
+    pub telemetry: crate::telemetry::monitor::TelemetrySettings,
+    /// `-q`: no progress bar.
+    pub quiet: bool,
+    /// `--pull`: Ollama pulls a model it does not have.
+    pub pull: bool,
+    /// `--grace`: how long Ctrl-C waits for requests in flight.
+    pub grace: std::time::Duration,
+}
+
+/// Fewest requests per second `--rate` takes (one per 1000 s).
+const MIN_RATE: f64 = 0.001;
+/// Most requests per second `--rate` takes.
+const MAX_RATE: f64 = 1_000_000.0;
+/// Most requests at once `--concurrency` and `--max-concurrency` take.
+const MAX_CONCURRENCY: usize = 1_000_000;
+
+/// Validates `run` flags: the one pass from flags to settings. Nothing is opened for writing,
+/// created or sent here; output paths are checked (see [`outputs`]).
+pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
+    let auto_backend = a.backend == "auto";
+    let lookup = if auto_backend {
+        "openai-chat"
+    } else {
+        &a.backend
+    };
+    let protocol = protocol::by_name(lookup).with_context(|| {
+        format!(
+            "--backend {:?} is not known; choose one of {}",
+            a.backend,
+            protocol::backend_names().join(", ")
+        )
+    })?;
+    if a.concurrency.is_some() && a.rate.is_some() {
+        bail!(
+            "--concurrency (closed loop) and --rate (open loop) exclude each other; for a cap on in-flight requests with --rate use --max-concurrency"
+        );
+    }
+    if a.max_concurrency.is_some() && a.rate.is_none() {
+        bail!("--max-concurrency applies to open loop only: give --rate too");
+    }
+    let load = match a.rate {
+        Some(rate) => {
+            if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+                bail!(
+                    "--rate must be between {MIN_RATE} and {MAX_RATE} requests per second (got {rate})"
+                );
+            }
+            let arrival = match a.arrival {
+                ArrivalArg::Constant => Arrival::Constant,
+                ArrivalArg::Poisson => Arrival::Poisson,
+                ArrivalArg::Gamma => {
+                    if !(0.01..=100.0).contains(&a.burstiness) {
+                        bail!(
+                            "--burstiness (the gaps' coefficient of variation) must be between 0.01 and 100 (got {})",
+                            a.burstiness
+                        );
+                    }
+                    Arrival::Gamma { cv: a.burstiness }
+                }
+            };
+            if let Some(n) = a.max_concurrency
+                && !(1..=MAX_CONCURRENCY).contains(&n)
+            {
+                bail!("--max-concurrency must be between 1 and {MAX_CONCURRENCY} (got {n})");
+            }
+            Load::Open {
+                rate,
+                arrival,
+                max_concurrency: a.max_concurrency,
+            }
+        }
+        None => {
+            let concurrency = a.concurrency.unwrap_or(1);
+            if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+                bail!("--concurrency must be between 1 and {MAX_CONCURRENCY} (got {concurrency})");
+            }
+            Load::Closed { concurrency }
+        }
+    };
+    if a.requests == Some(0) {
+        bail!("--requests must be at least 1");
+    }
+    if a.duration.is_some_and(|d| d.is_zero()) {
+        bail!("--duration must be longer than zero");
+    }
+    let stop = Stop {
+        requests: a.requests.or(if a.duration.is_none() {
+            Some(100)
+        } else {
+            None
+        }),
+        duration: a.duration,
+    };
+    if let Some(t) = a.temperature
+        && !(t >= 0.0 && t.is_finite())
+    {
+        bail!("--temperature must be zero or more (got {t})");
+    }
+    if a.max_tokens == 0 {
+        bail!("--max-tokens must be at least 1: a request for no tokens cannot be timed");
+    }
+    for (flag, d) in [
+        ("--request-timeout", a.request_timeout),
+        ("--idle-timeout", a.idle_timeout),
+        ("--connect-timeout", a.connect_timeout),
+    ] {
+        if d.is_zero() {
+            bail!("{flag} must be longer than zero: every request would time out");
+        }
+    }
+    let spec = RequestSpec {
+        prompt: Prompt::Text(a.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.into())),
+        max_tokens: Some(a.max_tokens),
+        temperature: a.temperature,
+    };
+    if let Some(r) = a.repeat_ratio
+        && !(0.0..1.0).contains(&r)
+    {
+        bail!("--repeat-ratio must be at least 0 and below 1 (got {r})");
+    }
+    if a.repeat_ratio.is_some()
+        && (a.workload.suite.is_some()
+            || a.workload.dataset.is_some()
+            || a.workload.prompt_tokens.is_some()
+            || a.workload.conversations.is_some())
+    {
+        bail!(
+            "--repeat-ratio repeats the --prompt (or default prompt) only: it does not combine with --suite, --dataset, --prompt-tokens or --conversations"
+        );
+    }
+    let tokenizer = crate::measure::tokenize::load(a.tokenizer.as_deref())?;
+    let mut headers = parse_headers(&a.headers)?;
+    let has_auth = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    if let Some(path) = &a.api_key_file {
+        let key = std::fs::read_to_string(path)
+            .with_context(|| format!("--api-key-file: cannot read {}", path.display()))?;
+        let key = key.trim();
+        if key.is_empty() || key.contains(['\n', '\r']) {
+            bail!(
+                "--api-key-file {}: expected one line holding the key",
+                path.display()
+            );
+        }
+        if has_auth {
+            bail!("--api-key-file and --header \"Authorization: ...\" exclude each other");
+        }
+        headers.push(("Authorization".into(), format!("Bearer {key}")));
+    } else if let Ok(key) = std::env::var(&a.api_key_env)
+        && !key.trim().is_empty()
+        && !has_auth
+    {
+        headers.push(("Authorization".into(), format!("Bearer {}", key.trim())));
+    }
+    let client = ClientConfig {
+        headers,
+        connect_timeout: a.connect_timeout,
+        request_timeout: a.request_timeout,
+        idle_timeout: a.idle_timeout,
+        insecure: a.insecure,
+        ca_cert: a.ca_cert.clone(),
+        use_env_proxy: a.use_env_proxy,
+        retries: a.retries,
+        retry_max_wait: a.retry_max_wait,
+        keepalive: !a.no_keepalive,
+        request_id: match &a.request_id_header {
+            Some(h) => {
+                reqwest::header::HeaderName::from_bytes(h.as_bytes())
+                    .with_context(|| format!("--request-id-header {h:?}: not a header name"))?;
+                Some((h.clone(), String::new()))
+            }
+            None => None,
+        },
+        ..ClientConfig::default()
+    };
+    let params = json!({
+        "load": load,
+        "requests": stop.requests,
+        "duration_s": stop.duration.map(|d| d.as_secs_f64()),
+        "max_tokens": a.max_tokens,
+        "temperature": a.temperature,
+        "warmup": a.warmup,
+        "repeat_ratio": a.repeat_ratio,
+    });
+    let recorded = json!({
+        "backend": protocol.name(),
+        "stream": !a.no_stream,
+        "ignore_eos": a.ignore_eos,
+        "seed": a.seed,
+        "prompt_chars": spec.prompt.text().len(),
+        "header_names": client.headers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        "connect_timeout_s": a.connect_timeout.as_secs_f64(),
+        "request_timeout_s": a.request_timeout.as_secs_f64(),
+        "idle_timeout_s": a.idle_timeout.as_secs_f64(),
+        "repeat_ratio": a.repeat_ratio,
+        "tokenizer": tokenizer.as_ref().map_or("chunks".to_string(), |t| t.name()),
+        "retries": a.retries,
+    });
+    let scenario = Scenario {
+        name: a.name.clone(),
+        params,
+        workload: match a.repeat_ratio {
+            Some(ratio) => Arc::new(crate::workload::repeat::RepeatMix {
+                base: spec,
+                ratio,
+                seed: a.seed,
+                nonce: rand::random::<u32>() as u64,
+            }),
+            None => Arc::new(FixedPrompt { spec }),
+        },
+        load,
+        stop,
+        warmup: a.warmup,
+        seed: a.seed,
+    };
+    let target = match &a.url {
+        Some(raw) => TargetSetting::Url(parse_url(raw)?),
+        None => TargetSetting::Simulator(sim_config(&a.sim)?),
+    };
+    let run_id = crate::results::file::new_run_id();
+    let output = match a.output.as_deref() {
+        Some(p) if p.as_os_str() == "-" => Some(outputs::OutputTarget::Stdout),
+        Some(p) => Some(outputs::OutputTarget::File(p.to_path_buf())),
+        None => None,
+    };
+    let o = &a.outputs;
+    let formats = o
+        .format
+        .iter()
+        .map(|f| {
+            Format::parse(f).with_context(|| {
+                format!(
+                    "--format {f:?}: unknown format (choose from {})",
+                    Format::ALL.map(Format::name).join(", ")
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !o.format.is_empty() && output == Some(outputs::OutputTarget::Stdout) {
+        bail!("--format names files after -o: give -o a file path, not `-`");
+    }
+    if let Some(dir) = &o.report {
+        outputs::check_report_dir(dir)?;
+    }
+    let slo = match &o.slo {
+        Some(spec) => crate::measure::slo::parse(spec)?,
+        None => Vec::new(),
+    };
+    let server_cmd = server_cmd(a, output.as_ref().and_then(|o| o.path()), &run_id)?;
+    let mut settings = RunSettings {
+        protocol,
+        client,
+        options: RequestOptions {
+            model: a.model.clone().unwrap_or_default(),
+            stream: !a.no_stream,
+            ignore_eos: a.ignore_eos,
+        },
+        scenarios: vec![scenario],
+        recorded,
+        auto_backend,
+        tokenizer,
+        tokenizer_explicit: a.tokenizer.is_some(),
+        run_id,
+        target,
+        output,
+        records: a.records.clone(),
+        slo,
+        report: ReportSettings {
+            formats,
+            dir: o.report.clone(),
+            no_store: o.no_store,
+        },
+        server_cmd,
+        telemetry: crate::telemetry::monitor::TelemetrySettings {
+            sample_interval: a.telemetry.sample_interval,
+            server_pid: a.telemetry.server_pid,
+            metrics_url: a.telemetry.metrics_url.clone(),
+            no_metrics: a.telemetry.no_metrics,
+            isolate: a.telemetry.isolate,
+        },
+        quiet: a.quiet,
+        pull: a.pull,
+        grace: a.grace,
+    };
+    crate::settings::workload::apply_workload(a, &mut settings)?;
+    check_paths(a, &settings)?;
+    Ok(settings)
+}
+
+/// Where a `--format` file goes: beside `-o` with the format's extension, or named after the
+/// run when there is no `-o`.
+pub fn format_path(
+    output: Option<&std::path::Path>,
+    run_id: &str,
+    f: Format,
+) -> std::path::PathBuf {
+    output
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from(format!("llmbench-{run_id}.json")))
+        .with_extension(f.name())
+}
+
+/// Output paths: each writable as a regular file, none the same as another or as an input.
+fn check_paths(a: &RunArgs, s: &RunSettings) -> anyhow::Result<()> {
+    let mut c = outputs::PathCheck::default();
+    if let Some(p) = s.output.as_ref().and_then(|o| o.path()) {
+        c.output("--output", p);
+    }
+    if let Some(p) = &s.records {
+        c.output("--records", p);
+    }
+    if let Some(cmd) = &s.server_cmd {
+        c.output("--server-log", &cmd.log);
+    }
+    if let TargetSetting::Simulator(sim) = &s.target
+        && let Some(p) = &sim.send_log
+    {
+        c.output("--send-log", p);
+    }
+    // `--format` files sit beside the result (or are named after the run without -o).
+    let output = s.output.as_ref().and_then(|o| o.path());
+    for f in &s.report.formats {
+        let path = format_path(output, &s.run_id, *f);
+        if Some(path.as_path()) != output {
+            c.output("--format", &path);
+        }
+    }
+    let w = &a.workload;
+    for (flag, p) in [
+        ("--dataset", w.dataset.as_deref()),
+        ("--conversations", w.conversations.as_deref()),
+        ("--api-key-file", a.api_key_file.as_deref()),
+        ("--ca-cert", a.ca_cert.as_deref()),
+    ] {
+        if let Some(p) = p {
+            c.input(flag, p);
+        }
+    }
+    if let Some(t) = &a.tokenizer {
+        c.input("--tokenizer", std::path::Path::new(t));
+    }
+    if let Some(t) = &w.chat_template {
+        c.input("--chat-template", std::path::Path::new(t));
+    }
+    c.check()
+}
+
+/// Validates the telemetry flags and, with `--server-cmd`, says how to run the server (its
+/// log is named after the run's id unless `--server-log` says otherwise).
+fn server_cmd(
+    args: &RunArgs,
+    output: Option<&std::path::Path>,
+    run_id: &str,
+) -> anyhow::Result<Option<crate::server::managed::ServerCmd>> {
+    let t = &args.telemetry;
+    if t.sample_interval < std::time::Duration::from_millis(10) {
+        bail!(
+            "--sample-interval {:?}: must be at least 10ms",
+            t.sample_interval
+        );
+    }
+    if let Some(u) = &t.metrics_url
+        && reqwest::Url::parse(u).is_err()
+    {
+        bail!("--metrics-url {u:?} is not a URL");
+    }
+    let Some(cmd) = &t.server_cmd else {
+        return Ok(None);
+    };
+    let Some(url) = &args.url else {
+        bail!(
+            "--server-cmd needs the URL the server will answer on, e.g. `llmbench run http://127.0.0.1:8000 --server-cmd \"...\"`"
+        );
+    };
+    crate::server::managed::command(cmd)?;
+    Ok(Some(crate::server::managed::ServerCmd {
+        command: cmd.clone(),
+        url: crate::telemetry::monitor::origin(url),
+        ready_timeout: t.server_ready_timeout,
+        stop_grace: t.server_stop_grace,
+        log: crate::server::managed::log_path(t.server_log.as_deref(), output, run_id),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_bases_or_endpoints() {
+        let t = parse_url("http://localhost:8000/v1/").unwrap();
+        assert_eq!(t.url, "http://localhost:8000");
+        assert!(!t.is_endpoint);
+        let t = parse_url("http://h:1/generate").unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.is_endpoint),
+            ("http://h:1/generate", true)
+        );
+        let t = parse_url("https://api.example.com/v1/chat/completions").unwrap();
+        assert!(t.is_endpoint);
+        assert!(parse_url("localhost:8000").is_err());
+        assert!(parse_url("ftp://x").is_err());
+        let e = parse_url("http://user:secret@h:1").unwrap_err().to_string();
+        assert!(!e.contains("secret") && e.contains("credentials"), "{e}");
+        // A bad port after a password: the error names the URL without the password.
+        let e = format!(
+            "{:#}",
+            parse_url("http://user:hunter2@h:99999/v1").unwrap_err()
+        );
+        assert!(
+            !e.contains("hunter2") && e.contains("<redacted>@h:99999"),
+            "{e}"
+        );
+        let t = parse_url("https://h/v1/chat/completions?api-version=1&key=K").unwrap();
+        assert!(t.is_endpoint);
+        assert_eq!(t.url, "https://h/v1/chat/completions");
+        assert_eq!(t.query.as_deref(), Some("api-version=1&key=K"));
+        assert_eq!(
+            shown_url(&t.url, t.query.as_deref()),
+            "https://h/v1/chat/completions?api-version=1&key=<redacted>"
+        );
+        assert_eq!(
+            redact_query("sig=abc&se=2026&access_token=x&tokens=5&monkey=1"),
+            "sig=<redacted>&se=2026&access_token=<redacted>&tokens=5&monkey=1"
+        );
+    }
+
+    #[test]
+    fn headers_are_parsed_and_redacted() {
+        let h = parse_headers(&["X-Key: abc".into()]).unwrap();
+        assert_eq!(h, vec![("X-Key".into(), "abc".into())]);
+        let e = parse_headers(&["Authorization Bearer sk-123".into()]).unwrap_err();
+        assert!(!e.to_string().contains("sk-123"));
+    }
+}

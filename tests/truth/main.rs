@@ -1,0 +1,11 @@
+//! The tests that hold timing to known truth (the simulator's fixed mode, scripted servers,
+//! kept-alive connections closed within microseconds): one binary whose tests run one at a time
+//! (each holds `common::serial`), while the `it` binary's tests run in parallel. Cargo runs the
+//! two binaries one after the other, so these never share the machine with other tests.
+
+#[path = "../it/common.rs"]
+mod common;
+mod compare;
+mod core;
+mod keepalive;
+mod protocols;
