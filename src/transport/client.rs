@@ -14,78 +14,13 @@ use reqwest::header::{CONNECTION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderVal
 
 use crate::measure::record::{Outcome, Record, TokenSource};
 use crate::protocol::{Delta, Protocol, RequestOptions, Usage};
+pub use crate::transport::config::ClientConfig;
 use crate::transport::http::{Reuse, build_http_client, send_noting_reuse};
 pub use crate::transport::http::{describe, http_client};
 pub use crate::transport::policy::is_sensitive_header;
 use crate::transport::policy::{backoff, retry_after, retryable, scrub, secrets_of};
 use crate::transport::sse::{Framer, Framing};
 use crate::workload::RequestSpec;
-
-/// Limits and transport settings.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Base URL without a trailing slash (`http://host:port`), or a full endpoint URL.
-    pub base_url: String,
-    /// Whether `base_url` is already the endpoint (no path is appended).
-    pub url_is_endpoint: bool,
-    /// The URL's query (`api-version=…`, keys included), sent on every request after the path;
-    /// never shown (see `settings::redact_query`).
-    pub query: Option<String>,
-    /// Extra headers, the API key's included. Never written anywhere.
-    pub headers: Vec<(String, String)>,
-    /// TCP (and TLS) connect timeout.
-    pub connect_timeout: Duration,
-    /// Total time allowed for one request.
-    pub request_timeout: Duration,
-    /// Longest silence allowed between two reads of the body.
-    pub idle_timeout: Duration,
-    /// Skip TLS certificate verification.
-    pub insecure: bool,
-    /// Extra CA certificate (PEM) to trust.
-    pub ca_cert: Option<std::path::PathBuf>,
-    /// Honour HTTP(S)_PROXY and friends.
-    pub use_env_proxy: bool,
-    /// Retries after a retryable failure (0: none, the default).
-    pub retries: u32,
-    /// Longest wait before a retry (a server's Retry-After is capped to it).
-    pub retry_max_wait: Duration,
-    /// Header carrying each attempt's id, and the id's prefix (the run id).
-    pub request_id: Option<(String, String)>,
-    /// Reuse connections between requests (`--no-keepalive` turns it off).
-    pub keepalive: bool,
-}
-
-impl ClientConfig {
-    /// `url` with the target's query appended (after `&` when `url` already has one).
-    pub fn with_query(&self, url: &str) -> String {
-        match &self.query {
-            None => url.to_string(),
-            Some(q) if url.contains('?') => format!("{url}&{q}"),
-            Some(q) => format!("{url}?{q}"),
-        }
-    }
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        Self {
-            base_url: String::new(),
-            url_is_endpoint: false,
-            query: None,
-            headers: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(600),
-            idle_timeout: Duration::from_secs(300),
-            insecure: false,
-            ca_cert: None,
-            use_env_proxy: false,
-            retries: 0,
-            retry_max_wait: Duration::from_secs(30),
-            request_id: None,
-            keepalive: true,
-        }
-    }
-}
 
 /// Sends requests of one protocol to one target.
 pub struct Client {

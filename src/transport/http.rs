@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hyper_util::client::legacy::connect::Connection as _;
 
-use super::client::ClientConfig;
+use super::config::ClientConfig;
 
 tokio::task_local! {
     /// The connections opened for the request in scope.

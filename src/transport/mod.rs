@@ -3,6 +3,7 @@
 //! streamed bodies (SSE, NDJSON).
 
 pub mod client;
+pub mod config;
 pub mod http;
 pub(crate) mod policy;
 pub mod sse;
