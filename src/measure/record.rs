@@ -166,7 +166,9 @@ impl Record {
     /// (done_at − first_token_at) / (output_tokens − 1); needs two or more tokens.
     pub fn tpot_ms(&self) -> Option<f64> {
         let first = self.first_token_at_ms?;
-        if self.output_tokens < 2 {
+        // Undefined unless tokens arrived at two moments at least: a whole (non-streamed) reply
+        // has no time per token to measure, which is not a time of 0.
+        if self.output_tokens < 2 || self.chunk_times_ms.len() < 2 {
             return None;
         }
         Some((self.done_at_ms - first) / (self.output_tokens - 1) as f64)
@@ -198,5 +200,13 @@ mod tests {
         assert_eq!(r.queue_ms(), Some(5.0));
         assert_eq!(r.tpot_ms(), Some(20.0));
         assert_eq!(r.itl_ms().collect::<Vec<_>>(), vec![20.0, 20.0]);
+        // A whole reply (one read, `--no-stream`): TTFT = E2E, TPOT and ITL undefined.
+        let whole = Record {
+            chunk_times_ms: vec![100.0],
+            first_token_at_ms: Some(100.0),
+            ..r.clone()
+        };
+        assert_eq!(whole.tpot_ms(), None);
+        assert_eq!(whole.itl_ms().count(), 0);
     }
 }

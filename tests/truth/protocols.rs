@@ -22,7 +22,15 @@ fn truth(r: &RunOut, ttft: f64, tpot: f64, requests: u64, tokens: u64) {
     );
     assert_eq!(sc.metrics.output_tokens.total, requests * tokens, "{case}");
     let got_ttft = sc.metrics.ttft_ms.unwrap().p50;
-    let got_tpot = sc.metrics.tpot_ms.unwrap().p50;
+    // A whole reply has no time per token: TPOT and ITL are undefined (null), not 0.
+    let got_tpot = match sc.metrics.tpot_ms {
+        Some(d) => d.p50,
+        None => {
+            assert_eq!(tpot, 0.0, "{case}: no TPOT");
+            assert!(sc.metrics.itl_ms.is_none(), "{case}: ITL of a whole reply");
+            0.0
+        }
+    };
     eprintln!("{case}: median TTFT {got_ttft:.3} ms, TPOT {got_tpot:.3} ms");
     // Never below the truth; above it by 2.5 ms one at a time (the simulator alone is ~1 ms
     // late on loopback; seen once in a full run: 62.1 ms against 60), plus 0.1 ms per further
