@@ -83,8 +83,8 @@ pub struct Metrics {
     pub duration_s: f64,
     /// Share of requests the server reported as cache hits; null when the server never said.
     pub cache_hit_rate: Option<f64>,
-    /// Share of requested output tokens actually received (succeeded requests that asked for a
-    /// length); below 1 means the server stopped early.
+    /// Output tokens received over those requested (succeeded requests that asked for a
+    /// length); below 1 the server stopped early, above 1 it sent more than asked.
     pub output_length_ratio: Option<f64>,
     /// Succeeded requests whose output token count differs from the `max_tokens` they asked
     /// for; null when no request asked for a length.
@@ -346,7 +346,7 @@ impl Accumulator {
         }
         if let Some(req) = r.requested_output_tokens {
             self.requested += req as u64;
-            self.received_of_requested += r.output_tokens.min(req as u64);
+            self.received_of_requested += r.output_tokens;
             self.length_asked += 1;
             self.length_mismatches += (r.output_tokens != req as u64) as u64;
         }
@@ -458,8 +458,13 @@ pub fn warnings(m: &Metrics) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(n) = m.output_length_mismatches.filter(|&n| n > 0) {
         out.push(format!(
-            "{n} succeeded request(s) received a different number of output tokens than requested (received {:.1}% of the requested total); give --ignore-eos where the server supports it for fixed lengths",
-            m.output_length_ratio.unwrap_or(0.0) * 100.0
+            "{n} succeeded request(s) received a different number of output tokens than requested (received {:.1}% of the requested total); {}",
+            m.output_length_ratio.unwrap_or(0.0) * 100.0,
+            if m.output_length_ratio.is_some_and(|r| r > 1.0) {
+                "the server sent more than max_tokens allows"
+            } else {
+                "give --ignore-eos where the server supports it for fixed lengths"
+            }
         ));
     }
     for (src, what) in [
@@ -592,5 +597,29 @@ mod tests {
         // Successes alone: p50 of 10..80 is 45.
         assert_eq!(s.metrics.e2e_ms.unwrap().p50, 45.0);
         assert_eq!(ea.ttft_ms.p50, Some(5.0));
+    }
+
+    #[test]
+    fn the_length_warning_says_how_much_was_received() {
+        let r = |out: u64| Record {
+            outcome: Some(Outcome::Succeeded),
+            sent_at_ms: Some(0.0),
+            first_token_at_ms: Some(1.0),
+            chunk_times_ms: vec![1.0, 2.0],
+            done_at_ms: 2.0,
+            output_tokens: out,
+            requested_output_tokens: Some(10),
+            ..Default::default()
+        };
+        let more = summarize(&[r(40), r(40)]);
+        let w = warnings(&more.metrics).join("\n");
+        assert!(w.contains("received 400.0% of the requested total"), "{w}");
+        assert!(w.contains("more than max_tokens"), "{w}");
+        let fewer = summarize(&[r(5), r(10)]);
+        let w = warnings(&fewer.metrics).join("\n");
+        assert!(
+            w.contains("received 75.0%") && w.contains("--ignore-eos"),
+            "{w}"
+        );
     }
 }

@@ -428,9 +428,16 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
         bail!("--pull works with Ollama only (backend is {backend})");
     }
     if plan.options.ignore_eos && !plan.protocol.supports_ignore_eos() {
-        eprintln!(
-            "warning: --ignore-eos: the {backend} API has no way to ignore end-of-sequence; output may be shorter than --max-tokens"
-        );
+        if plan.ignore_eos_flag {
+            eprintln!(
+                "warning: --ignore-eos: the {backend} API has no way to ignore end-of-sequence; output may be shorter than --max-tokens"
+            );
+        } else {
+            // Asked for by a suite or --output-tokens, not by the user: no flag to blame.
+            eprintln!(
+                "note: the {backend} API has no way to ignore end-of-sequence: outputs may end before the requested lengths"
+            );
+        }
     }
     // The plain API never reports counts: build the local tokenizer's tables now, not
     // during the first measured request.

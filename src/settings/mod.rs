@@ -82,6 +82,8 @@ pub struct RunSettings {
     pub tokenizer: Option<Arc<dyn crate::measure::tokenize::Tokenizer>>,
     /// The user chose the tokenizer (`--tokenizer`).
     pub tokenizer_explicit: bool,
+    /// The user gave `--ignore-eos` (suites and `--output-tokens` ask for it on their own).
+    pub ignore_eos_flag: bool,
     /// This run's id: the result file, the managed server's log and request ids share it.
     pub run_id: String,
     /// Where requests go.
@@ -360,6 +362,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         auto_backend,
         tokenizer,
         tokenizer_explicit: a.tokenizer.is_some(),
+        ignore_eos_flag: a.ignore_eos,
         run_id,
         target,
         output,

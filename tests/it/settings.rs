@@ -417,3 +417,34 @@ fn a_url_without_a_scheme_gets_a_suggestion() {
     assert_eq!(code(&o), Some(2), "{e}");
     assert!(e.contains("did you mean http://localhost:8000"), "{e}");
 }
+
+#[test]
+fn a_suite_on_ollama_does_not_blame_a_flag_nobody_gave() {
+    let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "ollama-chat",
+        "--suite",
+        "basic",
+        "-n",
+        "3",
+    ]);
+    assert!(r.output.status.success(), "{}", r.stderr());
+    let e = r.stderr();
+    assert!(!e.contains("--ignore-eos"), "{e}");
+    assert!(e.contains("no way to ignore end-of-sequence"), "{e}");
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "ollama-chat",
+        "--ignore-eos",
+        "-n",
+        "1",
+    ]);
+    assert!(
+        r.stderr().contains("warning: --ignore-eos"),
+        "{}",
+        r.stderr()
+    );
+}
