@@ -4,7 +4,6 @@ use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 
 use crate::cli::{ExportArgs, HistoryArgs};
-use crate::results::file::ResultFile;
 use crate::results::store::{Store, db_path};
 
 fn fig(v: &serde_json::Value, digits: usize) -> String {
@@ -78,13 +77,14 @@ pub fn export(a: ExportArgs) -> anyhow::Result<i32> {
     if !db.exists() {
         anyhow::bail!("no results store at {}: nothing to export", db.display());
     }
-    let r: ResultFile = Store::open(&db)?.get(&a.id)?;
+    // The stored text itself, byte for byte: no float or field is re-serialised.
+    let text = Store::open(&db)?.get_text(&a.id)?;
     match &a.output {
         Some(p) => {
-            r.write(p)?;
-            eprintln!("Run {} written to {}", r.run_id, p.display());
+            crate::results::file::write_text(p, &text)?;
+            eprintln!("Run {} written to {}", a.id, p.display());
         }
-        None => super::say(serde_json::to_string_pretty(&r)?)?,
+        None => super::say(text.trim_end())?,
     }
     Ok(0)
 }

@@ -131,6 +131,21 @@ impl ScenarioResult {
     }
 }
 
+/// Writes a result file's text whole: into a temporary file beside `path`, then renamed.
+pub fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let written = std::fs::write(&tmp, text)
+        .with_context(|| format!("cannot write result file {}", tmp.display()))
+        .and_then(|_| {
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot write result file {}", path.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResultFile {
@@ -178,13 +193,14 @@ pub struct Skipped {
 impl ResultFile {
     /// Writes the file atomically (temporary file, then rename).
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(self)?;
-        std::fs::write(&tmp, bytes)
-            .with_context(|| format!("cannot write result file {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot write result file {}", path.display()))?;
-        Ok(())
+        write_text(path, &self.to_text()?)
+    }
+
+    /// The file's text (pretty JSON and a final newline), as written and as stored.
+    pub fn to_text(&self) -> anyhow::Result<String> {
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        Ok(text)
     }
 
     /// Reads a result file, checking its schema version.

@@ -145,7 +145,8 @@ impl Store {
                 r.scenarios.len() as i64,
                 serde_json::to_string(&r.config)?,
                 serde_json::to_string(&summary(r))?,
-                serde_json::to_string(r)?,
+                // The very text the result file holds, so `export` gives it back byte for byte.
+                r.to_text()?,
             ],
         )?;
         Ok(())
@@ -183,6 +184,12 @@ impl Store {
 
     /// The result file of a run: an exact id, a unique id prefix, or `latest`.
     pub fn get(&self, id: &str) -> anyhow::Result<ResultFile> {
+        let json = self.get_text(id)?;
+        serde_json::from_str(&json).with_context(|| format!("stored run {id} cannot be read"))
+    }
+
+    /// The stored text of a run's result file, exactly as recorded.
+    pub fn get_text(&self, id: &str) -> anyhow::Result<String> {
         let json: Option<String> = if id == "latest" || id == "last" {
             self.conn
                 .query_row(
@@ -223,7 +230,7 @@ impl Store {
                 format!("no run with id {id:?} in the results store (see `llmbench history`)")
             }
         })?;
-        serde_json::from_str(&json).with_context(|| format!("stored run {id} cannot be read"))
+        Ok(json)
     }
 }
 

@@ -264,3 +264,23 @@ fn history_and_export_into_a_closed_pipe_end_quietly() {
         );
     }
 }
+
+#[test]
+fn export_gives_back_the_result_file_byte_for_byte() {
+    let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1", "--tokens", "3"]);
+    let home = TempDir::new("exporthome");
+    let dir = TempDir::new("export");
+    let a = run_to(&dir, "a.json", &sim.url, Some(&home));
+    let id = ResultFile::read(&a).unwrap().run_id;
+    let b = dir.path("b.json");
+    let o = with_home(&home.0)
+        .args(["export", &id, "-o"])
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let original = std::fs::read(&a).unwrap();
+    assert_eq!(std::fs::read(&b).unwrap(), original, "file export");
+    let o = with_home(&home.0).args(["export", &id]).output().unwrap();
+    assert_eq!(o.stdout, original, "export to standard output");
+}
