@@ -468,3 +468,28 @@ pub fn run_to(dir: &TempDir, name: &str, url: &str, home: Option<&TempDir>) -> s
     assert_eq!(code(&o), 0, "{}", text(&o));
     out
 }
+
+/// Wall-clock truth on a shared machine: `timing` checks a run's medians; on a miss the same
+/// arguments run again, up to two more times (every miss is printed), and the test fails only
+/// when all three missed. What a run counts (outcomes, tokens) is checked on each by `timing`'s
+/// caller, not here: only timing gets another try.
+pub fn timing_within_three_runs(first: &RunOut, timing: impl Fn(&RunOut) -> Result<(), String>) {
+    let mut misses = Vec::new();
+    match timing(first) {
+        Ok(()) => return,
+        Err(e) => misses.push(e),
+    }
+    let args: Vec<&str> = first.args.iter().map(String::as_str).collect();
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(500));
+        let r = run(&args);
+        match timing(&r) {
+            Ok(()) => {
+                eprintln!("timing met on a later run; earlier misses: {misses:?}");
+                return;
+            }
+            Err(e) => misses.push(e),
+        }
+    }
+    panic!("three runs missed the timing truth: {misses:#?}");
+}
