@@ -24,27 +24,49 @@ pub fn is_sensitive_header(name: &str) -> bool {
     .any(|w| n.contains(w))
 }
 
-/// The secret strings in headers: sensitive header values, and the credential after an
-/// authorization scheme (`Bearer sk-...` gives both the whole value and `sk-...`).
+/// The strings never to write: every `--header` value (the README promises none is written,
+/// credential or not; values under 4 characters are left, as they would cut up ordinary text),
+/// the credential after an authorization scheme (`Bearer sk-...` gives both the whole value
+/// and `sk-...`), and the forms a server may echo them in: JSON-escaped (`\/`, `\"`) and
+/// URL-encoded.
 pub fn secrets_of(headers: &[(String, String)]) -> Vec<String> {
     let mut out = Vec::new();
     for (k, v) in headers {
-        if !is_sensitive_header(k) {
-            continue;
-        }
         let v = v.trim();
         if v.len() >= 4 {
             out.push(v.to_string());
         }
-        if let Some((_, cred)) = v.split_once(' ')
+        if is_sensitive_header(k)
+            && let Some((_, cred)) = v.split_once(' ')
             && cred.trim().len() >= 4
         {
             out.push(cred.trim().to_string());
         }
     }
+    let escaped: Vec<String> = out
+        .iter()
+        .flat_map(|s| {
+            let json = serde_json::to_string(s).unwrap_or_default();
+            let json = json.trim_matches('"').to_string();
+            [json.replace('/', "\\/"), json, percent_encoded(s)]
+        })
+        .collect();
+    out.extend(escaped);
     out.sort_by_key(|s| std::cmp::Reverse(s.len()));
     out.dedup();
     out
+}
+
+/// `s` with every byte but the unreserved ones (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
+fn percent_encoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Replaces every secret in `text` by `<redacted>`.
@@ -98,6 +120,28 @@ pub fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_header_value_and_its_echoed_forms_are_scrubbed() {
+        let s = secrets_of(&[
+            ("Authorization".into(), "Bearer sk-ab/cd+ef=".into()),
+            ("X-Tenant".into(), "acme-corp-42".into()),
+            ("X-Small".into(), "on".into()),
+        ]);
+        for echoed in [
+            "key sk-ab/cd+ef= was refused",
+            r#"{"error":"bad key sk-ab\/cd+ef="}"#,
+            "GET /v1?key=sk-ab%2Fcd%2Bef%3D",
+            "tenant acme-corp-42 unknown",
+        ] {
+            let t = scrub(echoed, &s);
+            assert!(
+                !t.contains("sk-ab") && !t.contains("acme-corp-42"),
+                "{echoed} -> {t}"
+            );
+        }
+        assert_eq!(scrub("turned on", &s), "turned on");
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_http_dates() {
