@@ -53,6 +53,21 @@ async fn reachable(cfg: &ClientConfig) -> anyhow::Result<()> {
     }
 }
 
+/// The error of a request that got no answer, naming `url` (given without its query, so no
+/// key in it is repeated).
+fn unreachable(url: &str, e: &reqwest::Error) -> anyhow::Error {
+    let why = describe(e);
+    // rustls meeting a plain-HTTP answer to its hello.
+    let plain = url.starts_with("https://")
+        && (why.contains("corrupt message") || why.contains("InvalidContentType"));
+    let hint = if plain {
+        "; the server speaks plain HTTP there: use http://"
+    } else {
+        ""
+    };
+    anyhow::anyhow!("cannot reach {url}: {why}{hint}")
+}
+
 /// A small GET of a JSON document; `Ok(None)` for a non-2xx answer or a body that is not JSON.
 pub async fn get_json(
     http: &reqwest::Client,
@@ -65,18 +80,7 @@ pub async fn get_json(
     for (k, v) in &cfg.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let resp = req.send().await.map_err(|e| {
-        let why = describe(&e);
-        // rustls meeting a plain-HTTP answer to its hello.
-        let plain = url.starts_with("https://")
-            && (why.contains("corrupt message") || why.contains("InvalidContentType"));
-        let hint = if plain {
-            "; the server speaks plain HTTP there: use http://"
-        } else {
-            ""
-        };
-        anyhow::anyhow!("cannot reach {url}: {why}{hint}")
-    })?;
+    let resp = req.send().await.map_err(|e| unreachable(url, &e))?;
     if !resp.status().is_success() {
         return Ok(None);
     }
@@ -267,25 +271,14 @@ pub async fn ollama_preflight(
 pub async fn ollama_pull(cfg: &ClientConfig, model: &str, progress: bool) -> anyhow::Result<()> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let http = http_client(cfg)?;
-    let url = cfg.with_query(&format!("{}/api/pull", cfg.base_url));
+    let url = &format!("{}/api/pull", cfg.base_url);
     let mut req = http
-        .post(&url)
+        .post(cfg.with_query(url))
         .json(&serde_json::json!({"model": model, "stream": true}));
     for (k, v) in &cfg.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let mut resp = req.send().await.map_err(|e| {
-        let why = describe(&e);
-        // rustls meeting a plain-HTTP answer to its hello.
-        let plain = url.starts_with("https://")
-            && (why.contains("corrupt message") || why.contains("InvalidContentType"));
-        let hint = if plain {
-            "; the server speaks plain HTTP there: use http://"
-        } else {
-            ""
-        };
-        anyhow::anyhow!("cannot reach {url}: {why}{hint}")
-    })?;
+    let mut resp = req.send().await.map_err(|e| unreachable(url, &e))?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
@@ -393,6 +386,7 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
     if plan.client.url_is_endpoint && !plan.client.use_env_proxy {
         reachable(&plan.client).await?;
     }
+    let model_given = !plan.options.model.is_empty();
     if plan.options.model.is_empty() {
         let found = if plan.client.url_is_endpoint {
             None
@@ -411,7 +405,9 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
     }
     // A model the server does not list usually fails every request: say so now, with what
     // the server offers (some servers accept aliases, so it is a warning, not an error).
-    if matches!(backend, Backend::OpenAiChat | Backend::OpenAiCompletions)
+    // (A model taken from the list is on it: no second request then.)
+    if model_given
+        && matches!(backend, Backend::OpenAiChat | Backend::OpenAiCompletions)
         && !plan.client.url_is_endpoint
         && let Some(listed) = listed_models(&plan.client).await
         && !listed.contains(&plan.options.model)

@@ -190,12 +190,22 @@ fn stale_connection(e: &reqwest::Error, reused: bool) -> bool {
     reused && !e.is_timeout() && !e.is_connect() && !e.is_status() && !e.is_builder()
 }
 
-/// The error chain of a transport failure, outermost first, without duplicates.
+/// The error chain of a transport failure, outermost first, without duplicates. A URL the
+/// HTTP client quotes loses its query: a key in it is sent, never shown.
 pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        let s = err.to_string();
+        let mut s = err.to_string();
+        if let Some(u) = err
+            .downcast_ref::<reqwest::Error>()
+            .and_then(reqwest::Error::url)
+            && u.query().is_some()
+        {
+            let mut bare = u.clone();
+            bare.set_query(None);
+            s = s.replace(u.as_str(), bare.as_str());
+        }
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
@@ -223,4 +233,26 @@ pub(crate) async fn send_noting_reuse(
         let stale = stale_connection(&e, opened.reused(&e));
         (e, if stale { Reuse::Stale } else { Reuse::Fresh })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_quoted_url_loses_its_query() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/v1/models?api-key=CANARY9"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("CANARY9"), "reqwest quotes it: {e}");
+        let d = describe(&e);
+        assert!(!d.contains("CANARY9") && d.contains("/v1/models"), "{d}");
+    }
 }
