@@ -417,9 +417,13 @@ impl Client {
             let next = tokio::time::timeout_at(idle.min(deadline), resp.chunk()).await;
             let now = Instant::now();
             let at_ms = self.ms(now);
+            // Only a body that opens like a JSON document is kept (an event stream opens with
+            // `data:`, `event:` or `:`), so streamed replies copy nothing here.
             if let Ok(Ok(Some(bytes))) = &next
+                && framing == Framing::Sse
                 && st.events == 0
                 && st.raw.len() < RAW_BODY_LIMIT
+                && (!st.raw.is_empty() || bytes.trim_ascii_start().starts_with(b"{"))
             {
                 st.raw.extend_from_slice(bytes);
             }
