@@ -217,13 +217,25 @@ fn open_loop_keeps_its_rate_when_requests_are_slow() {
     ]);
     let sc = &r.result().scenarios[0];
     assert_eq!(sc.outcomes.get(Outcome::Succeeded), 60, "{:?}", sc.errors);
-    let rate = sc.metrics.sent_requests_per_s.unwrap();
-    assert!((rate - 20.0).abs() / 20.0 < 0.05, "achieved {rate:.2}/s");
-    let e2e = sc.metrics.e2e_ms.unwrap().p50;
-    assert!((e2e - 2000.0).abs() < 20.0, "e2e {e2e}");
-    // About 40 requests were in flight at once: the loop did not wait for answers.
-    let q = sc.metrics.queue_ms.unwrap();
-    assert!(q.p99 < 5.0, "schedule lateness p99 {} ms", q.p99);
+    // About 40 requests are in flight at once. A loop that waited for answers would send at
+    // half the rate or less and run seconds late, so the margins below leave room for a busy
+    // machine (seen on CI: lateness p99 5.3 ms) while still catching that.
+    timing_within_three_runs(&r, |r| {
+        let m = &r.result().scenarios[0].metrics;
+        let rate = m.sent_requests_per_s.unwrap();
+        if (rate - 20.0).abs() / 20.0 >= 0.05 {
+            return Err(format!("achieved {rate:.2}/s"));
+        }
+        let e2e = m.e2e_ms.unwrap().p50;
+        if (e2e - 2000.0).abs() >= 20.0 {
+            return Err(format!("e2e p50 {e2e:.2} ms"));
+        }
+        let q = m.queue_ms.unwrap();
+        if q.p99 >= 15.0 {
+            return Err(format!("schedule lateness p99 {:.2} ms", q.p99));
+        }
+        Ok(())
+    });
 }
 
 #[test]
@@ -476,43 +488,10 @@ fn request_ids_tie_each_record_to_the_servers_send_log() {
         ids.dedup();
         assert_eq!(ids.len(), 6, "one id per attempt");
         assert!(ids.iter().all(|i| i.starts_with(&format!("{run_id}-"))));
-        // Lines are written when a response body is dropped, just after the client is done.
-        std::thread::sleep(Duration::from_millis(200));
-        let lines = std::fs::read_to_string(&log).unwrap();
-        let sends: std::collections::HashMap<String, Vec<f64>> = lines
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let s = v["sends_ms"].as_array().unwrap();
-                (
-                    v["request_id"].as_str().unwrap().to_string(),
-                    s.iter().map(|x| x.as_f64().unwrap()).collect(),
-                )
-            })
-            .collect();
-        for rec in &r.records {
-            let s = &sends[rec.request_id.as_ref().unwrap()];
-            // Five tokens, then the closing events; the first goes out at the truth (30 ms),
-            // give or take a busy machine's scheduling (the same 8 ms margin as the gaps below;
-            // seen once: 33.5 ms).
-            assert!(s.len() > rec.chunk_times_ms.len(), "{s:?}");
-            assert!((s[0] - 30.0).abs() < 8.0, "{s:?}");
-            // The client saw each gap close to the gap the server sent (a record matched to
-            // the wrong line, or a chunk to the wrong send, is off by a whole 20 ms gap; the
-            // margin leaves room for a busy machine's scheduling).
-            let ch = &rec.chunk_times_ms;
-            // Chat's role chunk goes out just before the first token, as its own write.
-            let s = if backend == "openai-chat" {
-                &s[1..]
-            } else {
-                &s[..]
-            };
-            for k in 1..ch.len() {
-                let client = ch[k] - ch[k - 1];
-                let server = s[k] - s[k - 1];
-                assert!((client - server).abs() < 8.0, "{client} vs {server}");
-            }
-        }
+        // Timing against the send log: a record matched to the wrong line, or a chunk to the
+        // wrong send, is off by a whole 20 ms gap. A busy machine can make the simulator
+        // itself late (seen on CI: first send at 38.4 ms for 30), so a miss gets two more runs.
+        timing_within_three_runs(&r, |r| matches_send_log(r, &log, backend == "openai-chat"));
     }
     let bad = run(&[&sim.url, "-n", "1", "--request-id-header", "bad header"]);
     assert_eq!(bad.output.status.code(), Some(2), "{}", bad.stderr());
@@ -521,4 +500,42 @@ fn request_ids_tie_each_record_to_the_servers_send_log() {
         "{}",
         bad.stderr()
     );
+}
+
+/// Each record against its line in the simulator's send log: the first token went out near
+/// the configured 30 ms, and the client saw each gap close to the gap the server sent.
+fn matches_send_log(r: &RunOut, log: &std::path::Path, chat: bool) -> Result<(), String> {
+    // Lines are written when a response body is dropped, just after the client is done.
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = std::fs::read_to_string(log).unwrap();
+    let sends: std::collections::HashMap<String, Vec<f64>> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let s = v["sends_ms"].as_array().unwrap();
+            (
+                v["request_id"].as_str().unwrap().to_string(),
+                s.iter().map(|x| x.as_f64().unwrap()).collect(),
+            )
+        })
+        .collect();
+    for rec in &r.records {
+        let s = &sends[rec.request_id.as_ref().unwrap()];
+        // Five tokens, then the closing events.
+        assert!(s.len() > rec.chunk_times_ms.len(), "{s:?}");
+        if (s[0] - 30.0).abs() >= 8.0 {
+            return Err(format!("first send not near 30 ms: {s:?}"));
+        }
+        let ch = &rec.chunk_times_ms;
+        // Chat's role chunk goes out just before the first token, as its own write.
+        let s = if chat { &s[1..] } else { &s[..] };
+        for k in 1..ch.len() {
+            let client = ch[k] - ch[k - 1];
+            let server = s[k] - s[k - 1];
+            if (client - server).abs() >= 8.0 {
+                return Err(format!("client gap {client:.2} vs server gap {server:.2}"));
+            }
+        }
+    }
+    Ok(())
 }
