@@ -181,7 +181,7 @@ async fn execute_with(
             simulated: sim.is_some(),
         },
         system: Some(crate::telemetry::system::detect()),
-        config: plan.recorded.clone(),
+        config: crate::results::params::Config::Run(plan.recorded.clone()),
         ..Default::default()
     };
     // With `-o -` the result JSON owns standard output: the tables go to stderr.

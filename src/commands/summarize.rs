@@ -7,6 +7,7 @@ use crate::report::console;
 use crate::results::file::{
     ResultFile, RunStatus, ScenarioResult, Target, new_run_id, now_rfc3339,
 };
+use crate::results::params::{Config, Rebuilt};
 use crate::results::records::read_records_tolerant;
 
 /// Scenario results from records, scenarios in the order they first appear.
@@ -21,7 +22,7 @@ pub fn rebuild(records: &[Record]) -> Vec<ScenarioResult> {
         .into_iter()
         .map(|name| {
             let s = crate::measure::stats::summarize(records.iter().filter(|r| r.scenario == name));
-            ScenarioResult::from_summary(name, serde_json::Value::Null, s)
+            ScenarioResult::from_summary(name, Default::default(), s)
         })
         .collect()
 }
@@ -55,10 +56,10 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
         },
         target: Target::default(),
         system: None,
-        config: serde_json::json!({
-            "rebuilt_from_records": args.records.display().to_string(),
-            "records": records.len(),
-            "note": note,
+        config: Config::Rebuilt(Rebuilt {
+            rebuilt_from_records: args.records.display().to_string(),
+            records: records.len() as u64,
+            note,
         }),
         scenarios,
         ..Default::default()

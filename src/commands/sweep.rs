@@ -6,9 +6,9 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use serde_json::{Value, json};
 
 use crate::cli::{RunArgs, SweepArgs};
+use crate::results::params::{SweepConfig, SweepPoint, SweepValue};
 use crate::settings::run_settings;
 
 /// Flags a sweep can vary: canonical long name and short form.
@@ -131,16 +131,6 @@ pub fn split(args: &[String]) -> anyhow::Result<Split> {
     Ok(Split { flag, values, rest })
 }
 
-fn value_json(v: &str) -> Value {
-    if let Ok(n) = v.parse::<u64>() {
-        json!(n)
-    } else if let Ok(x) = v.parse::<f64>() {
-        json!(x)
-    } else {
-        json!(v)
-    }
-}
-
 /// Runs the sweep; returns the process exit code.
 pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
     let sp = match split(&a.args) {
@@ -175,14 +165,17 @@ pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
             } else {
                 format!("{} {label}", sc.name)
             };
-            sc.params["sweep"] = json!({"name": key, "value": value_json(v)});
-            sc.params["seed"] = json!(args.seed);
+            sc.params.sweep = Some(SweepPoint {
+                name: key.to_string(),
+                value: SweepValue::parse(v),
+            });
+            sc.params.seed = Some(args.seed);
         }
         match &mut merged {
             None => {
-                plan.recorded["sweep"] = json!({
-                    "name": key,
-                    "values": sp.values.iter().map(|v| value_json(v)).collect::<Vec<_>>(),
+                plan.recorded.sweep = Some(SweepConfig {
+                    name: key.to_string(),
+                    values: sp.values.iter().map(|v| SweepValue::parse(v)).collect(),
                 });
                 merged = Some(plan);
             }

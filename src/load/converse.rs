@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::collect::{Collector, Unit};
@@ -164,10 +163,13 @@ pub(crate) async fn run(
         return Err(e);
     }
     let mut params = sc.params.clone();
-    params["conversations_run"] = json!(selected.len());
-    params["conversations_skipped"] = json!(skipped);
+    params.conversations_run = Some(selected.len() as u64);
+    params.conversations_skipped = Some(skipped);
     if let Some((lim, src)) = &limit {
-        params["context_limit"] = json!({"tokens": lim, "source": src});
+        params.context_limit = Some(crate::results::params::ContextLimit {
+            tokens: *lim,
+            source: src.to_string(),
+        });
     }
     let mut res = ScenarioResult::from_summary(&sc.name, params, got.summary);
     warnings.append(&mut res.warnings);

@@ -9,7 +9,6 @@ pub mod timer;
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::results::file::ScenarioResult;
@@ -28,7 +27,7 @@ pub struct Scenario {
     /// Name in reports.
     pub name: String,
     /// What the scenario varies, as written to the result file.
-    pub params: Value,
+    pub params: crate::results::params::ScenarioParams,
     /// What to send.
     pub workload: Arc<dyn Workload>,
     /// How to apply load.

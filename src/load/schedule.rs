@@ -7,43 +7,9 @@ use std::time::Duration;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Exp, Gamma};
-use serde::{Deserialize, Serialize};
 
-/// Inter-arrival distribution of an open-loop schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Arrival {
-    /// Exactly 1/rate apart.
-    Constant,
-    /// Exponential gaps (a Poisson process).
-    Poisson,
-    /// Gamma gaps with the given coefficient of variation (CV = 1 is Poisson; above 1 is
-    /// burstier, below 1 more regular).
-    Gamma {
-        /// Coefficient of variation of the gaps.
-        cv: f64,
-    },
-}
-
-/// How load is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "mode")]
-pub enum Load {
-    /// `concurrency` requests always in flight; the next is sent when one finishes.
-    Closed {
-        /// Requests in flight.
-        concurrency: usize,
-    },
-    /// Requests are sent on schedule whether or not earlier ones finished.
-    Open {
-        /// Mean requests per second.
-        rate: f64,
-        /// Gap distribution.
-        arrival: Arrival,
-        /// Cap on requests in flight; a request waiting for a slot accrues queue time.
-        max_concurrency: Option<usize>,
-    },
-}
+// The load is part of the result file's contract, so its types live with the file's.
+pub use crate::results::params::{Arrival, Load};
 
 /// When a phase ends: after a number of requests, after a duration, or whichever comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

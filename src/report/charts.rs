@@ -3,6 +3,7 @@
 
 use super::tables::Entry;
 use crate::measure::stats::Dist;
+use crate::results::params::ScenarioParams;
 use crate::telemetry::resources::ResourceSample;
 
 pub use super::render::{svg, write_png};
@@ -190,8 +191,8 @@ fn experiment(entries: &[Entry]) -> Option<(String, Vec<f64>)> {
     let sweep: Vec<Option<(String, f64)>> = entries
         .iter()
         .map(|e| {
-            let sw = &e.scenario.params["sweep"];
-            Some((sw["name"].as_str()?.to_string(), sw["value"].as_f64()?))
+            let sw = e.scenario.params.sweep.as_ref()?;
+            Some((sw.name.clone(), sw.value.as_f64()?))
         })
         .collect();
     if sweep.iter().all(Option::is_some) {
@@ -201,13 +202,15 @@ fn experiment(entries: &[Entry]) -> Option<(String, Vec<f64>)> {
             return Some((name, sweep.into_iter().map(|(_, v)| v).collect()));
         }
     }
-    let get = |key: &str| -> Option<Vec<f64>> {
+    let get = |key: fn(&ScenarioParams) -> Option<u64>| -> Option<Vec<f64>> {
         entries
             .iter()
-            .map(|e| e.scenario.params[key].as_f64())
+            .map(|e| key(&e.scenario.params).map(|n| n as f64))
             .collect()
     };
-    for key in ["prompt_tokens", "context_tokens"] {
+    let prompt: fn(&ScenarioParams) -> Option<u64> = |p| p.prompt_tokens;
+    let context: fn(&ScenarioParams) -> Option<u64> = |p| p.context_tokens;
+    for key in [prompt, context] {
         if let Some(v) = get(key)
             && v.iter().any(|x| *x != v[0])
         {
@@ -216,7 +219,7 @@ fn experiment(entries: &[Entry]) -> Option<(String, Vec<f64>)> {
     }
     let conc: Option<Vec<f64>> = entries
         .iter()
-        .map(|e| e.scenario.params["load"]["concurrency"].as_f64())
+        .map(|e| e.scenario.params.concurrency().map(|c| c as f64))
         .collect();
     if let Some(v) = conc
         && v.iter().any(|x| *x != v[0])

@@ -377,14 +377,6 @@ fn num(x: Option<f64>) -> String {
     x.map_or(String::new(), |v| format!("{v}"))
 }
 
-fn json_scalar(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// `results.csv`: a header and one row per scenario (of every run given).
 pub fn csv(runs: &[ResultFile]) -> String {
     let mut out = CSV_COLUMNS.join(",");
@@ -392,7 +384,8 @@ pub fn csv(runs: &[ResultFile]) -> String {
     for e in entries(runs) {
         let (r, s) = (e.run, e.scenario);
         let m = &s.metrics;
-        let load = &s.params["load"];
+        let p = &s.params;
+        let opt = |v: Option<String>| v.unwrap_or_default();
         let mut row: Vec<String> = vec![
             r.run_id.clone(),
             r.started_at.clone(),
@@ -400,11 +393,11 @@ pub fn csv(runs: &[ResultFile]) -> String {
             r.target.backend.clone(),
             r.target.model.clone(),
             s.name.clone(),
-            json_scalar(&load["mode"]),
-            json_scalar(&load["concurrency"]),
-            json_scalar(&load["rate"]),
-            json_scalar(&s.params["sweep"]["name"]),
-            json_scalar(&s.params["sweep"]["value"]),
+            opt(p.load_mode().map(str::to_string)),
+            opt(p.concurrency().map(|c| c.to_string())),
+            opt(p.rate().map(|r| r.to_string())),
+            opt(p.sweep.as_ref().map(|s| s.name.clone())),
+            opt(p.sweep.as_ref().map(|s| s.value.to_string())),
             s.outcomes.scheduled.to_string(),
             s.outcomes.get(Outcome::Succeeded).to_string(),
             s.outcomes.failed().to_string(),

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::measure::stats::{ErrorCount, Metrics, Outcomes};
 
@@ -65,7 +64,7 @@ pub struct ScenarioResult {
     /// Scenario name.
     pub name: String,
     /// What this scenario varied (concurrency, rate, prompt, ...).
-    pub params: Value,
+    pub params: crate::results::params::ScenarioParams,
     /// Requests by outcome; they sum to `scheduled`.
     pub outcomes: Outcomes,
     /// Measured metrics.
@@ -106,7 +105,7 @@ impl ScenarioResult {
     /// and `summarize` share.
     pub fn from_summary(
         name: &str,
-        params: serde_json::Value,
+        params: crate::results::params::ScenarioParams,
         s: crate::measure::stats::Summary,
     ) -> Self {
         Self {
@@ -167,7 +166,7 @@ pub struct ResultFile {
     #[serde(default)]
     pub system: Option<crate::telemetry::system::SystemInfo>,
     /// The run configuration, secrets removed.
-    pub config: Value,
+    pub config: crate::results::params::Config,
     /// One entry per scenario, in run order.
     pub scenarios: Vec<ScenarioResult>,
     /// Scenarios not run, with the reason (e.g. larger than the server's context).
@@ -185,7 +184,7 @@ pub struct Skipped {
     /// Scenario name.
     pub name: String,
     /// Its parameters, as a run would have recorded them.
-    pub params: Value,
+    pub params: crate::results::params::ScenarioParams,
     /// Why it was not run.
     pub reason: String,
 }

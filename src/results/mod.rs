@@ -3,5 +3,6 @@
 
 pub mod compare;
 pub mod file;
+pub mod params;
 pub mod records;
 pub mod store;

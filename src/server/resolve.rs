@@ -365,7 +365,7 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
         );
     }
     let backend = plan.protocol.backend();
-    plan.recorded["backend"] = Value::from(backend.name());
+    plan.recorded.backend = backend.name().to_string();
     // Native APIs build their own paths: a full endpoint URL becomes its base.
     if plan.client.url_is_endpoint
         && backend.uses_native_paths()
@@ -444,7 +444,7 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
     }
     if plan.options.stream && !plan.protocol.can_stream() {
         plan.options.stream = false;
-        plan.recorded["stream"] = Value::Bool(false);
+        plan.recorded.stream = false;
         eprintln!("note: the {backend} API does not stream: TTFT equals end-to-end latency");
     }
     Ok(())

@@ -13,13 +13,13 @@ pub use url::{TargetUrl, parse_url, shown_url};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use serde_json::json;
 
 use crate::cli::{ArrivalArg, RunArgs};
 use crate::load::Scenario;
 use crate::load::schedule::{Arrival, Load, Stop};
 use crate::protocol::{self, Protocol, RequestOptions};
 use crate::report::Format;
+use crate::results::params::{RunConfig, ScenarioParams};
 use crate::sim::SimConfig;
 use crate::transport::client::ClientConfig;
 use crate::workload::{DEFAULT_PROMPT, FixedPrompt, Prompt, RequestSpec};
@@ -75,7 +75,7 @@ pub struct RunSettings {
     /// Scenarios, in order.
     pub scenarios: Vec<Scenario>,
     /// The configuration as recorded in the result file (no secrets).
-    pub recorded: serde_json::Value,
+    pub recorded: RunConfig,
     /// `--backend auto`: `protocol` is a placeholder until the target is probed.
     pub auto_backend: bool,
     /// Local tokenizer for counts the server does not report (`None`: count chunks).
@@ -275,29 +275,33 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         },
         ..ClientConfig::default()
     };
-    let params = json!({
-        "load": load,
-        "requests": stop.requests,
-        "duration_s": stop.duration.map(|d| d.as_secs_f64()),
-        "max_tokens": a.max_tokens,
-        "temperature": a.temperature,
-        "warmup": a.warmup,
-        "repeat_ratio": a.repeat_ratio,
-    });
-    let recorded = json!({
-        "backend": protocol.name(),
-        "stream": !a.no_stream,
-        "ignore_eos": a.ignore_eos,
-        "seed": a.seed,
-        "prompt_chars": spec.prompt.text().len(),
-        "header_names": client.headers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
-        "connect_timeout_s": a.connect_timeout.as_secs_f64(),
-        "request_timeout_s": a.request_timeout.as_secs_f64(),
-        "idle_timeout_s": a.idle_timeout.as_secs_f64(),
-        "repeat_ratio": a.repeat_ratio,
-        "tokenizer": tokenizer.as_ref().map_or("chunks".to_string(), |t| t.name()),
-        "retries": a.retries,
-    });
+    let params = ScenarioParams {
+        load: Some(load),
+        requests: stop.requests,
+        duration_s: stop.duration.map(|d| d.as_secs_f64()),
+        max_tokens: Some(a.max_tokens),
+        temperature: a.temperature,
+        warmup: Some(a.warmup),
+        repeat_ratio: a.repeat_ratio,
+        ..Default::default()
+    };
+    let recorded = RunConfig {
+        backend: protocol.name().to_string(),
+        stream: !a.no_stream,
+        ignore_eos: a.ignore_eos,
+        seed: a.seed,
+        prompt_chars: spec.prompt.text().len(),
+        header_names: client.headers.iter().map(|(k, _)| k.clone()).collect(),
+        connect_timeout_s: a.connect_timeout.as_secs_f64(),
+        request_timeout_s: a.request_timeout.as_secs_f64(),
+        idle_timeout_s: a.idle_timeout.as_secs_f64(),
+        repeat_ratio: a.repeat_ratio,
+        tokenizer: tokenizer
+            .as_ref()
+            .map_or("chunks".to_string(), |t| t.name()),
+        retries: a.retries,
+        ..Default::default()
+    };
     let scenario = Scenario {
         name: a.name.clone(),
         params,

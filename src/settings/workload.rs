@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::results::params::ScenarioParams;
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
 
 use crate::cli::RunArgs;
 use crate::load::Scenario;
@@ -18,14 +18,6 @@ use crate::workload::synthetic::{Length, OutputLengths, Synthetic};
 use crate::workload::{PromptList, chat_template, dataset};
 
 /// Sets `dst[k] = v` for every key of `src` (both objects).
-fn merge(dst: &mut Value, src: Value) {
-    if let (Some(d), Value::Object(s)) = (dst.as_object_mut(), src) {
-        for (k, v) in s {
-            d.insert(k, v);
-        }
-    }
-}
-
 fn check_len(flag: &str, stdev: f64) -> anyhow::Result<()> {
     if !(stdev >= 0.0 && stdev.is_finite()) {
         bail!("{flag} must be a finite number, zero or more (got {stdev})");
@@ -120,8 +112,16 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
         plan.scenarios = steps
             .into_iter()
             .map(|st| {
-                let mut params = template.params.clone();
-                merge(&mut params, st.params);
+                let params = ScenarioParams {
+                    suite: Some(name.to_string()),
+                    step: Some(st.name.clone()),
+                    prompt: st.params.prompt,
+                    prompt_tokens: st.params.prompt_tokens,
+                    context_tokens: st.params.context_tokens,
+                    max_tokens: Some(st.params.max_tokens),
+                    requests: Some(st.requests),
+                    ..template.params.clone()
+                };
                 Scenario {
                     name: st.name,
                     params,
@@ -134,7 +134,7 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
                 }
             })
             .collect();
-        plan.recorded["suite"] = json!(name);
+        plan.recorded.suite = Some(name.to_string());
     } else if let Some(n) = w.prompt_tokens {
         if n == 0 {
             bail!("--prompt-tokens must be at least 1");
@@ -158,19 +158,15 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
             needs_context: None,
         };
         let sc = &mut plan.scenarios[0];
-        merge(
-            &mut sc.params,
-            json!({"prompt_tokens": n, "prompt_tokens_stdev": w.prompt_tokens_stdev,
-                   "shared_prefix_tokens": w.shared_prefix_tokens}),
-        );
+        sc.params.prompt_tokens = Some(n);
+        sc.params.prompt_tokens_stdev = Some(w.prompt_tokens_stdev);
+        sc.params.shared_prefix_tokens = Some(w.shared_prefix_tokens);
         if let Some(o) = output {
-            merge(
-                &mut sc.params,
-                json!({"output_tokens": o.mean, "output_tokens_stdev": o.stdev}),
-            );
+            sc.params.output_tokens = Some(o.mean);
+            sc.params.output_tokens_stdev = Some(o.stdev);
         }
         sc.workload = Arc::new(syn);
-        plan.recorded["workload"] = json!("synthetic");
+        plan.recorded.workload = Some("synthetic".into());
     } else if let Some(path) = &w.conversations {
         if a.rate.is_some() {
             bail!(
@@ -210,15 +206,13 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
             }
         }
         let sc = &mut plan.scenarios[0];
-        sc.params["requests"] = Value::Null;
-        merge(
-            &mut sc.params,
-            json!({"conversations_file": path.display().to_string(),
-                   "conversations": convs.len(),
-                   "include_tags": w.include_tags, "exclude_tags": w.exclude_tags,
-                   "context_size": w.context_size,
-                   "chat_template": w.chat_template}),
-        );
+        sc.params.requests = None;
+        sc.params.conversations_file = Some(path.display().to_string());
+        sc.params.conversations = Some(convs.len() as u64);
+        sc.params.include_tags = Some(w.include_tags.clone());
+        sc.params.exclude_tags = Some(w.exclude_tags.clone());
+        sc.params.context_size = w.context_size;
+        sc.params.chat_template = w.chat_template.clone();
         sc.workload = Arc::new(ConversationSet {
             conversations: convs,
             default_max_tokens: a.max_tokens,
@@ -226,7 +220,7 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
             context_size: w.context_size,
             template,
         });
-        plan.recorded["workload"] = json!("conversations");
+        plan.recorded.workload = Some("conversations".into());
         // The conversations render their own histories (above).
         return Ok(());
     } else if let Some(path) = &w.dataset {
@@ -246,15 +240,14 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
         if a.requests.is_none() && a.duration.is_none() {
             // Each prompt once unless told otherwise.
             sc.stop.requests = Some(n);
-            sc.params["requests"] = json!(n);
+            sc.params.requests = Some(n);
         }
-        merge(
-            &mut sc.params,
-            json!({"dataset": path.display().to_string(), "dataset_format": ds.format.name(),
-                   "dataset_prompts": n, "shuffle": w.shuffle}),
-        );
+        sc.params.dataset = Some(path.display().to_string());
+        sc.params.dataset_format = Some(ds.format.name().to_string());
+        sc.params.dataset_prompts = Some(n);
+        sc.params.shuffle = Some(w.shuffle);
         sc.workload = Arc::new(PromptList { specs: ds.specs });
-        plan.recorded["workload"] = json!("dataset");
+        plan.recorded.workload = Some("dataset".into());
     }
     // Output lengths for --prompt and --dataset (synthetic prompts carry their own; suites and
     // conversations refuse them above).
@@ -262,10 +255,8 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
         && w.prompt_tokens.is_none()
     {
         let sc = &mut plan.scenarios[0];
-        merge(
-            &mut sc.params,
-            json!({"output_tokens": o.mean, "output_tokens_stdev": o.stdev}),
-        );
+        sc.params.output_tokens = Some(o.mean);
+        sc.params.output_tokens_stdev = Some(o.stdev);
         sc.workload = Arc::new(OutputLengths {
             inner: sc.workload.clone(),
             output: o,
@@ -276,7 +267,7 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
     if let Some(t) = &w.chat_template {
         let render = chat_template::load(t)?;
         for sc in &mut plan.scenarios {
-            sc.params["chat_template"] = json!(t);
+            sc.params.chat_template = Some(t.clone());
             // Check the template on each scenario's first request before sending anything.
             render
                 .render(&sc.workload.get(0).prompt.messages())

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-
 use super::synthetic::{Length, Synthetic};
 use super::{Prompt, PromptList, RequestSpec, Workload};
 
@@ -52,12 +50,25 @@ pub struct SuiteBase {
 pub struct Step {
     /// Scenario name.
     pub name: String,
-    /// Step parameters for the result file (suite, step, prompt tokens, ...).
-    pub params: Value,
+    /// What the step fixes, for the result file.
+    pub params: StepParams,
     /// What to send.
     pub workload: Arc<dyn Workload>,
     /// Measured requests.
     pub requests: u64,
+}
+
+/// What a step fixes (the rest comes from the run's flags).
+#[derive(Debug, Clone, Default)]
+pub struct StepParams {
+    /// A fixed prompt (`standard`).
+    pub prompt: Option<String>,
+    /// Synthetic prompt length (tokens).
+    pub prompt_tokens: Option<u64>,
+    /// Context length the step fills (`long-context`).
+    pub context_tokens: Option<u64>,
+    /// Output tokens asked.
+    pub max_tokens: u32,
 }
 
 /// Tokens kept free in long-context steps for the chat template and the server's own
@@ -105,8 +116,11 @@ pub fn steps(name: &str, base: &SuiteBase) -> Option<Vec<Step>> {
                 let requests = base.requests.unwrap_or(iterations);
                 out.push(Step {
                     name: step.into(),
-                    params: json!({"suite": name, "step": step, "prompt": prompt,
-                                   "max_tokens": max_tokens, "requests": requests}),
+                    params: StepParams {
+                        prompt: Some(prompt.into()),
+                        max_tokens,
+                        ..Default::default()
+                    },
                     workload: Arc::new(PromptList {
                         specs: vec![RequestSpec {
                             prompt: Prompt::Text(prompt.into()),
@@ -130,8 +144,11 @@ pub fn steps(name: &str, base: &SuiteBase) -> Option<Vec<Step>> {
                 let requests = base.requests.unwrap_or(10);
                 out.push(Step {
                     name: step.into(),
-                    params: json!({"suite": name, "step": step, "prompt_tokens": tokens,
-                                   "max_tokens": base.max_tokens, "requests": requests}),
+                    params: StepParams {
+                        prompt_tokens: Some(tokens),
+                        max_tokens: base.max_tokens,
+                        ..Default::default()
+                    },
                     workload: Arc::new(synthetic(base, tokens, None, i as u64 + 1)),
                     requests,
                 });
@@ -145,8 +162,11 @@ pub fn steps(name: &str, base: &SuiteBase) -> Option<Vec<Step>> {
                 let requests = total / 3 + u64::from((i as u64) < total % 3);
                 let step = format!("basic_{len}");
                 out.push(Step {
-                    params: json!({"suite": name, "step": step, "prompt_tokens": tokens,
-                                   "max_tokens": base.max_tokens, "requests": requests}),
+                    params: StepParams {
+                        prompt_tokens: Some(tokens),
+                        max_tokens: base.max_tokens,
+                        ..Default::default()
+                    },
                     name: step,
                     workload: Arc::new(synthetic(base, tokens, None, 0x100 + i as u64)),
                     requests,
@@ -160,9 +180,12 @@ pub fn steps(name: &str, base: &SuiteBase) -> Option<Vec<Step>> {
                 let requests = base.requests.unwrap_or(3);
                 let step = format!("context_{k}k");
                 out.push(Step {
-                    params: json!({"suite": name, "step": step, "context_tokens": context,
-                                   "prompt_tokens": prompt_tokens,
-                                   "max_tokens": base.max_tokens, "requests": requests}),
+                    params: StepParams {
+                        context_tokens: Some(context),
+                        prompt_tokens: Some(prompt_tokens),
+                        max_tokens: base.max_tokens,
+                        ..Default::default()
+                    },
                     name: step,
                     workload: Arc::new(synthetic(
                         base,

@@ -142,7 +142,10 @@ fn the_chat_template_renders_every_source_of_prompts() {
             assert!(bodies[0].contains("from the dataset"), "{}", bodies[0]);
         }
         let sc = &r.result().scenarios;
-        assert!(sc.iter().all(|s| s.params["chat_template"] == "chatml"));
+        assert!(
+            sc.iter()
+                .all(|s| s.params.json()["chat_template"] == "chatml")
+        );
     }
 }
 

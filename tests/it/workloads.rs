@@ -70,9 +70,9 @@ fn standard_suite_runs_its_three_steps() {
     for (s, (n, tokens, word)) in r.result().scenarios.iter().zip(expect) {
         assert_eq!(s.outcomes.scheduled, n, "{}", s.name);
         assert_eq!(s.metrics.output_tokens.total, n * tokens, "{}", s.name);
-        assert_eq!(s.params["suite"], "standard");
-        assert_eq!(s.params["max_tokens"], tokens);
-        assert!(s.params["prompt"].as_str().unwrap().contains(word));
+        assert_eq!(s.params.json()["suite"], "standard");
+        assert_eq!(s.params.json()["max_tokens"], tokens);
+        assert!(s.params.json()["prompt"].as_str().unwrap().contains(word));
     }
     // Each step's prompt is what the server saw (records carry the scenario name).
     let steps: Vec<&str> = r.records.iter().map(|x| x.scenario.as_str()).collect();
@@ -104,7 +104,10 @@ fn prompt_lengths_suite_sends_exact_prompt_lengths() {
     for s in &r.result().scenarios {
         assert_eq!(s.outcomes.scheduled, 2);
         assert_eq!(s.metrics.output_tokens.total, 8);
-        assert_eq!(input_mean(s), s.params["prompt_tokens"].as_f64().unwrap());
+        assert_eq!(
+            input_mean(s),
+            s.params.json()["prompt_tokens"].as_f64().unwrap()
+        );
     }
     // Distinct prompts per request: no request of a step hits the cache of another.
     assert!(r.records.iter().all(|x| x.cached_tokens == Some(0)));
@@ -209,14 +212,14 @@ fn sweep_concurrency_gives_one_scenario_per_value() {
         ]
     );
     for (s, c) in r.result().scenarios.iter().zip([1, 2, 4, 8]) {
-        assert_eq!(s.params["load"]["concurrency"], c);
-        assert_eq!(s.params["sweep"]["name"], "concurrency");
-        assert_eq!(s.params["sweep"]["value"], c);
+        assert_eq!(s.params.json()["load"]["concurrency"], c);
+        assert_eq!(s.params.json()["sweep"]["name"], "concurrency");
+        assert_eq!(s.params.json()["sweep"]["value"], c);
         assert_eq!(s.outcomes.scheduled, 8);
         assert_eq!(s.metrics.output_tokens.total, 40);
     }
     assert_eq!(
-        r.result().config["sweep"]["values"]
+        r.result().config.json()["sweep"]["values"]
             .as_array()
             .unwrap()
             .len(),
@@ -234,8 +237,8 @@ fn sweep_rate_and_max_tokens_and_prompt_tokens() {
     all_succeeded(&r);
     assert_eq!(names(&r), ["rate=20", "rate=40"]);
     for (s, rate) in r.result().scenarios.iter().zip([20.0, 40.0]) {
-        assert_eq!(s.params["load"]["rate"], rate);
-        assert_eq!(s.params["load"]["mode"], "open");
+        assert_eq!(s.params.json()["load"]["rate"], rate);
+        assert_eq!(s.params.json()["load"]["mode"], "open");
     }
     let r = run_sub("sweep", &[&sim.url, "--max-tokens", "3,7", "-n", "2"]);
     all_succeeded(&r);
@@ -293,12 +296,12 @@ fn sweep_temperature_sends_each_value() {
         .result()
         .scenarios
         .iter()
-        .map(|s| s.params["temperature"].as_f64().unwrap())
+        .map(|s| s.params.json()["temperature"].as_f64().unwrap())
         .collect();
     assert_eq!(temps, [0.0, 0.7, 1.5]);
     let one = run(&[&srv.url, "--temperature", "0.3", "-n", "1"]);
     assert_eq!(
-        one.result().scenarios[0].params["temperature"].as_f64(),
+        one.result().scenarios[0].params.json()["temperature"].as_f64(),
         Some(0.3)
     );
 }
@@ -363,7 +366,7 @@ fn jsonl_dataset_sends_each_prompt_once_in_order() {
     assert_eq!(b[1]["messages"][1]["content"], "second");
     assert_eq!(b[1]["max_tokens"], 7);
     assert_eq!(b[2]["max_tokens"], 3);
-    let p = &r.result().scenarios[0].params;
+    let p = &r.result().scenarios[0].params.json();
     assert_eq!(
         (p["dataset_format"].as_str(), p["dataset_prompts"].as_u64()),
         (Some("jsonl"), Some(3))
@@ -489,7 +492,7 @@ fn synthetic_lengths_follow_their_distributions_exactly() {
         distinct.insert(rec.input_tokens);
     }
     assert!(distinct.len() > 10, "{distinct:?}");
-    let params = &r.result().scenarios[0].params;
+    let params = &r.result().scenarios[0].params.json();
     assert_eq!(params["prompt_tokens"], 200);
     assert_eq!(params["output_tokens_stdev"], 5.0);
 }
@@ -586,7 +589,7 @@ fn a_three_turn_conversation_sends_1_3_and_5_messages_with_the_real_replies() {
         .collect();
     assert_eq!(turns, [(0, 2), (1, 2), (2, 1)]);
     assert_eq!(sc.turns[2].stats.messages, 5.0);
-    assert_eq!(sc.params["conversations_run"], 2);
+    assert_eq!(sc.params.json()["conversations_run"], 2);
     assert!(sc.rag.is_none());
 }
 
@@ -755,7 +758,7 @@ fn conversation_filters_context_size_and_listing() {
     assert_eq!(ids(&r), ["small", "rag1"]);
     let sc = &r.result().scenarios[0];
     assert_eq!(
-        sc.params["conversations_skipped"],
+        sc.params.json()["conversations_skipped"],
         serde_json::json!(["big"])
     );
     assert!(
@@ -784,7 +787,7 @@ fn conversation_filters_context_size_and_listing() {
     all_succeeded(&r);
     assert_eq!(ids(&r), ["small"]);
     assert_eq!(
-        r.result().scenarios[0].params["context_limit"]["tokens"],
+        r.result().scenarios[0].params.json()["context_limit"]["tokens"],
         2048
     );
     // Every conversation too big: nothing measured is an error, and each skip is said once.

@@ -26,7 +26,7 @@ fn check_truth(r: &RunOut, ttft: f64, tpot: f64, requests: u64, tokens: u64) {
         sc.errors
     );
     assert_eq!(sc.metrics.output_tokens.total, requests * tokens);
-    timing_within_three_runs(r, |r| truth_timing(r, ttft, tpot));
+    timing_within_five_runs(r, |r| truth_timing(r, ttft, tpot));
     assert_eq!(
         r.records.iter().filter(|r| !r.warmup).count() as u64,
         requests
@@ -107,7 +107,7 @@ fn check_delivered(r: &RunOut, log: &std::path::Path, chat: bool, requests: u64)
         sc.errors
     );
     assert_eq!(sc.metrics.output_tokens.total, requests * 12);
-    timing_within_three_runs(r, |r| {
+    timing_within_five_runs(r, |r| {
         let (got_ttft, got_tpot) = medians(r);
         let delivered = delivered_ttft(log, r, chat);
         eprintln!(
@@ -220,7 +220,7 @@ fn open_loop_keeps_its_rate_when_requests_are_slow() {
     // About 40 requests are in flight at once. A loop that waited for answers would send at
     // half the rate or less and run seconds late, so the margins below leave room for a busy
     // machine (seen on CI: lateness p99 5.3 ms) while still catching that.
-    timing_within_three_runs(&r, |r| {
+    timing_within_five_runs(&r, |r| {
         let m = &r.result().scenarios[0].metrics;
         let rate = m.sent_requests_per_s.unwrap();
         if (rate - 20.0).abs() / 20.0 >= 0.05 {
@@ -490,8 +490,8 @@ fn request_ids_tie_each_record_to_the_servers_send_log() {
         assert!(ids.iter().all(|i| i.starts_with(&format!("{run_id}-"))));
         // Timing against the send log: a record matched to the wrong line, or a chunk to the
         // wrong send, is off by a whole 20 ms gap. A busy machine can make the simulator
-        // itself late (seen on CI: first send at 38.4 ms for 30), so a miss gets two more runs.
-        timing_within_three_runs(&r, |r| matches_send_log(r, &log, backend == "openai-chat"));
+        // itself late (seen on CI: first send at 38.4 ms for 30), so a miss gets more runs.
+        timing_within_five_runs(&r, |r| matches_send_log(r, &log, backend == "openai-chat"));
     }
     let bad = run(&[&sim.url, "-n", "1", "--request-id-header", "bad header"]);
     assert_eq!(bad.output.status.code(), Some(2), "{}", bad.stderr());

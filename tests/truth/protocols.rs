@@ -26,7 +26,7 @@ fn truth(r: &RunOut, ttft: f64, tpot: f64, requests: u64, tokens: u64) {
         assert_eq!(tpot, 0.0, "{case}: no TPOT");
         assert!(sc.metrics.itl_ms.is_none(), "{case}: ITL of a whole reply");
     }
-    timing_within_three_runs(r, |r| timing(r, ttft, tpot));
+    timing_within_five_runs(r, |r| timing(r, ttft, tpot));
 }
 
 /// TTFT and TPOT medians against the truth.
@@ -263,7 +263,7 @@ fn auto_picks_the_backend_from_what_the_server_answers() {
         r.stderr()
     );
     assert_eq!(r.result().target.backend, "openai-chat");
-    assert_eq!(r.result().config["backend"], "openai-chat");
+    assert_eq!(r.result().config.json()["backend"], "openai-chat");
     // A full endpoint names its API; native APIs get their base back.
     for (path, backend) in [
         ("/api/generate", "ollama-generate"),
@@ -381,7 +381,7 @@ fn token_counts_name_their_source_and_short_outputs_are_warned_about() {
         r.result().scenarios[0].metrics.output_tokens.total,
         2 * want
     );
-    assert_eq!(r.result().config["tokenizer"], "cl100k_base");
+    assert_eq!(r.result().config.json()["tokenizer"], "cl100k_base");
     let sc = &r.result().scenarios[0];
     assert!(
         sc.warnings
