@@ -2,7 +2,6 @@
 //!
 //! Data path: workload → schedule → client + protocol → record → stats → report / store.
 
-pub(crate) mod advice;
 pub mod cli;
 pub(crate) mod commands;
 pub mod load;
@@ -11,7 +10,7 @@ pub mod protocol;
 pub(crate) mod report;
 pub mod results;
 pub mod rng;
-pub(crate) mod server;
+pub mod server;
 pub(crate) mod settings;
 pub mod sim;
 pub mod telemetry;

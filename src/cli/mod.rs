@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::server::detect::ServerKind;
+
 mod sim;
 
 pub use sim::{ServeArgs, SimArgs};
@@ -394,8 +396,8 @@ pub struct TelemetryArgs {
 #[derive(Debug, Args)]
 pub struct OptimizeArgs {
     /// Server the settings are for: ollama, vllm or llamacpp.
-    #[arg(long, default_value = "ollama")]
-    pub backend: String,
+    #[arg(long, default_value = "ollama", value_parser = optimize_backend)]
+    pub backend: ServerKind,
 
     /// Size of the model's weights in GB (default: 4.7, an 8B model at 4-bit).
     #[arg(long)]
@@ -511,4 +513,14 @@ pub struct ReportArgs {
     /// Directory to write into (created if missing).
     #[arg(long, default_value = "llmbench-report")]
     pub out: PathBuf,
+}
+
+/// `optimize --backend`: the servers llmbench has advice for.
+fn optimize_backend(v: &str) -> Result<ServerKind, String> {
+    match v {
+        "ollama" => Ok(ServerKind::Ollama),
+        "vllm" => Ok(ServerKind::Vllm),
+        "llamacpp" | "llama.cpp" => Ok(ServerKind::LlamaCpp),
+        _ => Err("choose ollama, vllm or llamacpp".into()),
+    }
 }

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::cli::DetectArgs;
-use crate::telemetry::probe::{DetectedServer, probe_local};
+use crate::server::detect::{DetectedServer, probe_local};
 use crate::telemetry::system::{SystemInfo, detect};
 
 fn gib(b: u64) -> String {

@@ -1,13 +1,13 @@
 //! `llmbench optimize`: detects the machine, prints and writes the settings `crate::advice`
 //! recommends, and with `--verify` benchmarks before and after.
 
-use crate::advice::{GB, Inputs, parallelism, recommend, script};
 use crate::cli::OptimizeArgs;
+use crate::server::advice::{GB, Inputs, parallelism, recommend, script};
 use crate::telemetry::system::{SystemInfo, detect};
 
 fn inputs(a: &OptimizeArgs, sys: &SystemInfo) -> Inputs {
     Inputs {
-        backend: a.backend.clone(),
+        backend: a.backend,
         model_gb: a.model_gb.unwrap_or(4.7),
         model_gb_assumed: a.model_gb.is_none(),
         context: a.context,
@@ -29,9 +29,6 @@ fn inputs(a: &OptimizeArgs, sys: &SystemInfo) -> Inputs {
 
 /// Runs `optimize`; returns the exit code.
 pub async fn optimize(a: OptimizeArgs) -> anyhow::Result<i32> {
-    if !["ollama", "vllm", "llamacpp"].contains(&a.backend.as_str()) {
-        anyhow::bail!("--backend {:?}: choose ollama, vllm or llamacpp", a.backend);
-    }
     if let Some(p) = &a.output {
         crate::settings::outputs::check_writable(p, "--output")?;
     }
@@ -73,7 +70,7 @@ pub async fn optimize(a: OptimizeArgs) -> anyhow::Result<i32> {
     let url = a
         .url
         .clone()
-        .unwrap_or_else(|| super::optimize_verify::default_url(&a.backend).to_string());
+        .unwrap_or_else(|| super::optimize_verify::default_url(a.backend).to_string());
     super::optimize_verify::verify(
         cmd,
         &settings,

@@ -16,9 +16,10 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::sweep::parse_run_args;
-use crate::advice::Setting;
 use crate::results::compare::{Comparison, compare};
 use crate::results::file::ResultFile;
+use crate::server::advice::Setting;
+use crate::server::detect::ServerKind;
 use crate::server::managed::needs_shell;
 
 /// The command with the settings put in.
@@ -193,10 +194,10 @@ fn set_flag(words: &mut Vec<String>, name: &str, value: &str) {
 const RUN_NAME: &str = "llmbench optimize --";
 
 /// Default base URL of each backend's server.
-pub fn default_url(backend: &str) -> &'static str {
+pub fn default_url(backend: ServerKind) -> &'static str {
     match backend {
-        "vllm" => "http://127.0.0.1:8000",
-        "llamacpp" => "http://127.0.0.1:8080",
+        ServerKind::Vllm => "http://127.0.0.1:8000",
+        ServerKind::LlamaCpp => "http://127.0.0.1:8080",
         _ => "http://127.0.0.1:11434",
     }
 }

@@ -199,9 +199,14 @@ async fn execute_with(
         progress: !plan.quiet,
     };
     let context = crate::settings::workload::server_context(&plan, &result.target.model).await;
-    let (mut telemetry, record) =
-        crate::telemetry::monitor::prepare(&plan.telemetry, &target.url, probes, server.as_deref())
-            .await?;
+    let (mut telemetry, record) = crate::telemetry::monitor::prepare(
+        &plan.telemetry,
+        &target.url,
+        probes,
+        server.as_deref(),
+        plan.detected.clone(),
+    )
+    .await?;
     result.server = Some(record);
     for (i, sc) in plan.scenarios.iter().enumerate() {
         if i > 0

@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::telemetry::probe::{DetectedServer, probe};
+use crate::server::detect::{DetectedServer, ServerKind, probe};
 use tokio_util::sync::CancellationToken;
 
 /// What the result file records about the server.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerRecord {
     /// `ollama`, `vllm`, `llmbench-sim`, ... as probed; `null` when unknown.
-    pub kind: Option<String>,
+    pub kind: Option<ServerKind>,
     /// Version the server reported.
     pub version: Option<String>,
     /// Models it listed.
@@ -52,7 +52,7 @@ pub struct ManagedInfo {
 impl ServerRecord {
     /// Copies probe findings in.
     pub fn fill(&mut self, d: &DetectedServer) {
-        self.kind = Some(d.kind.clone());
+        self.kind = Some(d.kind);
         self.version = d.version.clone();
         self.models = d.models.clone();
     }

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::protocol::Backend;
+use crate::server::detect::{Asker, DetectedServer, identify};
 use crate::transport::client::{ClientConfig, describe, http_client};
 
 /// Endpoint paths and the backend each one means.
@@ -96,56 +97,28 @@ pub struct Detected {
     pub reason: String,
 }
 
-/// Probes a base URL: Ollama (`/api/tags`), llama.cpp (`/props`), TGI (`/info`), then any
-/// OpenAI-compatible server (`/v1/models`). llmbench's own simulator (which speaks all of
-/// them) names itself in `/v1/models` and is benchmarked as OpenAI chat.
-pub async fn detect(cfg: &ClientConfig) -> anyhow::Result<Detected> {
-    let http = http_client(cfg)?;
+/// Probes a base URL (see `detect::identify`) and picks the backend its kind speaks; the
+/// probe's findings are kept for the run's server record.
+pub async fn detect(cfg: &ClientConfig) -> anyhow::Result<(Detected, DetectedServer)> {
+    let http = crate::transport::http::probe_client(cfg, cfg.connect_timeout * 3, true)?;
     let base = &cfg.base_url;
-    let models = get_json(&http, cfg, &format!("{base}/v1/models")).await?;
-    let owned_by = models
-        .as_ref()
-        .and_then(|m| m.pointer("/data/0/owned_by"))
-        .and_then(Value::as_str);
-    if owned_by == Some("llmbench") {
-        return Ok(Detected {
-            backend: Backend::OpenAiChat,
-            reason: "llmbench's simulator (/v1/models)".into(),
-        });
-    }
-    let tags = get_json(&http, cfg, &format!("{base}/api/tags")).await?;
-    if tags.as_ref().is_some_and(|t| t["models"].is_array()) {
-        return Ok(Detected {
-            backend: Backend::OllamaChat,
-            reason: "Ollama (/api/tags answered)".into(),
-        });
-    }
-    let props = get_json(&http, cfg, &format!("{base}/props")).await?;
-    if props
-        .as_ref()
-        .is_some_and(|p| p.get("default_generation_settings").is_some())
-    {
-        return Ok(Detected {
-            backend: Backend::LlamaCpp,
-            reason: "llama.cpp server (/props answered)".into(),
-        });
-    }
-    let info = get_json(&http, cfg, &format!("{base}/info")).await?;
-    if info.as_ref().is_some_and(|i| i.get("model_id").is_some()) {
-        return Ok(Detected {
-            backend: Backend::Tgi,
-            reason: "Text Generation Inference (/info answered)".into(),
-        });
-    }
-    if models.as_ref().is_some_and(|m| m["data"].is_array()) {
-        return Ok(Detected {
-            backend: Backend::OpenAiChat,
-            reason: "OpenAI-compatible (/v1/models answered)".into(),
-        });
-    }
-    bail!(
-        "cannot tell which API {base} speaks: none of /v1/models, /api/tags, /props, /info answered; give --backend"
-    )
+    let ask = Asker {
+        http: &http,
+        query: cfg.query.as_deref(),
+    };
+    let found = identify(&ask, base, false)
+        .await
+        .map_err(|e| unreachable(&format!("{base}/v1/models"), &e))?;
+    let Some(found) = found else {
+        bail!(
+            "cannot tell which API {base} speaks: none of /v1/models, /api/tags, /props, /info answered; give --backend"
+        )
+    };
+    let detected = Detected {
+        backend: found.kind.backend(),
+        reason: found.kind.evidence().into(),
+    };
+    Ok((detected, found))
 }
 
 /// Picks the backend for a full endpoint URL: by its path, asking `/info` to tell TGI's
@@ -356,7 +329,9 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
         let found = if plan.client.url_is_endpoint {
             detect_endpoint(&plan.client).await?
         } else {
-            detect(&plan.client).await?
+            let (found, server) = detect(&plan.client).await?;
+            plan.detected = Some(server);
+            found
         };
         plan.protocol = found.backend.protocol();
         eprintln!(

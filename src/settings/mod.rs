@@ -76,6 +76,8 @@ pub struct RunSettings {
     pub scenarios: Vec<Scenario>,
     /// The configuration as recorded in the result file (no secrets).
     pub recorded: RunConfig,
+    /// What `--backend auto` found at the target (kept for the run's server record).
+    pub detected: Option<crate::server::detect::DetectedServer>,
     /// `--backend auto`: `protocol` is a placeholder until the target is probed.
     pub auto_backend: bool,
     /// Local tokenizer for counts the server does not report (`None`: count chunks).
@@ -363,6 +365,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         },
         scenarios: vec![scenario],
         recorded,
+        detected: None,
         auto_backend,
         tokenizer,
         tokenizer_explicit: a.tokenizer.is_some(),

@@ -2,7 +2,6 @@
 
 pub mod gpu;
 pub mod monitor;
-pub mod probe;
 pub mod procfs;
 pub mod prom;
 pub mod resources;

@@ -133,6 +133,7 @@ pub async fn prepare(
     target: &str,
     http: &ProbeClients,
     server: Option<&crate::server::managed::ManagedServer>,
+    detected: Option<crate::server::detect::DetectedServer>,
 ) -> anyhow::Result<(TelemetryConfig, crate::server::managed::ServerRecord)> {
     let metrics_url =
         resolve_metrics_url(http, t.metrics_url.as_deref(), target, t.no_metrics).await?;
@@ -142,11 +143,11 @@ pub async fn prepare(
         managed: server.map(|s| s.info.clone()),
         ..Default::default()
     };
-    let detected = match server.and_then(|s| s.detected.clone()) {
+    let detected = match server.and_then(|s| s.detected.clone()).or(detected) {
         Some(d) => Some(d),
         None => tokio::time::timeout(
             Duration::from_secs(3),
-            super::probe::probe(&http.target, &origin(target)),
+            crate::server::detect::probe(&http.target, &origin(target)),
         )
         .await
         .ok()

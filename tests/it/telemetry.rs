@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use llmbench::measure::record::Outcome;
-use llmbench::telemetry::probe::probe;
+use llmbench::server::detect::probe;
 use llmbench::transport::client::ClientConfig;
 use llmbench::transport::http::probe_client;
 
@@ -101,7 +101,7 @@ async fn probe_finds_the_simulator_and_nothing_on_a_closed_port() {
     let sim = ServeChild::start(&["--sim-model", "probe-model"]);
     let http = probe_client(&ClientConfig::default(), Duration::from_millis(500), false).unwrap();
     let found = probe(&http, &sim.url).await.expect("simulator found");
-    assert_eq!(found.kind, "llmbench-sim");
+    assert_eq!(found.kind.name(), "llmbench-sim");
     assert_eq!(found.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
     assert_eq!(found.models, vec!["probe-model".to_string()]);
     assert!(found.metrics);
@@ -135,7 +135,7 @@ fn result_carries_system_and_resource_timeline_of_the_server_process() {
     assert!(res.system.as_ref().unwrap().cpu.logical_cores.unwrap() >= 1);
     let server = res.server.as_ref().expect("server record");
     assert_eq!(server.pid, Some(sim.child.id()));
-    assert_eq!(server.kind.as_deref(), Some("llmbench-sim"));
+    assert_eq!(server.kind.map(|k| k.name()), Some("llmbench-sim"));
     let tl = res.scenarios[0].resources.as_ref().expect("resources");
     assert_eq!(tl.interval_ms, 100.0);
     assert!(tl.samples.len() >= 3, "{} samples", tl.samples.len());

@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::detect::ServerKind;
+
 /// One recommended setting.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Setting {
@@ -21,8 +23,8 @@ pub struct Setting {
 /// What the rules work from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Inputs {
-    /// Backend the settings are for.
-    pub backend: String,
+    /// Server the settings are for.
+    pub backend: ServerKind,
     /// Model weights (GB) as given, or the assumed default.
     pub model_gb: f64,
     /// True when `model_gb` was not given.
@@ -121,8 +123,8 @@ pub fn recommend(i: &Inputs) -> Vec<Setting> {
     } else {
         "no GPU: flash attention brings little on the CPU".to_string()
     };
-    match i.backend.as_str() {
-        "vllm" => {
+    match i.backend {
+        ServerKind::Vllm => {
             let mut v = vec![];
             if !gpu {
                 v.push(s("note", "vLLM needs a GPU", "no NVIDIA GPU detected: prefer llama.cpp or Ollama on this machine".into(), "flag"));
@@ -136,7 +138,7 @@ pub fn recommend(i: &Inputs) -> Vec<Setting> {
             ]);
             v
         }
-        "llamacpp" => vec![
+        ServerKind::LlamaCpp => vec![
             s("-ngl", &layers, layers_reason, "flag"),
             s("-t", threads, format!("{threads} physical cores: hyper-threads do not add decode speed"), "flag"),
             s("-np", parallel, par_reason, "flag"),
@@ -209,9 +211,9 @@ pub fn parallelism(settings: &[Setting]) -> usize {
 mod tests {
     use super::*;
 
-    fn inp(backend: &str, gpus: usize, gpu_gb: f64) -> Inputs {
+    fn inp(backend: ServerKind, gpus: usize, gpu_gb: f64) -> Inputs {
         Inputs {
-            backend: backend.into(),
+            backend,
             model_gb: 16.0,
             model_gb_assumed: false,
             context: 8192,
@@ -229,33 +231,33 @@ mod tests {
     #[test]
     fn gpu_memory_decides_parallelism_and_offload() {
         // 80 GB GPU: 72 GB pool − 16 GB weights = 56 GB; 8192 × 128 KiB-ish ≈ 1.07 GB per sequence.
-        let v = recommend(&inp("ollama", 1, 80.0));
+        let v = recommend(&inp(ServerKind::Ollama, 1, 80.0));
         assert_eq!(get(&v, "OLLAMA_NUM_PARALLEL"), "16");
         assert_eq!(get(&v, "num_gpu"), "999");
         assert_eq!(get(&v, "OLLAMA_FLASH_ATTENTION"), "1");
         // 12 GB GPU: the weights do not fit; part of the layers.
-        let v = recommend(&inp("llamacpp", 1, 12.0));
+        let v = recommend(&inp(ServerKind::LlamaCpp, 1, 12.0));
         assert_eq!(get(&v, "-ngl"), "68% of layers");
         assert_eq!(get(&v, "-np"), "1");
         assert_eq!(get(&v, "-c"), "8192");
         // CPU only: a couple of parallel sequences at most, threads = physical cores.
-        let v = recommend(&inp("llamacpp", 0, 0.0));
+        let v = recommend(&inp(ServerKind::LlamaCpp, 0, 0.0));
         assert_eq!(
             get(&v, "-np"),
             "1",
             "16 GB of weights leave no room in 16 GB"
         );
-        let mut small = inp("llamacpp", 0, 0.0);
+        let mut small = inp(ServerKind::LlamaCpp, 0, 0.0);
         small.model_gb = 4.7;
         let v = recommend(&small);
         assert_eq!(
             (get(&v, "-np"), get(&v, "-t"), get(&v, "-ngl")),
             ("2", "8", "0")
         );
-        let v = recommend(&inp("vllm", 2, 160.0));
+        let v = recommend(&inp(ServerKind::Vllm, 2, 160.0));
         assert_eq!(get(&v, "--tensor-parallel-size"), "2");
         assert!(v.iter().all(|s| !s.reason.is_empty()));
-        let sh = script(&inp("vllm", 2, 160.0), &v);
+        let sh = script(&inp(ServerKind::Vllm, 2, 160.0), &v);
         assert!(
             sh.contains("SERVER_ARGS=\"--tensor-parallel-size 2 "),
             "{sh}"
