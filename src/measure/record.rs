@@ -130,6 +130,10 @@ pub struct Record {
     /// The id sent in `--request-id-header` (RUN_ID-N, one per attempt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// A count the server reported that is not a token count (`completion_tokens
+    /// 18446744073709551615`): left out, the count taken from the next source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_count: Option<String>,
 }
 
 fn one() -> u32 {

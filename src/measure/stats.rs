@@ -94,6 +94,11 @@ pub struct Metrics {
     /// `server_counters`, `tokenizer`, `chunks`).
     #[serde(default)]
     pub output_token_sources: BTreeMap<String, u64>,
+    /// Succeeded requests whose server sent a count that is not a token count (out of range,
+    /// negative or fractional), with the first such value; their counts came from the next
+    /// source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_token_counts: Option<RejectedCounts>,
     /// The same run with failures counted against the server (see docs/architecture.md).
     #[serde(default)]
     pub error_adjusted: Option<ErrorAdjusted>,
@@ -293,6 +298,7 @@ pub struct Accumulator {
     length_asked: u64,
     length_mismatches: u64,
     token_sources: BTreeMap<String, u64>,
+    rejected: Option<RejectedCounts>,
     first_sent: Option<f64>,
     last_sent: Option<f64>,
     sent: u64,
@@ -334,9 +340,17 @@ impl Accumulator {
         self.e2e.extend(r.e2e_ms());
         self.e2e_sched.extend(r.e2e_from_scheduled_ms());
         self.itl.extend(r.itl_ms());
-        self.out_tokens += r.output_tokens;
+        // Counts are bounded per request (protocol::MAX_TOKEN_COUNT), and sums saturate.
+        self.out_tokens = self.out_tokens.saturating_add(r.output_tokens);
+        if let Some(v) = &r.rejected_count {
+            let e = self.rejected.get_or_insert_with(|| RejectedCounts {
+                requests: 0,
+                first: v.clone(),
+            });
+            e.requests += 1;
+        }
         if let Some(n) = r.input_tokens {
-            self.in_tokens += n;
+            self.in_tokens = self.in_tokens.saturating_add(n);
             self.in_known += 1;
         }
         let hit = r.cache_hit.or(r.cached_tokens.map(|c| c > 0));
@@ -346,7 +360,7 @@ impl Accumulator {
         }
         if let Some(req) = r.requested_output_tokens {
             self.requested += req as u64;
-            self.received_of_requested += r.output_tokens;
+            self.received_of_requested = self.received_of_requested.saturating_add(r.output_tokens);
             self.length_asked += 1;
             self.length_mismatches += (r.output_tokens != req as u64) as u64;
         }
@@ -431,6 +445,7 @@ impl Accumulator {
                 .then(|| self.received_of_requested as f64 / self.requested as f64),
             output_length_mismatches: (self.length_asked > 0).then_some(self.length_mismatches),
             output_token_sources: std::mem::take(&mut self.token_sources),
+            rejected_token_counts: self.rejected.take(),
         };
         let mut errors: Vec<ErrorCount> = std::mem::take(&mut self.errors)
             .into_iter()
@@ -467,17 +482,34 @@ pub fn warnings(m: &Metrics) -> Vec<String> {
             }
         ));
     }
+    if let Some(r) = &m.rejected_token_counts {
+        out.push(format!(
+            "{} request(s) got a token count from the server that is not one ({}; counts are whole numbers up to {}): left out, the next source counted them",
+            r.requests,
+            r.first,
+            crate::protocol::MAX_TOKEN_COUNT
+        ));
+    }
     for (src, what) in [
         ("tokenizer", "a local tokenizer"),
         ("chunks", "counting streamed chunks"),
     ] {
         if let Some(&n) = m.output_token_sources.get(src).filter(|&&n| n > 0) {
             out.push(format!(
-                "output tokens of {n} request(s) counted by {what}: the server reported no counts"
+                "output tokens of {n} request(s) counted by {what}: the server reported no usable counts"
             ));
         }
     }
     out
+}
+
+/// Requests whose server reported a value that is not a token count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedCounts {
+    /// How many.
+    pub requests: u64,
+    /// The first such value, with its field (`completion_tokens 18446744073709551615`).
+    pub first: String,
 }
 
 /// Summarises measured (non-warmup) records.

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::types::{
-    DecodeError, Delta, HttpCall, Protocol, RequestOptions, ServerTimings, TokenSource, Usage,
+    Count, DecodeError, Delta, HttpCall, Protocol, RequestOptions, ServerTimings, TokenSource,
+    Usage,
 };
 use crate::workload::RequestSpec;
 
@@ -24,19 +25,19 @@ struct Event {
     #[serde(default)]
     stop: bool,
     error: Option<Value>,
-    tokens_predicted: Option<u64>,
-    tokens_evaluated: Option<u64>,
-    tokens_cached: Option<u64>,
+    tokens_predicted: Option<Count>,
+    tokens_evaluated: Option<Count>,
+    tokens_cached: Option<Count>,
     timings: Option<Timings>,
 }
 
 #[derive(Deserialize)]
 struct Timings {
-    prompt_n: Option<u64>,
+    prompt_n: Option<Count>,
     prompt_ms: Option<f64>,
-    predicted_n: Option<u64>,
+    predicted_n: Option<Count>,
     predicted_ms: Option<f64>,
-    cache_n: Option<u64>,
+    cache_n: Option<Count>,
 }
 
 impl Protocol for LlamaCpp {
@@ -91,18 +92,31 @@ impl Protocol for LlamaCpp {
         }
         out.done = true;
         let t = ev.timings.as_ref();
-        let completion = t.and_then(|t| t.predicted_n).or(ev.tokens_predicted);
-        let cached = t.and_then(|t| t.cache_n).or(ev.tokens_cached);
-        let prompt = ev
-            .tokens_evaluated
-            .or_else(|| Some(t?.prompt_n? + t?.cache_n.unwrap_or(0)));
-        if completion.is_some() || prompt.is_some() {
-            out.usage = Some(Usage {
-                prompt_tokens: prompt,
-                completion_tokens: completion,
-                cached_tokens: cached,
-                source: Some(TokenSource::ServerCounters),
-            });
+        let completion = match t.and_then(|t| t.predicted_n) {
+            Some(n) => ("timings.predicted_n", Some(n)),
+            None => ("tokens_predicted", ev.tokens_predicted),
+        };
+        let cached = match t.and_then(|t| t.cache_n) {
+            Some(n) => ("timings.cache_n", Some(n)),
+            None => ("tokens_cached", ev.tokens_cached),
+        };
+        // The prompt is what was evaluated plus what came from the cache.
+        let from_timings = || {
+            let n = t?.prompt_n?.get()?;
+            let cache = t?.cache_n.map_or(Some(0), Count::get)?;
+            Some(Count::Tokens(n.saturating_add(cache)))
+        };
+        let prompt = match ev.tokens_evaluated {
+            Some(n) => ("tokens_evaluated", Some(n)),
+            None => ("timings.prompt_n", from_timings()),
+        };
+        if completion.1.is_some() || prompt.1.is_some() {
+            out.usage = Some(Usage::from_counts(
+                prompt,
+                completion,
+                cached,
+                TokenSource::ServerCounters,
+            ));
         }
         if let Some(t) = t {
             out.timings = Some(ServerTimings {

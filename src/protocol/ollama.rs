@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::types::{
-    DecodeError, Delta, Framing, HttpCall, Protocol, RequestOptions, ServerTimings, TokenSource,
-    Usage,
+    Count, DecodeError, Delta, Framing, HttpCall, Protocol, RequestOptions, ServerTimings,
+    TokenSource, Usage,
 };
 use crate::workload::RequestSpec;
 
@@ -55,8 +55,8 @@ struct Line {
     #[serde(default)]
     done: bool,
     error: Option<Value>,
-    prompt_eval_count: Option<u64>,
-    eval_count: Option<u64>,
+    prompt_eval_count: Option<Count>,
+    eval_count: Option<Count>,
     prompt_eval_duration: Option<u64>,
     eval_duration: Option<u64>,
     load_duration: Option<u64>,
@@ -138,12 +138,12 @@ impl Protocol for Ollama {
         if line.done {
             out.done = true;
             if line.eval_count.is_some() || line.prompt_eval_count.is_some() {
-                out.usage = Some(Usage {
-                    prompt_tokens: line.prompt_eval_count,
-                    completion_tokens: line.eval_count,
-                    cached_tokens: None,
-                    source: Some(TokenSource::ServerCounters),
-                });
+                out.usage = Some(Usage::from_counts(
+                    ("prompt_eval_count", line.prompt_eval_count),
+                    ("eval_count", line.eval_count),
+                    ("", None),
+                    TokenSource::ServerCounters,
+                ));
             }
             let t = ServerTimings {
                 prompt_ms: ns_to_ms(line.prompt_eval_duration),

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::types::{
-    DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage, error_text,
+    Count, DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage, error_text,
 };
 use crate::workload::RequestSpec;
 
@@ -123,14 +123,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 
 #[derive(Deserialize)]
 struct UsageJson {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
+    prompt_tokens: Option<Count>,
+    completion_tokens: Option<Count>,
     prompt_tokens_details: Option<Details>,
 }
 
 #[derive(Deserialize)]
 struct Details {
-    cached_tokens: Option<u64>,
+    cached_tokens: Option<Count>,
 }
 
 impl Protocol for OpenAi {
@@ -229,12 +229,15 @@ fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
         }
     }
     if let Some(u) = chunk.usage {
-        out.usage = Some(Usage {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-            cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
-            source: Some(TokenSource::ServerUsage),
-        });
+        out.usage = Some(Usage::from_counts(
+            ("prompt_tokens", u.prompt_tokens),
+            ("completion_tokens", u.completion_tokens),
+            (
+                "cached_tokens",
+                u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            ),
+            TokenSource::ServerUsage,
+        ));
     }
     Ok(())
 }

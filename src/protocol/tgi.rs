@@ -9,7 +9,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::types::{DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage};
+use super::types::{
+    Count, DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage,
+};
 use crate::workload::RequestSpec;
 
 /// The TGI protocol.
@@ -34,8 +36,8 @@ struct Token {
 
 #[derive(Deserialize)]
 struct Details {
-    generated_tokens: Option<u64>,
-    input_length: Option<u64>,
+    generated_tokens: Option<Count>,
+    input_length: Option<Count>,
 }
 
 impl Protocol for Tgi {
@@ -110,12 +112,12 @@ impl Protocol for Tgi {
             out.done = true;
         }
         if let Some(d) = ev.details {
-            out.usage = Some(Usage {
-                prompt_tokens: d.input_length,
-                completion_tokens: d.generated_tokens,
-                cached_tokens: None,
-                source: Some(TokenSource::ServerCounters),
-            });
+            out.usage = Some(Usage::from_counts(
+                ("input_length", d.input_length),
+                ("generated_tokens", d.generated_tokens),
+                ("", None),
+                TokenSource::ServerCounters,
+            ));
         }
         Ok(())
     }

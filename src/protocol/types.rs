@@ -28,7 +28,7 @@ pub struct HttpCall {
 }
 
 /// Token counts a server reported.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
     /// Prompt tokens.
     pub prompt_tokens: Option<u64>,
@@ -38,6 +38,151 @@ pub struct Usage {
     pub cached_tokens: Option<u64>,
     /// What kind of report this was.
     pub source: Option<TokenSource>,
+    /// A count the server sent that is not a token count, left out (the first one).
+    pub rejected: Option<RejectedCount>,
+}
+
+impl Usage {
+    /// Counts as a server wrote them; a value that is not a count is left out and noted.
+    pub(crate) fn from_counts(
+        prompt: (&'static str, Option<Count>),
+        completion: (&'static str, Option<Count>),
+        cached: (&'static str, Option<Count>),
+        source: TokenSource,
+    ) -> Self {
+        let mut rejected = None;
+        let mut take = |(field, c): (&'static str, Option<Count>)| match c? {
+            Count::Tokens(n) => Some(n),
+            Count::Not(value) => {
+                rejected.get_or_insert(RejectedCount { field, value });
+                None
+            }
+        };
+        Self {
+            prompt_tokens: take(prompt),
+            completion_tokens: take(completion),
+            cached_tokens: take(cached),
+            source: Some(source),
+            rejected,
+        }
+    }
+}
+
+/// Most tokens one request may report: above this a "count" is not one (the longest contexts
+/// served are about 10 million tokens), and summing such values could overflow.
+pub const MAX_TOKEN_COUNT: u64 = 100_000_000;
+
+/// A token count as a server wrote it: a whole number from 0 to [`MAX_TOKEN_COUNT`], as an
+/// integer or an integral float (`5.0`). Anything else still decodes (the reply is not lost
+/// over a bad count) and is kept as what it was.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Count {
+    /// A usable count.
+    Tokens(u64),
+    /// Not a token count.
+    Not(RawValue),
+}
+
+impl Count {
+    /// The count, when it is one.
+    pub fn get(self) -> Option<u64> {
+        match self {
+            Count::Tokens(n) => Some(n),
+            Count::Not(_) => None,
+        }
+    }
+}
+
+/// What a server sent where a count belonged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RawValue {
+    /// A whole number too large to be a count.
+    Unsigned(u64),
+    /// A negative number.
+    Signed(i64),
+    /// A fractional, huge or non-finite number.
+    Float(f64),
+    /// A string, boolean, array or object.
+    NotANumber,
+}
+
+impl std::fmt::Display for RawValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RawValue::Unsigned(n) => write!(f, "{n}"),
+            RawValue::Signed(n) => write!(f, "{n}"),
+            RawValue::Float(x) => write!(f, "{x}"),
+            RawValue::NotANumber => f.write_str("a value that is not a number"),
+        }
+    }
+}
+
+/// The first value a reply carried that was not a token count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RejectedCount {
+    /// The field as the server names it (`completion_tokens`, `eval_count`, ...).
+    pub field: &'static str,
+    /// What it held.
+    pub value: RawValue,
+}
+
+impl std::fmt::Display for RejectedCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.field, self.value)
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'v> serde::de::Visitor<'v> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a token count")
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Count, E> {
+                Ok(if n <= MAX_TOKEN_COUNT {
+                    Count::Tokens(n)
+                } else {
+                    Count::Not(RawValue::Unsigned(n))
+                })
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Count, E> {
+                Ok(match u64::try_from(n) {
+                    Ok(n) if n <= MAX_TOKEN_COUNT => Count::Tokens(n),
+                    Ok(n) => Count::Not(RawValue::Unsigned(n)),
+                    Err(_) => Count::Not(RawValue::Signed(n)),
+                })
+            }
+            fn visit_f64<E>(self, x: f64) -> Result<Count, E> {
+                Ok(
+                    if x.fract() == 0.0 && (0.0..=MAX_TOKEN_COUNT as f64).contains(&x) {
+                        Count::Tokens(x as u64)
+                    } else {
+                        Count::Not(RawValue::Float(x))
+                    },
+                )
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Count, E> {
+                Ok(Count::Not(RawValue::NotANumber))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Count, E> {
+                Ok(Count::Not(RawValue::NotANumber))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'v>>(self, mut a: A) -> Result<Count, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Count::Not(RawValue::NotANumber))
+            }
+            fn visit_map<A: serde::de::MapAccess<'v>>(self, mut a: A) -> Result<Count, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Count::Not(RawValue::NotANumber))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Timings a server reported about its own work (Ollama durations, llama.cpp `timings`).

@@ -81,6 +81,7 @@ impl Stream {
             cur.completion_tokens = u.completion_tokens.or(cur.completion_tokens);
             cur.cached_tokens = u.cached_tokens.or(cur.cached_tokens);
             cur.source = u.source.or(cur.source);
+            cur.rejected = cur.rejected.or(u.rejected);
         }
         if d.cache_hit.is_some() {
             self.cache_hit = d.cache_hit;
@@ -513,6 +514,7 @@ impl Client {
         rec.cache_hit = st.cache_hit;
         rec.input_tokens = st.usage.prompt_tokens;
         rec.input_tokens_source = rec.input_tokens.and(st.usage.source);
+        rec.rejected_count = st.usage.rejected.map(|r| r.to_string());
         // Token counts, best source first: the server's usage or its own counters; then the
         // tokenizer the user gave; then, for a streamed response, one per content chunk (the
         // server's own tokens, where a built-in BPE is another model's); then the built-in BPE.

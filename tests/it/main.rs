@@ -6,6 +6,7 @@ mod faults;
 mod inputs;
 mod large;
 mod lifecycle;
+mod replies;
 mod reports;
 mod schema;
 mod secrets;
