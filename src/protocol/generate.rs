@@ -56,7 +56,7 @@ impl Protocol for Generate {
             ))
         })?;
         if let Some(err) = b.error {
-            out.error = Some(super::types::error_text(&err));
+            out.set_error(&err);
             return Ok(());
         }
         let Some(text) = b.text else {

@@ -81,7 +81,7 @@ impl Protocol for LlamaCpp {
             ))
         })?;
         if let Some(err) = ev.error {
-            out.error = Some(super::types::error_text(&err));
+            out.set_error(&err);
             return Ok(());
         }
         if let Some(c) = ev.content {

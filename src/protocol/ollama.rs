@@ -124,7 +124,7 @@ impl Protocol for Ollama {
             ))
         })?;
         if let Some(err) = line.error {
-            out.error = Some(super::types::error_text(&err));
+            out.set_error(&err);
             return Ok(());
         }
         for part in [line.thinking, line.response].into_iter().flatten() {

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::types::{
-    Count, DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage, error_text,
+    Count, DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage,
 };
 use crate::workload::RequestSpec;
 
@@ -199,7 +199,7 @@ impl Protocol for OpenAi {
 /// Adds one parsed event to `out`.
 fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
     if let Some(err) = chunk.error {
-        out.error = Some(error_text(&err));
+        out.set_error(&err);
         return Ok(());
     }
     for choice in chunk.choices {

@@ -90,7 +90,7 @@ impl Protocol for Tgi {
             serde_json::from_slice(trimmed).map_err(malformed)?
         };
         if let Some(err) = ev.error {
-            out.error = Some(super::types::error_text(&err));
+            out.set_error(&err);
             return Ok(());
         }
         match ev.token {

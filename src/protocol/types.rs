@@ -214,6 +214,8 @@ pub struct Delta {
     pub done: bool,
     /// An in-band error reported by the server.
     pub error: Option<String>,
+    /// The HTTP status the error object names (`"code": 404` or `"status": 429`, 400-599).
+    pub error_status: Option<u16>,
     /// The server's own timings of this request, usually in the last event.
     pub timings: Option<ServerTimings>,
 }
@@ -298,6 +300,26 @@ pub enum Framing {
     Ndjson,
     /// The whole body is one document (non-streaming responses).
     Whole,
+}
+
+impl Delta {
+    /// Takes a server's error value: its text and the HTTP status it names, if any.
+    pub fn set_error(&mut self, err: &Value) {
+        self.error = Some(error_text(err));
+        self.error_status = error_status(err);
+    }
+}
+
+/// The HTTP status an error object names (`{"code": 404}`, `{"status": "429"}`); OpenAI's own
+/// string codes (`"model_not_found"`) are not statuses.
+pub fn error_status(v: &Value) -> Option<u16> {
+    ["code", "status"].iter().find_map(|k| {
+        let c = v.get(k)?;
+        let n = c
+            .as_u64()
+            .or_else(|| c.as_str().and_then(|s| s.trim().parse().ok()))?;
+        u16::try_from(n).ok().filter(|n| (400..600).contains(n))
+    })
 }
 
 /// Text of an OpenAI-style error value (`{"message": ...}` or a plain string).

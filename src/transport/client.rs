@@ -50,6 +50,7 @@ struct Stream {
     cache_hit: Option<bool>,
     done: bool,
     error: Option<String>,
+    error_status: Option<u16>,
     timings: Option<crate::protocol::ServerTimings>,
     /// Tool calls were generated (output without text).
     tool_output: bool,
@@ -92,6 +93,7 @@ impl Stream {
         self.done |= d.done;
         if d.error.is_some() && self.error.is_none() {
             self.error = d.error;
+            self.error_status = d.error_status;
         }
     }
 }
@@ -534,10 +536,23 @@ impl Client {
             };
         rec.server_timings = st.timings;
         let (outcome, error) = if let Some(e) = st.error.take() {
-            (
-                Outcome::StreamError,
-                Some(format!("server error event: {e}")),
-            )
+            match st.error_status {
+                // An error body in place of the reply, naming its HTTP status: an HTTP error
+                // (retried under --retries as that status would be).
+                Some(code) if st.chunk_times_ms.is_empty() => {
+                    let header = rec.http_status.replace(code).unwrap_or(200);
+                    (
+                        Outcome::HttpError,
+                        Some(format!(
+                            "HTTP {code} (in the body of a {header} reply): {e}"
+                        )),
+                    )
+                }
+                _ => (
+                    Outcome::StreamError,
+                    Some(format!("server error event: {e}")),
+                ),
+            }
         } else if let Some((o, e)) = failure {
             (o, Some(e))
         } else if !st.done && proto.needs_end_marker() {

@@ -205,3 +205,52 @@ fn usage_counts_out_of_range_are_left_out_and_whole_floats_accepted() {
         "the first value left out is named"
     );
 }
+
+#[test]
+fn an_error_body_naming_its_status_is_an_http_error() {
+    // A 200 whose body is an error object with an HTTP status in it (vLLM's shape).
+    let srv = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::Head(200, "text/event-stream"),
+            sse(
+                "data: {\"error\":{\"object\":\"error\",\"message\":\"The model `nope` does not exist.\",\"type\":\"NotFoundError\",\"code\":404}}\n\n",
+            ),
+        ]
+    }));
+    let r = run(&[&srv.url, "--backend", "openai-chat", "-n", "3"]);
+    check_accounting(&r);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::HttpError), 3, "{:?}", sc.errors);
+    assert_eq!(r.records[0].http_status, Some(404));
+    assert!(
+        sc.errors[0]
+            .message
+            .contains("HTTP 404 (in the body of a 200 reply): The model `nope` does not exist."),
+        "{:?}",
+        sc.errors
+    );
+    // After output has started, an error event is a stream error whatever it names; OpenAI's
+    // string codes are not statuses.
+    let mid = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::Head(200, "text/event-stream"),
+            sse("data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\n"),
+            sse("data: {\"error\":{\"message\":\"worker died\",\"code\":500}}\n\n"),
+        ]
+    }));
+    let r = run(&[&mid.url, "--backend", "openai-chat", "-n", "2"]);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::StreamError), 2, "{:?}", sc.errors);
+    let named = ScriptServer::start(Arc::new(|_| {
+        vec![
+            Step::Head(200, "text/event-stream"),
+            sse(
+                "data: {\"error\":{\"message\":\"no such model\",\"code\":\"model_not_found\"}}\n\n",
+            ),
+        ]
+    }));
+    let r = run(&[&named.url, "--backend", "openai-chat", "-n", "2"]);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::StreamError), 2, "{:?}", sc.errors);
+    assert!(sc.errors[0].message.contains("no such model"));
+}
