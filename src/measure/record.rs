@@ -134,6 +134,16 @@ pub struct Record {
     /// 18446744073709551615`): left out, the count taken from the next source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_count: Option<String>,
+    /// Reasoning replies only: when the first chunk of the answer (text or tool call, not
+    /// reasoning) was read (ms since run start). `first_token_at_ms` is the first reasoning
+    /// token's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_answer_at_ms: Option<f64>,
+    /// Reasoning replies only: generated tokens that were reasoning (included in
+    /// `output_tokens`): the server's `reasoning_tokens` where it says, else counted like
+    /// `output_tokens` (`output_tokens_source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -149,6 +159,11 @@ impl Record {
     /// first_token_at − sent_at.
     pub fn ttft_ms(&self) -> Option<f64> {
         Some(self.first_token_at_ms? - self.sent_at_ms?)
+    }
+
+    /// Time to the first answer token of a reasoning reply: first_answer_at − sent_at.
+    pub fn ttfa_ms(&self) -> Option<f64> {
+        Some(self.first_answer_at_ms? - self.sent_at_ms?)
     }
 
     /// done_at − sent_at.

@@ -17,6 +17,17 @@ pub struct TokenTotals {
     pub mean: f64,
 }
 
+/// Output of the replies that reasoned, split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReasoningTotals {
+    /// Succeeded replies that carried reasoning.
+    pub requests: u64,
+    /// Their reasoning tokens.
+    pub reasoning_tokens: TokenTotals,
+    /// Their answer tokens (output minus reasoning).
+    pub answer_tokens: TokenTotals,
+}
+
 /// Counts per outcome; they sum to `scheduled`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcomes {
@@ -59,6 +70,14 @@ pub struct Metrics {
     pub ttft_ms: Option<Dist>,
     /// Time per output token after the first (ms), succeeded requests with ≥ 2 tokens.
     pub tpot_ms: Option<Dist>,
+    /// Reasoning replies: time to the first answer token (ms), after the reasoning; absent
+    /// when no reply reasoned. TTFT counts the first reasoning token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfa_ms: Option<Dist>,
+    /// Reasoning replies: their reasoning tokens (part of `output_tokens`; mean per reasoning
+    /// reply), and `answer_tokens` the rest of their output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<ReasoningTotals>,
     /// Gaps between consecutive content chunks (ms), all succeeded requests pooled.
     pub itl_ms: Option<Dist>,
     /// End-to-end latency from send to last byte (ms), succeeded requests.
@@ -282,6 +301,10 @@ use crate::rng::splitmix64 as splitmix;
 pub struct Accumulator {
     outcomes: BTreeMap<Outcome, u64>,
     ttft: Samples,
+    ttfa: Samples,
+    reasoning_requests: u64,
+    reasoning_tokens: u64,
+    answer_tokens: u64,
     tpot: Samples,
     itl: Samples,
     e2e: Samples,
@@ -336,6 +359,14 @@ impl Accumulator {
         }
         self.samples.push(r);
         self.ttft.extend(r.ttft_ms());
+        if let Some(n) = r.reasoning_tokens {
+            self.ttfa.extend(r.ttfa_ms());
+            self.reasoning_requests += 1;
+            self.reasoning_tokens = self.reasoning_tokens.saturating_add(n);
+            self.answer_tokens = self
+                .answer_tokens
+                .saturating_add(r.output_tokens.saturating_sub(n));
+        }
         self.tpot.extend(r.tpot_ms());
         self.e2e.extend(r.e2e_ms());
         self.e2e_sched.extend(r.e2e_from_scheduled_ms());
@@ -421,6 +452,18 @@ impl Accumulator {
         let metrics = Metrics {
             error_adjusted: Some(error_adjusted),
             ttft_ms: ttft,
+            ttfa_ms: self.ttfa.dist(),
+            reasoning: (self.reasoning_requests > 0).then(|| ReasoningTotals {
+                requests: self.reasoning_requests,
+                reasoning_tokens: TokenTotals {
+                    total: self.reasoning_tokens,
+                    mean: mean(self.reasoning_tokens, self.reasoning_requests),
+                },
+                answer_tokens: TokenTotals {
+                    total: self.answer_tokens,
+                    mean: mean(self.answer_tokens, self.reasoning_requests),
+                },
+            }),
             tpot_ms: self.tpot.dist(),
             itl_ms: self.itl.dist(),
             e2e_ms: e2e,

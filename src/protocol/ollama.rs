@@ -127,12 +127,18 @@ impl Protocol for Ollama {
             out.set_error(&err);
             return Ok(());
         }
-        for part in [line.thinking, line.response].into_iter().flatten() {
-            out.text.push_str(&part);
+        if let Some(t) = line.thinking {
+            out.reasoning.push_str(&t);
+        }
+        if let Some(r) = line.response {
+            out.text.push_str(&r);
         }
         if let Some(m) = line.message {
-            for part in [m.thinking, m.content].into_iter().flatten() {
-                out.text.push_str(&part);
+            if let Some(t) = m.thinking {
+                out.reasoning.push_str(&t);
+            }
+            if let Some(c) = m.content {
+                out.text.push_str(&c);
             }
         }
         if line.done {
@@ -196,6 +202,20 @@ mod tests {
             (g.path.as_str(), &g.body["prompt"]),
             ("/api/generate", &json!("hi"))
         );
+    }
+
+    #[test]
+    fn thinking_is_reasoning_not_answer() {
+        let d = decode(
+            &Ollama::chat(),
+            r#"{"message":{"role":"assistant","content":"","thinking":"hmm"},"done":false}"#,
+        );
+        assert_eq!((d.reasoning.as_str(), d.text.as_str()), ("hmm", ""));
+        let g = decode(
+            &Ollama::generate(),
+            r#"{"response":"","thinking":"so","done":false}"#,
+        );
+        assert_eq!((g.reasoning.as_str(), g.text.as_str()), ("so", ""));
     }
 
     #[test]

@@ -126,6 +126,12 @@ struct UsageJson {
     prompt_tokens: Option<Count>,
     completion_tokens: Option<Count>,
     prompt_tokens_details: Option<Details>,
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<Count>,
 }
 
 #[derive(Deserialize)]
@@ -220,16 +226,16 @@ fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
                         .any(|t| !t.0.is_empty())
                 })
             });
-            for part in [m.reasoning_content, m.reasoning, m.content]
-                .into_iter()
-                .flatten()
-            {
-                out.text.push_str(&part.0);
+            for part in [m.reasoning_content, m.reasoning].into_iter().flatten() {
+                out.reasoning.push_str(&part.0);
+            }
+            if let Some(c) = m.content {
+                out.text.push_str(&c.0);
             }
         }
     }
     if let Some(u) = chunk.usage {
-        out.usage = Some(Usage::from_counts(
+        let mut usage = Usage::from_counts(
             ("prompt_tokens", u.prompt_tokens),
             ("completion_tokens", u.completion_tokens),
             (
@@ -237,7 +243,11 @@ fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
                 u.prompt_tokens_details.and_then(|d| d.cached_tokens),
             ),
             TokenSource::ServerUsage,
-        ));
+        );
+        usage.reasoning_tokens = u
+            .completion_tokens_details
+            .and_then(|d| d.reasoning_tokens?.get());
+        out.usage = Some(usage);
     }
     Ok(())
 }
@@ -298,7 +308,7 @@ mod tests {
             &p,
             r#"{"choices":[{"delta":{"reasoning_content":"think"}}]}"#,
         );
-        assert_eq!(r.text, "think");
+        assert_eq!((r.reasoning.as_str(), r.text.as_str()), ("think", ""));
         let u = decode(
             &p,
             r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#,

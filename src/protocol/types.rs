@@ -40,6 +40,8 @@ pub struct Usage {
     pub source: Option<TokenSource>,
     /// A count the server sent that is not a token count, left out (the first one).
     pub rejected: Option<RejectedCount>,
+    /// Generated tokens that were reasoning (`completion_tokens_details.reasoning_tokens`).
+    pub reasoning_tokens: Option<u64>,
 }
 
 impl Usage {
@@ -64,6 +66,7 @@ impl Usage {
             cached_tokens: take(cached),
             source: Some(source),
             rejected,
+            reasoning_tokens: None,
         }
     }
 }
@@ -199,8 +202,10 @@ pub struct ServerTimings {
 /// What one event carried. Fields are additive: one event may carry text and usage.
 #[derive(Debug, Default, PartialEq)]
 pub struct Delta {
-    /// Generated text (reasoning text included); empty when the event carried none.
+    /// Generated answer text; empty when the event carried none.
     pub text: String,
+    /// Generated reasoning text (`reasoning_content`, `reasoning`, Ollama's `thinking`).
+    pub reasoning: String,
     /// The event carried generated tool calls (a function's name or arguments) and perhaps no
     /// text: output all the same (it sets the first-token time and counts as a chunk).
     pub tool_output: bool,

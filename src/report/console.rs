@@ -31,13 +31,17 @@ pub fn latency_table(sc: &ScenarioResult) -> Table {
         "n",
     ]);
     let m = &sc.metrics;
-    let rows: [(&str, &Option<Dist>); 5] = [
-        ("TTFT", &m.ttft_ms),
+    let mut rows: Vec<(&str, &Option<Dist>)> = vec![("TTFT", &m.ttft_ms)];
+    // Reasoning replies: the first answer token, after the reasoning.
+    if m.ttfa_ms.is_some() {
+        rows.push(("TTFA (answer)", &m.ttfa_ms));
+    }
+    rows.extend([
         ("TPOT", &m.tpot_ms),
         ("ITL", &m.itl_ms),
         ("E2E", &m.e2e_ms),
         ("queue", &m.queue_ms),
-    ];
+    ]);
     for (name, d) in rows {
         let mut row = vec![name.to_string()];
         match d {
@@ -91,6 +95,16 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
         s.push_str(&format!(", cache hit rate {:.1}%", c * 100.0));
     }
     s.push('\n');
+    if let Some(r) = &m.reasoning {
+        s.push_str(&format!(
+            "Reasoning: {} replies reasoned: {} reasoning tokens (mean {:.1}), {} answer tokens (mean {:.1})\n",
+            r.requests,
+            r.reasoning_tokens.total,
+            r.reasoning_tokens.mean,
+            r.answer_tokens.total,
+            r.answer_tokens.mean
+        ));
+    }
     let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
     for oc in Outcome::ALL.iter().skip(1) {
         let n = o.get(*oc);

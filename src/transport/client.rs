@@ -54,6 +54,12 @@ struct Stream {
     timings: Option<crate::protocol::ServerTimings>,
     /// Tool calls were generated (output without text).
     tool_output: bool,
+    /// Reasoning text (never sent back in a conversation).
+    reasoning: String,
+    /// Tokens of the chunks that carried reasoning (one each unless the protocol says).
+    reasoning_chunk_tokens: u64,
+    /// When the first answer chunk (text or tool call) was read.
+    first_answer_ms: Option<f64>,
     /// Events decoded so far.
     events: usize,
     /// The body's first bytes while no event has been decoded: a server that answers a
@@ -70,10 +76,19 @@ const RAW_BODY_LIMIT: usize = 1 << 20;
 impl Stream {
     fn take(&mut self, d: Delta, at_ms: f64) {
         self.events += 1;
-        if !d.text.is_empty() || d.tool_output {
+        let answer = !d.text.is_empty() || d.tool_output;
+        let thought = !d.reasoning.is_empty();
+        if answer || thought {
             self.chunk_times_ms.push(at_ms);
             self.chunk_tokens += d.tokens.unwrap_or(1);
             self.text.push_str(&d.text);
+        }
+        if thought {
+            self.reasoning.push_str(&d.reasoning);
+            self.reasoning_chunk_tokens += d.tokens.unwrap_or(1);
+        }
+        if answer && self.first_answer_ms.is_none() {
+            self.first_answer_ms = Some(at_ms);
         }
         self.tool_output |= d.tool_output;
         if let Some(u) = d.usage {
@@ -83,6 +98,7 @@ impl Stream {
             cur.cached_tokens = u.cached_tokens.or(cur.cached_tokens);
             cur.source = u.source.or(cur.source);
             cur.rejected = cur.rejected.or(u.rejected);
+            cur.reasoning_tokens = u.reasoning_tokens.or(cur.reasoning_tokens);
         }
         if d.cache_hit.is_some() {
             self.cache_hit = d.cache_hit;
@@ -200,9 +216,9 @@ impl Client {
         self.execute_with_reply(spec, scheduled_at).await.0
     }
 
-    /// Like [`Client::execute`], and also hands back the generated text (reasoning included;
-    /// empty when the request failed before any output). Multi-turn conversations send it back
-    /// in the next turn; it is never written to records.
+    /// Like [`Client::execute`], and also hands back the answer text (without reasoning, as
+    /// OpenAI's and vLLM's docs tell clients; empty when the request failed before any output).
+    /// Multi-turn conversations send it back in the next turn; it is never written to records.
     pub async fn execute_with_reply(
         &self,
         spec: &RequestSpec,
@@ -529,11 +545,20 @@ impl Client {
             match (st.usage.completion_tokens, tokenizer) {
                 (Some(n), _) => (n, st.usage.source.or(Some(TokenSource::ServerUsage))),
                 (None, Some(t)) => (
-                    count_off_thread(t, st.text.clone()).await,
+                    count_off_thread(t, format!("{}{}", st.reasoning, st.text)).await,
                     Some(TokenSource::Tokenizer),
                 ),
                 (None, None) => (st.chunk_tokens, Some(TokenSource::Chunks)),
             };
+        // A reasoning reply: when its answer began, and how much of the output was reasoning.
+        if !st.reasoning.is_empty() || st.usage.reasoning_tokens.is_some_and(|n| n > 0) {
+            rec.first_answer_at_ms = st.first_answer_ms;
+            rec.reasoning_tokens = Some(match (st.usage.reasoning_tokens, tokenizer) {
+                (Some(n), _) => n,
+                (None, Some(t)) => count_off_thread(t, st.reasoning.clone()).await,
+                (None, None) => st.reasoning_chunk_tokens,
+            });
+        }
         rec.server_timings = st.timings;
         let (outcome, error) = if let Some(e) = st.error.take() {
             match st.error_status {
@@ -560,7 +585,7 @@ impl Client {
                 Outcome::Truncated,
                 Some("stream ended without its end marker".into()),
             )
-        } else if st.text.is_empty() && !st.tool_output {
+        } else if st.text.is_empty() && !st.tool_output && st.reasoning.is_empty() {
             (Outcome::Empty, Some("response carried no output".into()))
         } else {
             (Outcome::Succeeded, None)

@@ -254,3 +254,110 @@ fn an_error_body_naming_its_status_is_an_http_error() {
     assert_eq!(sc.outcomes.get(Outcome::StreamError), 2, "{:?}", sc.errors);
     assert!(sc.errors[0].message.contains("no such model"));
 }
+
+/// A reasoning reply: three reasoning chunks from 20 ms, 10 ms apart, then the answer at 70 ms
+/// ("Paris." in two chunks); `usage` as given.
+fn reasoning_reply(usage: &'static str) -> Vec<Step> {
+    let think = |t: &str| {
+        sse(&format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"reasoning_content\":\"{t}\"}}}}]}}\n\n"
+        ))
+    };
+    let say = |t: &str| {
+        sse(&format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n"
+        ))
+    };
+    vec![
+        Step::Head(200, "text/event-stream"),
+        ms(20),
+        think("The user asks"),
+        ms(30),
+        think(" for a capital;"),
+        ms(40),
+        think(" France's is Paris."),
+        ms(70),
+        say("Par"),
+        ms(80),
+        say("is."),
+        Step::Write(
+            format!("data: {{\"choices\":[],\"usage\":{usage}}}\n\ndata: [DONE]\n\n").into_bytes(),
+        ),
+    ]
+}
+
+#[test]
+fn reasoning_replies_time_their_first_answer_token_and_split_their_tokens() {
+    let srv = ScriptServer::start(Arc::new(|_| {
+        reasoning_reply(
+            r#"{"prompt_tokens":9,"completion_tokens":5,"completion_tokens_details":{"reasoning_tokens":3}}"#,
+        )
+    }));
+    let r = run(&[&srv.url, "--backend", "openai-chat", "-n", "3"]);
+    check_accounting(&r);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::Succeeded), 3, "{:?}", sc.errors);
+    for x in &r.records {
+        // TTFT is the first reasoning token; the answer starts 50 ms later.
+        let (ttft, ttfa) = (x.ttft_ms().unwrap(), x.ttfa_ms().unwrap());
+        assert!((19.0..35.0).contains(&ttft), "TTFT {ttft}");
+        assert!(
+            (ttfa - ttft - 50.0).abs() < 8.0,
+            "TTFA {ttfa} vs TTFT {ttft}"
+        );
+        assert_eq!((x.output_tokens, x.reasoning_tokens), (5, Some(3)));
+    }
+    let m = &sc.metrics;
+    assert_eq!(m.ttfa_ms.unwrap().count, 3);
+    let split = m.reasoning.expect("reasoning totals");
+    assert_eq!(split.requests, 3);
+    assert_eq!(
+        (split.reasoning_tokens.total, split.answer_tokens.total),
+        (9, 6)
+    );
+    let out = r.stdout();
+    assert!(out.contains("TTFA (answer)"), "{out}");
+    assert!(out.contains("9 reasoning tokens"), "{out}");
+    // Without the server's reasoning count, reasoning chunks are counted (one token each).
+    let srv = ScriptServer::start(Arc::new(|_| {
+        reasoning_reply(r#"{"prompt_tokens":9,"completion_tokens":5}"#)
+    }));
+    let r = run(&[&srv.url, "--backend", "openai-chat", "-n", "1"]);
+    assert_eq!(r.records[0].reasoning_tokens, Some(3));
+    // A reply without reasoning has no TTFA and no split.
+    let plain = ScriptServer::start(Arc::new(|_| openai_stream(5, 2, 3, 4)));
+    let r = run(&[&plain.url, "--backend", "openai-chat", "-n", "1"]);
+    let m = &r.result().scenarios[0].metrics;
+    assert!(m.ttfa_ms.is_none() && m.reasoning.is_none());
+    assert!(r.records[0].first_answer_at_ms.is_none());
+}
+
+#[test]
+fn conversations_send_back_the_answer_without_its_reasoning() {
+    let dir = TempDir::new("reasoning-conv");
+    let file = dir.path("c.json");
+    std::fs::write(
+        &file,
+        r#"[{"id": "capital", "turns": [{"user": "Capital of France?"}, {"user": "And of Spain?"}]}]"#,
+    )
+    .unwrap();
+    let srv = ScriptServer::start(Arc::new(|_| {
+        reasoning_reply(r#"{"prompt_tokens":9,"completion_tokens":5}"#)
+    }));
+    let r = run(&[&srv.url, "--conversations", file.to_str().unwrap()]);
+    check_accounting(&r);
+    let bodies: Vec<String> = srv
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.contains("\"messages\""))
+        .cloned()
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    let second: serde_json::Value = serde_json::from_str(&bodies[1]).unwrap();
+    let msgs = second["messages"].as_array().unwrap();
+    assert_eq!(msgs[1]["role"], "assistant");
+    assert_eq!(msgs[1]["content"], "Paris.", "the answer only");
+    assert!(!bodies[1].contains("France's is"), "no reasoning sent back");
+}
