@@ -66,6 +66,9 @@ pub const EXIT_CANCELLED: i32 = 130;
 pub const EXIT_NOTHING_MEASURED: i32 = 2;
 /// Exit code when llmbench itself failed (a panic) during a run, as Rust's own panics exit.
 pub const EXIT_INTERNAL_ERROR: i32 = 101;
+/// An output could not be written (the records or the result file: a full disk); what was
+/// measured is kept wherever it could be, and the run is stored.
+pub const EXIT_WRITE_FAILED: i32 = 2;
 
 /// Runs the `run` command; returns the process exit code.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
@@ -119,6 +122,22 @@ pub async fn execute(settings: RunSettings) -> anyhow::Result<i32> {
     r
 }
 
+/// `f`'s result, or `None` (said on stderr) when Ctrl-C comes first: the run then ends before
+/// its first request, however long the server takes to answer the checks.
+async fn before_start<T>(
+    cancel: &Cancel,
+    f: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<T>> {
+    tokio::select! {
+        biased;
+        _ = cancel.soft.cancelled() => {
+            eprintln!("Run cancelled before the first request.");
+            Ok(None)
+        }
+        r = f => r.map(Some),
+    }
+}
+
 async fn execute_with(
     mut plan: RunSettings,
     cancel: &Cancel,
@@ -147,7 +166,13 @@ async fn execute_with(
     plan.client.base_url = target.url.clone();
     plan.client.url_is_endpoint = target.is_endpoint;
     plan.client.query = target.query.clone();
-    crate::server::resolve::resolve(&mut plan).await?;
+    // The checks before the first request wait on the server: Ctrl-C ends them at once.
+    if before_start(cancel, crate::server::resolve::resolve(&mut plan))
+        .await?
+        .is_none()
+    {
+        return Ok(EXIT_CANCELLED);
+    }
     let model = plan.options.model.clone();
     let run_id = plan.run_id.clone();
     if let Some((_, prefix)) = plan.client.request_id.as_mut() {
@@ -167,7 +192,8 @@ async fn execute_with(
             plan.options.clone(),
             epoch,
         )?
-        .with_tokenizer(plan.tokenizer.clone(), plan.tokenizer_explicit),
+        .with_tokenizer(plan.tokenizer.clone(), plan.tokenizer_explicit)
+        .with_cancel(cancel.hard.clone()),
     );
     let mut result = ResultFile {
         schema_version: crate::results::file::SCHEMA_VERSION,
@@ -197,16 +223,24 @@ async fn execute_with(
     let mut sinks = Sinks {
         records,
         progress: !plan.quiet,
+        stop: cancel.soft.clone(),
+        failure: None,
     };
-    let context = crate::settings::workload::server_context(&plan, &result.target.model).await;
-    let (mut telemetry, record) = crate::telemetry::monitor::prepare(
-        &plan.telemetry,
-        &target.url,
-        probes,
-        server.as_deref(),
-        plan.detected.clone(),
-    )
-    .await?;
+    let preflight = async {
+        let context = crate::settings::workload::server_context(&plan, &result.target.model).await;
+        let prepared = crate::telemetry::monitor::prepare(
+            &plan.telemetry,
+            &target.url,
+            probes,
+            server.as_deref(),
+            plan.detected.clone(),
+        )
+        .await?;
+        anyhow::Ok((context, prepared))
+    };
+    let Some((context, (mut telemetry, record))) = before_start(cancel, preflight).await? else {
+        return Ok(EXIT_CANCELLED);
+    };
     result.server = Some(record);
     for (i, sc) in plan.scenarios.iter().enumerate() {
         if i > 0
@@ -251,28 +285,55 @@ async fn execute_with(
             res.slo = Some(verdict);
         }
         result.scenarios.push(res);
-        // Written after each scenario, so a later failure loses nothing measured.
+        // Written after each scenario, so a later failure loses nothing measured (a failure
+        // here is said once, at the end).
         if let Some(p) = out_file {
-            result.write(p)?;
+            let _ = result.write(p);
         }
-    }
-    // Every record handed to the writer thread reaches the file before the result names it.
-    if let Some(w) = sinks.records.take() {
-        w.finish()?;
+        if sinks.failure.is_some() {
+            break;
+        }
     }
     result.status = if crate::panicked() {
         RunStatus::Failed
+    } else if sinks.failure.is_some() {
+        RunStatus::WriteFailed
     } else if cancel.soft.is_cancelled() {
         RunStatus::Cancelled
     } else {
         RunStatus::Completed
     };
-    result.finished_at = Some(now_rfc3339());
-    match &plan.output {
-        Some(OutputTarget::File(p)) => {
-            result.write(p)?;
-            eprintln!("Result written to {}", p.display());
+    // Every record handed to the writer thread reaches the file, then the run's end line,
+    // before the result names it.
+    if let Some(w) = sinks.records.take() {
+        let end = crate::results::records::RunEnd {
+            run_id: result.run_id.clone(),
+            status: result.status,
+        };
+        if let Err(e) = w.end(end).await
+            && sinks.failure.is_none()
+        {
+            sinks.failure = Some(format!("{e:#}"));
+            result.status = RunStatus::WriteFailed;
         }
+    }
+    if let Some(f) = &sinks.failure {
+        eprintln!(
+            "error: {f}: no request was sent after it; what was measured is kept (status write_failed)"
+        );
+    }
+    result.failure = sinks.failure.clone();
+    result.finished_at = Some(now_rfc3339());
+    // A result that cannot be written (a full disk) is still stored and reported.
+    let mut output_failed = false;
+    match &plan.output {
+        Some(OutputTarget::File(p)) => match result.write(p) {
+            Ok(()) => eprintln!("Result written to {}", p.display()),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                output_failed = true;
+            }
+        },
         Some(OutputTarget::Stdout) => println!("{}", serde_json::to_string_pretty(&result)?),
         None => {}
     }
@@ -287,6 +348,9 @@ async fn execute_with(
     }
     if !result.scenarios.is_empty() {
         crate::commands::report::after_run(&plan.report, out_file, &result);
+    }
+    if output_failed || result.status == RunStatus::WriteFailed {
+        return Ok(EXIT_WRITE_FAILED);
     }
     if result.status == RunStatus::Cancelled {
         eprintln!("Run cancelled: results above cover what was measured.");

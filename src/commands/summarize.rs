@@ -32,15 +32,26 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
     if let Some(p) = &args.output {
         crate::settings::outputs::check_writable(p, "--output")?;
     }
-    let (records, note) = read_records_tolerant(&args.records)?;
+    let read = read_records_tolerant(&args.records)?;
+    let (records, note) = (read.records, read.note);
     if let Some(n) = &note {
         eprintln!("warning: {n}");
     }
+    // How the run ended, from its end line; without one it never finished.
+    let status = match &read.end {
+        Some(end) => end.status,
+        None => {
+            eprintln!(
+                "note: {} ends without the run's end line: the run was interrupted (killed or crashed) before it finished",
+                args.records.display()
+            );
+            RunStatus::Interrupted
+        }
+    };
     if records.is_empty() {
         anyhow::bail!("{}: no records", args.records.display());
     }
     let scenarios = rebuild(&records);
-    let cancelled = records.iter().any(|r| r.outcome() == Outcome::Cancelled);
     for sc in &scenarios {
         println!("{}", console::scenario_text(sc));
     }
@@ -49,11 +60,7 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
         run_id: new_run_id(),
         started_at: now_rfc3339(),
         finished_at: Some(now_rfc3339()),
-        status: if cancelled {
-            RunStatus::Cancelled
-        } else {
-            RunStatus::Completed
-        },
+        status,
         target: Target::default(),
         system: None,
         config: Config::Rebuilt(Rebuilt {

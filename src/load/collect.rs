@@ -28,7 +28,8 @@ pub(crate) struct Collector {
     errors: u64,
     tokens: u64,
     dropped: u64,
-    write_error: Option<anyhow::Error>,
+    /// Writing the records file failed; later records are not written.
+    write_failed: bool,
 }
 
 /// What a phase collected.
@@ -36,8 +37,6 @@ pub(crate) struct Collected {
     pub summary: Summary,
     /// Requests the open loop dropped (`--max-concurrency` full).
     pub dropped: u64,
-    /// The first failure to write the records file; later records were not written.
-    pub write_error: Option<anyhow::Error>,
 }
 
 impl Collector {
@@ -78,7 +77,7 @@ impl Collector {
             errors: 0,
             tokens: 0,
             dropped: 0,
-            write_error: None,
+            write_failed: false,
         }
     }
 
@@ -86,10 +85,13 @@ impl Collector {
     pub async fn take(&mut self, rec: &Record, sinks: &mut Sinks) {
         self.dropped += (rec.outcome() == Outcome::Dropped) as u64;
         if let Some(w) = sinks.records.as_mut()
-            && self.write_error.is_none()
+            && !self.write_failed
             && let Err(e) = w.write(rec).await
         {
-            self.write_error = Some(e);
+            // A full disk: stop sending, let those in flight finish, keep what was measured.
+            sinks.stop.cancel();
+            sinks.failure.get_or_insert_with(|| format!("{e:#}"));
+            self.write_failed = true;
         }
         if rec.retried {
             // A retried attempt: written and counted apart; its request is still running.
@@ -134,7 +136,6 @@ impl Collector {
         Collected {
             summary: self.acc.finish(),
             dropped: self.dropped,
-            write_error: self.write_error,
         }
     }
 }

@@ -56,6 +56,11 @@ pub struct Sinks {
     pub records: Option<RecordWriter>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Cancelled when writing the records file fails: no new request is sent after that (the
+    /// run's soft cancel).
+    pub stop: CancellationToken,
+    /// The first write failure (the records file), set by the collector.
+    pub failure: Option<String>,
 }
 
 /// Runs one scenario (warm-up, then the measured phase): conversations turn by turn, other

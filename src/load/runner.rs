@@ -30,7 +30,7 @@ struct Phase {
 }
 
 impl Phase {
-    /// Runs request `id` scheduled at `scheduled`, unless a hard cancel comes first.
+    /// Runs request `id` scheduled at `scheduled` (a hard cancel ends it as `cancelled`).
     async fn one(&self, id: u64, scheduled: Instant) -> Record {
         let spec = if self.warmup {
             self.workload.get_warmup(id)
@@ -46,10 +46,10 @@ impl Phase {
             r.warmup = self.warmup;
             retried.push(r);
         };
-        let mut rec = tokio::select! {
-            r = client.execute_retrying(&spec, scheduled, &mut on_retried) => r,
-            _ = self.cancel.hard.cancelled() => client.cancelled_in_flight(&spec, scheduled),
-        };
+        // A hard cancel ends it inside the client, keeping what it had received.
+        let mut rec = client
+            .execute_retrying(&spec, scheduled, &mut on_retried)
+            .await;
         for r in retried {
             let _ = self.tx.send(r).await;
         }
@@ -203,7 +203,7 @@ pub(crate) async fn run(
             Unit::Requests,
             false,
         );
-        let (_, got) = run_phase(
+        let _ = run_phase(
             client.clone(),
             sc,
             warm_load,
@@ -214,9 +214,6 @@ pub(crate) async fn run(
             col,
         )
         .await;
-        if let Some(e) = got.write_error {
-            return Err(e);
-        }
     }
     let col = Collector::new(
         sinks.progress,
@@ -227,9 +224,6 @@ pub(crate) async fn run(
     );
     let (client_load, got) =
         run_phase(client, sc, sc.load, sc.stop, false, cancel, sinks, col).await;
-    if let Some(e) = got.write_error {
-        return Err(e);
-    }
     let mut res = ScenarioResult::from_summary(&sc.name, sc.params.clone(), got.summary);
     res.warnings.extend(client_load.reasons.iter().cloned());
     res.client = Some(client_load);

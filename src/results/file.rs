@@ -56,6 +56,12 @@ pub enum RunStatus {
     /// llmbench itself failed during the run (a panic): what was measured is kept in the file,
     /// but the run is not stored and the exit code is not 0.
     Failed,
+    /// Writing the records file failed (a full disk): no new request was sent after that,
+    /// those in flight finished, and what was measured is kept; `failure` says what failed.
+    WriteFailed,
+    /// Rebuilt by `summarize` from records that end without the run's end line: the run was
+    /// killed (or crashed) before it finished.
+    Interrupted,
 }
 
 /// One scenario: one load setting over one workload.
@@ -160,6 +166,9 @@ pub struct ResultFile {
     pub finished_at: Option<String>,
     /// How the run ended.
     pub status: RunStatus,
+    /// What failed, when `status` is `write_failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     /// What was measured.
     pub target: Target,
     /// Host, CPU, memory, GPU; `null` when unknown (a result rebuilt by `summarize`).

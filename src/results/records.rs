@@ -9,6 +9,42 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 
 use crate::measure::record::Record;
+use crate::results::file::RunStatus;
+
+/// The records file's last line, written when the run ends: `{"run_end": {...}}`. A file
+/// without it was cut short (the run was killed); `summarize` says so.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunEnd {
+    /// The run's id.
+    pub run_id: String,
+    /// How it ended.
+    pub status: RunStatus,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EndLine {
+    run_end: RunEnd,
+}
+
+/// The end line, if `line` is one.
+fn end_line(line: &[u8]) -> Option<RunEnd> {
+    if !line.trim_ascii_start().starts_with(b"{\"run_end\"") {
+        return None;
+    }
+    serde_json::from_slice::<EndLine>(line)
+        .ok()
+        .map(|e| e.run_end)
+}
+
+/// What a records file holds.
+pub struct RecordsRead {
+    /// Every whole record.
+    pub records: Vec<Record>,
+    /// What was left out (a cut last line), if anything.
+    pub note: Option<String>,
+    /// The run's end line; `None` when the run did not finish writing.
+    pub end: Option<RunEnd>,
+}
 
 /// Writes one JSON line per record, each with a single `write` to the OS, so a killed run
 /// (even `kill -9`) leaves only whole lines. The writes happen on a thread of their own, fed
@@ -44,11 +80,16 @@ impl RecordWriter {
         let thread = std::thread::Builder::new()
             .name("llmbench-records".into())
             .spawn(move || {
+                // Bytes of whole lines in the file: a write that fails part-way (a full disk)
+                // is cut back to the last whole line.
+                let mut whole = 0u64;
                 while let Some(line) = rx.blocking_recv() {
                     if let Err(e) = file.write_all(&line) {
+                        let _ = file.set_len(whole);
                         *slot.lock().unwrap() = Some(e.to_string());
                         return;
                     }
+                    whole += line.len() as u64;
                 }
             })
             .context("cannot start the records writer")?;
@@ -82,6 +123,19 @@ impl RecordWriter {
         Ok(())
     }
 
+    /// Writes the run's end line, what is pending, and closes the file; the first write
+    /// failure, if any.
+    pub async fn end(self, end: RunEnd) -> anyhow::Result<()> {
+        if self.failure().is_none()
+            && let Some(tx) = &self.tx
+        {
+            let mut line = serde_json::to_vec(&EndLine { run_end: end })?;
+            line.push(b'\n');
+            let _ = tx.send(line).await;
+        }
+        self.finish()
+    }
+
     /// Writes what is pending and closes the file; the first write failure, if any.
     pub fn finish(mut self) -> anyhow::Result<()> {
         self.close();
@@ -112,7 +166,7 @@ pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
     let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
-        if line.trim().is_empty() {
+        if line.trim().is_empty() || end_line(line.as_bytes()).is_some() {
             continue;
         }
         let rec: Record = serde_json::from_str(&line)
@@ -124,15 +178,20 @@ pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
 
 /// Reads a records file written by a run that may have been killed: a last line that does not
 /// parse (cut by the kill) is left out and reported; a broken line elsewhere is an error.
-pub fn read_records_tolerant(path: &Path) -> anyhow::Result<(Vec<Record>, Option<String>)> {
+pub fn read_records_tolerant(path: &Path) -> anyhow::Result<RecordsRead> {
     let text = std::fs::read(path)
         .with_context(|| format!("cannot read records file {}", path.display()))?;
     let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
     let last = lines.iter().rposition(|l| !l.trim_ascii().is_empty());
     let mut out = Vec::new();
     let mut note = None;
+    let mut end = None;
     for (i, line) in lines.iter().enumerate() {
         if line.trim_ascii().is_empty() {
+            continue;
+        }
+        if let Some(e) = end_line(line) {
+            end = Some(e);
             continue;
         }
         match serde_json::from_slice::<Record>(line) {
@@ -150,7 +209,11 @@ pub fn read_records_tolerant(path: &Path) -> anyhow::Result<(Vec<Record>, Option
             }
         }
     }
-    Ok((out, note))
+    Ok(RecordsRead {
+        records: out,
+        note,
+        end,
+    })
 }
 
 #[cfg(test)]

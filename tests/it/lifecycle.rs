@@ -78,7 +78,7 @@ fn whole_lines(path: &Path) -> Vec<Record> {
     );
     bytes
         .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !l.starts_with(b"{\"run_end\""))
         .map(|l| serde_json::from_slice(l).expect("a whole record"))
         .collect()
 }
@@ -156,7 +156,43 @@ fn a_second_signal_stops_at_once() {
         assert_eq!(code, Some(130), "{first} {second}");
         assert!(took < Duration::from_secs(3), "{first} {second}: {took:?}");
         check_cancelled(&dir, true);
+        // The cancelled requests keep what they had received: their first token and the
+        // time of every chunk (they were 0.8 s into 20 ms tokens).
+        for r in whole_lines(&dir.path("records.jsonl"))
+            .iter()
+            .filter(|r| r.outcome() == Outcome::Cancelled)
+        {
+            assert!(r.first_token_at_ms.is_some(), "{r:?}");
+            assert!(r.chunk_times_ms.len() >= 10, "{:?}", r.chunk_times_ms);
+            assert!(r.done_at_ms >= *r.chunk_times_ms.last().unwrap());
+            assert_eq!(r.error.as_deref(), Some("cancelled while in flight"));
+        }
     }
+}
+
+#[test]
+fn ctrl_c_while_the_first_checks_wait_on_a_silent_server_exits_at_once() {
+    // Accepts connections (the kernel does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let dir = TempDir::new("silent");
+    let mut child = spawn_run(&dir, &[url.as_str(), "-n", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting on the server"
+    );
+    signal(&child, "-INT");
+    let (code, took) = wait(&mut child, Duration::from_secs(10));
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("Run cancelled before the first request."),
+        "{err}"
+    );
+    assert!(!dir.path("result.json").exists());
 }
 
 #[test]
@@ -197,7 +233,14 @@ fn kill_9_leaves_only_whole_records_and_summarize_rebuilds_them() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Outcomes:"), "{stdout}");
+    // Killed: the records end without the run's end line, and summarize says so.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the run was interrupted (killed or crashed) before it finished"),
+        "{stderr}"
+    );
     let res = ResultFile::read(&dir.path("rebuilt.json")).unwrap();
+    assert_eq!(res.status, RunStatus::Interrupted);
     assert_eq!(res.scenarios[0].outcomes.scheduled, records.len() as u64);
     assert_eq!(
         res.scenarios[0].outcomes.get(Outcome::Succeeded),
@@ -311,4 +354,42 @@ fn unwritable_outputs_fail_before_any_request() {
     }
     assert_eq!(srv.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
     assert!(!records.exists() && !result.exists());
+}
+
+#[test]
+fn a_finished_runs_records_end_with_its_end_line_and_summarize_reads_it() {
+    let dir = TempDir::new("endline");
+    let mut child = spawn_run(
+        &dir,
+        &[
+            "--ttft-ms",
+            "1",
+            "--itl-ms",
+            "1",
+            "--tokens",
+            "3",
+            "-n",
+            "5",
+        ],
+    );
+    let (code, _) = wait(&mut child, Duration::from_secs(30));
+    assert_eq!(code, Some(0));
+    let text = std::fs::read_to_string(dir.path("records.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let run = ResultFile::read(&dir.path("result.json")).unwrap();
+    assert_eq!(last["run_end"]["run_id"], run.run_id.as_str());
+    assert_eq!(last["run_end"]["status"], "completed");
+    let records = llmbench::results::records::read_records(&dir.path("records.jsonl")).unwrap();
+    assert_eq!(records.len(), 5, "the end line is not a record");
+    let out = bin()
+        .arg("summarize")
+        .arg(dir.path("records.jsonl"))
+        .arg("-o")
+        .arg(dir.path("rebuilt.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let back = ResultFile::read(&dir.path("rebuilt.json")).unwrap();
+    assert_eq!(back.status, RunStatus::Completed);
+    assert_eq!(back.scenarios[0].outcomes, run.scenarios[0].outcomes);
 }
