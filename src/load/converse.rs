@@ -78,6 +78,7 @@ pub(crate) async fn run(
     sinks: &mut Sinks,
     cancel: &Cancel,
 ) -> anyhow::Result<ScenarioResult> {
+    super::runner::warm_up(&client, sc, sinks, cancel).await;
     let mut warnings = Vec::new();
     let limit = match set.context_size {
         Some(n) => Some((n, "--context-size".to_string())),

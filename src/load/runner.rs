@@ -174,13 +174,15 @@ async fn open(
     Some(lateness)
 }
 
-/// Runs warmup then the measured phase of one scenario of single requests.
-pub(crate) async fn run(
-    client: Arc<Client>,
+/// The warm-up phase (`--warmup N`): N requests from the workload's warm-up prompts, at the
+/// scenario's concurrency (at most N), written to the records as warm-up and left out of the
+/// statistics. Plain runs and conversations both start with it.
+pub(crate) async fn warm_up(
+    client: &Arc<Client>,
     sc: &Scenario,
     sinks: &mut Sinks,
     cancel: &Cancel,
-) -> anyhow::Result<ScenarioResult> {
+) {
     if sc.warmup > 0 && !cancel.soft.is_cancelled() {
         let concurrency = match sc.load {
             Load::Closed { concurrency } => concurrency,
@@ -215,6 +217,16 @@ pub(crate) async fn run(
         )
         .await;
     }
+}
+
+/// Runs warmup then the measured phase of one scenario of single requests.
+pub(crate) async fn run(
+    client: Arc<Client>,
+    sc: &Scenario,
+    sinks: &mut Sinks,
+    cancel: &Cancel,
+) -> anyhow::Result<ScenarioResult> {
+    warm_up(&client, sc, sinks, cancel).await;
     let col = Collector::new(
         sinks.progress,
         sc.stop.requests,

@@ -178,9 +178,6 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
                 "--conversations runs each selected conversation once: use --max-conversations, not --requests"
             );
         }
-        if a.warmup > 0 {
-            bail!("--warmup does not apply to --conversations");
-        }
         if w.output_tokens.is_some() {
             bail!(
                 "--output-tokens does not apply to --conversations: turns take \"max_tokens\" or --max-tokens"

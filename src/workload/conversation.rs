@@ -442,6 +442,26 @@ impl super::Workload for ConversationSet {
     fn len(&self) -> Option<u64> {
         Some(self.conversations.len() as u64)
     }
+    /// A warm-up request (`--warmup`): the first user turn of a conversation, alone and
+    /// marked as warm-up at its start, so it warms the server and the connections without
+    /// putting a measured conversation's prefix in the server's cache.
+    fn get_warmup(&self, index: u64) -> RequestSpec {
+        let c = &self.conversations[(index % self.conversations.len() as u64) as usize];
+        let first = &c.turns[0];
+        let text = format!("(warm-up {index}) {}", first.user);
+        let prompt = match &self.template {
+            Some(t) => {
+                let msgs = Prompt::Text(text.clone()).messages();
+                Prompt::Text(t.render(&msgs).unwrap_or(text))
+            }
+            None => Prompt::Text(text),
+        };
+        RequestSpec {
+            prompt,
+            max_tokens: Some(first.max_tokens.unwrap_or(self.default_max_tokens)),
+            temperature: self.temperature,
+        }
+    }
     fn conversations(&self) -> Option<&ConversationSet> {
         Some(self)
     }
