@@ -144,6 +144,11 @@ pub struct Record {
     /// `output_tokens` (`output_tokens_source`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u64>,
+    /// When `output_tokens` came from `--tokenizer` on a streamed reply: the count of its
+    /// content chunks too (the server's own tokens when it streams one per chunk), so the two
+    /// can be compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_tokens: Option<u64>,
 }
 
 fn one() -> u32 {

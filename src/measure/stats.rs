@@ -118,6 +118,14 @@ pub struct Metrics {
     /// source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_token_counts: Option<RejectedCounts>,
+    /// Succeeded requests whose input count is a local tokenizer's count of the messages'
+    /// text alone (a chat server that reported none): low by the chat template's tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens_text_only: Option<u64>,
+    /// Succeeded streamed requests counted by `--tokenizer` whose count differs from their
+    /// content chunks: the totals of both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_vs_chunks: Option<CountDisagreement>,
     /// The same run with failures counted against the server (see docs/architecture.md).
     #[serde(default)]
     pub error_adjusted: Option<ErrorAdjusted>,
@@ -322,6 +330,8 @@ pub struct Accumulator {
     length_mismatches: u64,
     token_sources: BTreeMap<String, u64>,
     rejected: Option<RejectedCounts>,
+    in_text_only: u64,
+    disagree: Option<CountDisagreement>,
     first_sent: Option<f64>,
     last_sent: Option<f64>,
     sent: u64,
@@ -380,6 +390,19 @@ impl Accumulator {
             });
             e.requests += 1;
         }
+        if r.input_tokens_source == Some(crate::protocol::TokenSource::TokenizerTextOnly) {
+            self.in_text_only += 1;
+        }
+        if let Some(chunks) = r.chunk_tokens.filter(|&c| c != r.output_tokens) {
+            let d = self.disagree.get_or_insert(CountDisagreement {
+                requests: 0,
+                tokenizer_tokens: 0,
+                chunk_tokens: 0,
+            });
+            d.requests += 1;
+            d.tokenizer_tokens = d.tokenizer_tokens.saturating_add(r.output_tokens);
+            d.chunk_tokens = d.chunk_tokens.saturating_add(chunks);
+        }
         if let Some(n) = r.input_tokens {
             self.in_tokens = self.in_tokens.saturating_add(n);
             self.in_known += 1;
@@ -390,10 +413,14 @@ impl Accumulator {
             self.cache_hits += hit as u64;
         }
         if let Some(req) = r.requested_output_tokens {
+            // Lengths are checked in the stream's own units where a local re-tokenization
+            // was the count: re-encoding the text does not always give the server's tokens
+            // back (63 for 64 streamed), and the server did send what was asked.
+            let got = r.chunk_tokens.unwrap_or(r.output_tokens);
             self.requested += req as u64;
-            self.received_of_requested = self.received_of_requested.saturating_add(r.output_tokens);
+            self.received_of_requested = self.received_of_requested.saturating_add(got);
             self.length_asked += 1;
-            self.length_mismatches += (r.output_tokens != req as u64) as u64;
+            self.length_mismatches += (got != req as u64) as u64;
         }
         if let Some(src) = r.output_tokens_source {
             let name = serde_json::to_value(src)
@@ -489,6 +516,8 @@ impl Accumulator {
             output_length_mismatches: (self.length_asked > 0).then_some(self.length_mismatches),
             output_token_sources: std::mem::take(&mut self.token_sources),
             rejected_token_counts: self.rejected.take(),
+            input_tokens_text_only: (self.in_text_only > 0).then_some(self.in_text_only),
+            tokenizer_vs_chunks: self.disagree.take(),
         };
         let mut errors: Vec<ErrorCount> = std::mem::take(&mut self.errors)
             .into_iter()
@@ -533,6 +562,17 @@ pub fn warnings(m: &Metrics) -> Vec<String> {
             crate::protocol::MAX_TOKEN_COUNT
         ));
     }
+    if let Some(n) = m.input_tokens_text_only {
+        out.push(format!(
+            "input tokens of {n} request(s) counted by a local tokenizer from the messages' text alone: the server reported no counts, and its chat template (system prompt, role markers) adds tokens this count leaves out, so input counts are low"
+        ));
+    }
+    if let Some(d) = &m.tokenizer_vs_chunks {
+        out.push(format!(
+            "output tokens of {} streamed request(s): --tokenizer counted {} where the stream had {} chunks; the tokenizer's count is used (you gave --tokenizer), but re-encoding text does not always give the server's tokens back, and a server that streams one token per chunk generated {} (the length check uses the chunks)",
+            d.requests, d.tokenizer_tokens, d.chunk_tokens, d.chunk_tokens
+        ));
+    }
     for (src, what) in [
         ("tokenizer", "a local tokenizer"),
         ("chunks", "counting streamed chunks"),
@@ -544,6 +584,17 @@ pub fn warnings(m: &Metrics) -> Vec<String> {
         }
     }
     out
+}
+
+/// Requests where `--tokenizer` and the streamed chunks counted different output lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CountDisagreement {
+    /// How many.
+    pub requests: u64,
+    /// Their output tokens as the tokenizer counted them (the count used).
+    pub tokenizer_tokens: u64,
+    /// Their content chunks.
+    pub chunk_tokens: u64,
 }
 
 /// Requests whose server reported a value that is not a token count.

@@ -166,6 +166,10 @@ impl Protocol for Ollama {
     fn supports_ignore_eos(&self) -> bool {
         false
     }
+
+    fn server_templates_prompt(&self) -> bool {
+        self.endpoint == Endpoint::Chat
+    }
 }
 
 #[cfg(test)]

@@ -200,6 +200,10 @@ impl Protocol for OpenAi {
             ))),
         }
     }
+
+    fn server_templates_prompt(&self) -> bool {
+        self.flavor == Flavor::Chat
+    }
 }
 
 /// Adds one parsed event to `out`.

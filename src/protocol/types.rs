@@ -258,6 +258,11 @@ pub trait Protocol: Send + Sync {
     fn supports_ignore_eos(&self) -> bool {
         true
     }
+    /// Whether the server wraps the prompt in its chat template (chat endpoints): a local
+    /// count of the messages' text then misses the template's tokens.
+    fn server_templates_prompt(&self) -> bool {
+        false
+    }
 }
 
 /// Text of a payload for error messages: lossy, and cut to a readable length.
@@ -292,6 +297,9 @@ pub enum TokenSource {
     ServerCounters,
     /// A local tokenizer applied to the received text.
     Tokenizer,
+    /// A local tokenizer applied to the messages' text alone (prompts to chat endpoints whose
+    /// server gave no count): the server's chat template adds tokens this count misses.
+    TokenizerTextOnly,
     /// One token per received content chunk.
     Chunks,
 }

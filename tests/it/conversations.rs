@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-
 use crate::common::*;
 use crate::workloads::{all_succeeded, bodies, fast_sim, write_json};
 

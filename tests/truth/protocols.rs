@@ -364,6 +364,33 @@ fn token_counts_name_their_source_and_short_outputs_are_warned_about() {
     let r = run(&[&srv.url, "-n", "2", "--max-tokens", "10"]);
     assert_eq!(sources(&r), vec![Some(TokenSource::Chunks)]);
     assert_eq!(r.result().scenarios[0].metrics.output_tokens.total, 20);
+    // Its prompt tokens are counted locally from the messages' text, which misses the chat
+    // template the server wraps them in: labelled, and warned about.
+    assert_eq!(
+        r.records[0].input_tokens_source,
+        Some(TokenSource::TokenizerTextOnly)
+    );
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.metrics.input_tokens_text_only, Some(2));
+    assert!(
+        sc.warnings
+            .iter()
+            .any(|w| w.contains("from the messages' text alone")),
+        "{:?}",
+        sc.warnings
+    );
+    // A completions endpoint gets the prompt as it is: the local count is the whole prompt.
+    let r = run(&[&srv.url, "--backend", "openai-completions", "-n", "1"]);
+    assert_eq!(
+        r.records[0].input_tokens_source,
+        Some(TokenSource::Tokenizer)
+    );
+    assert!(
+        r.result().scenarios[0]
+            .metrics
+            .input_tokens_text_only
+            .is_none()
+    );
     // A tokenizer the user names beats chunks: cl100k reads " t0 t1 ... t9" as 20 tokens.
     let r = run(&[
         &srv.url,
@@ -382,9 +409,27 @@ fn token_counts_name_their_source_and_short_outputs_are_warned_about() {
         2 * want
     );
     assert_eq!(r.result().config.json()["tokenizer"], "cl100k_base");
+    // The two counts disagree (cl100k: 2 × 20; the stream: 10 chunks each): the summary says
+    // which was used and why, and the length check is made in the stream's own units (the
+    // server sent the 10 tokens asked for; "received 200 %" would be wrong).
     let sc = &r.result().scenarios[0];
+    assert_eq!(r.records[0].chunk_tokens, Some(10));
+    let d = sc.metrics.tokenizer_vs_chunks.expect("disagreement noted");
+    assert_eq!(
+        (d.requests, d.tokenizer_tokens, d.chunk_tokens),
+        (2, 2 * want, 20)
+    );
     assert!(
+        sc.warnings.iter().any(|w| w.contains(&format!(
+            "--tokenizer counted {} where the stream had 20 chunks",
+            2 * want
+        ))),
+        "{:?}",
         sc.warnings
+    );
+    assert_eq!(sc.metrics.output_length_mismatches, Some(0));
+    assert!(
+        !sc.warnings
             .iter()
             .any(|w| w.contains("different number of output tokens")),
         "{:?}",
@@ -393,7 +438,7 @@ fn token_counts_name_their_source_and_short_outputs_are_warned_about() {
     let r = run(&[&srv.url, "-n", "1", "--tokenizer", "/nonexistent.json"]);
     assert_eq!(r.output.status.code(), Some(2));
     assert!(r.stderr().contains("--tokenizer"), "{}", r.stderr());
-    assert_eq!(srv.requests.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert_eq!(srv.requests.load(std::sync::atomic::Ordering::SeqCst), 5);
 
     // The simulator stops at 12 tokens when 20 are asked for: the summary says so.
     let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1", "--tokens", "12"]);

@@ -229,10 +229,15 @@ impl Client {
         (rec.output_tokens, rec.output_tokens_source) =
             match (st.usage.completion_tokens, tokenizer) {
                 (Some(n), _) => (n, st.usage.source.or(Some(TokenSource::ServerUsage))),
-                (None, Some(t)) => (
-                    count_off_thread(t, format!("{}{}", st.reasoning, st.text)).await,
-                    Some(TokenSource::Tokenizer),
-                ),
+                (None, Some(t)) => {
+                    if streamed {
+                        rec.chunk_tokens = Some(st.chunk_tokens);
+                    }
+                    (
+                        count_off_thread(t, format!("{}{}", st.reasoning, st.text)).await,
+                        Some(TokenSource::Tokenizer),
+                    )
+                }
                 (None, None) => (st.chunk_tokens, Some(TokenSource::Chunks)),
             };
         // A reasoning reply: when its answer began, and how much of the output was reasoning.

@@ -353,7 +353,13 @@ impl Client {
             && let Some(t) = &self.tokenizer
         {
             rec.input_tokens = Some(count_off_thread(t, spec.prompt.text()).await);
-            rec.input_tokens_source = Some(TokenSource::Tokenizer);
+            // A chat server adds its template's tokens (system prompt, role markers) that
+            // the messages' text does not carry: say the count is of the text only.
+            rec.input_tokens_source = Some(if self.proto.server_templates_prompt() {
+                TokenSource::TokenizerTextOnly
+            } else {
+                TokenSource::Tokenizer
+            });
         }
         (rec, text, None)
     }
