@@ -83,6 +83,16 @@ pub struct SimArgs {
     /// (see bench/bench.py capacity).
     #[arg(long)]
     pub send_log: Option<std::path::PathBuf>,
+
+    /// The first N tokens of each chat reply are reasoning (`reasoning_content`; Ollama
+    /// `thinking`), reported as `completion_tokens_details.reasoning_tokens`.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub reasoning_tokens: u64,
+
+    /// Tokens per streamed chunk (as speculative decoding sends them); `mix` sends 1 to 4 at
+    /// random (seeded).
+    #[arg(long, default_value = "1", value_name = "K|mix")]
+    pub tokens_per_chunk: String,
 }
 
 /// `llmbench serve`.

@@ -171,6 +171,11 @@ impl Record {
         Some(self.first_answer_at_ms? - self.sent_at_ms?)
     }
 
+    /// How long a reasoning reply reasoned: first_answer_at − first_token_at.
+    pub fn reasoning_ms(&self) -> Option<f64> {
+        Some(self.first_answer_at_ms? - self.first_token_at_ms?)
+    }
+
     /// done_at − sent_at.
     pub fn e2e_ms(&self) -> Option<f64> {
         Some(self.done_at_ms - self.sent_at_ms?)

@@ -17,17 +17,6 @@ pub struct TokenTotals {
     pub mean: f64,
 }
 
-/// Output of the replies that reasoned, split.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct ReasoningTotals {
-    /// Succeeded replies that carried reasoning.
-    pub requests: u64,
-    /// Their reasoning tokens.
-    pub reasoning_tokens: TokenTotals,
-    /// Their answer tokens (output minus reasoning).
-    pub answer_tokens: TokenTotals,
-}
-
 /// Counts per outcome; they sum to `scheduled`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcomes {
@@ -73,13 +62,29 @@ pub struct Metrics {
     /// Reasoning replies: time to the first answer token (ms), after the reasoning; absent
     /// when no reply reasoned. TTFT counts the first reasoning token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttfa_ms: Option<Dist>,
-    /// Reasoning replies: their reasoning tokens (part of `output_tokens`; mean per reasoning
-    /// reply), and `answer_tokens` the rest of their output.
+    pub ttft_answer_ms: Option<Dist>,
+    /// Reasoning replies: how long they reasoned (first answer token − first token, ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning: Option<ReasoningTotals>,
+    pub reasoning_ms: Option<Dist>,
+    /// Reasoning replies: their reasoning tokens (part of `output_tokens`; mean per reasoning
+    /// reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<TokenTotals>,
+    /// Reasoning replies: their answer tokens (output minus reasoning; mean per reasoning
+    /// reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_tokens: Option<TokenTotals>,
     /// Gaps between consecutive content chunks (ms), all succeeded requests pooled.
     pub itl_ms: Option<Dist>,
+    /// Servers that send several tokens per chunk (speculative decoding): each chunk gap
+    /// divided by the tokens per chunk of its request (output tokens / chunks, by the active
+    /// token source), pooled. Absent when every request carried one token per chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_per_token_ms: Option<Dist>,
+    /// Tokens per chunk of each succeeded request (output tokens / chunks); present with
+    /// `itl_per_token_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_chunk: Option<Dist>,
     /// End-to-end latency from send to last byte (ms), succeeded requests.
     pub e2e_ms: Option<Dist>,
     /// Client-side wait between schedule and send (ms), all sent requests.
@@ -310,6 +315,10 @@ pub struct Accumulator {
     outcomes: BTreeMap<Outcome, u64>,
     ttft: Samples,
     ttfa: Samples,
+    reasoning_time: Samples,
+    itl_token: Samples,
+    per_chunk: Samples,
+    several_per_chunk: bool,
     reasoning_requests: u64,
     reasoning_tokens: u64,
     answer_tokens: u64,
@@ -371,6 +380,7 @@ impl Accumulator {
         self.ttft.extend(r.ttft_ms());
         if let Some(n) = r.reasoning_tokens {
             self.ttfa.extend(r.ttfa_ms());
+            self.reasoning_time.extend(r.reasoning_ms());
             self.reasoning_requests += 1;
             self.reasoning_tokens = self.reasoning_tokens.saturating_add(n);
             self.answer_tokens = self
@@ -381,6 +391,12 @@ impl Accumulator {
         self.e2e.extend(r.e2e_ms());
         self.e2e_sched.extend(r.e2e_from_scheduled_ms());
         self.itl.extend(r.itl_ms());
+        if !r.chunk_times_ms.is_empty() && r.output_tokens > 0 {
+            let tpc = r.output_tokens as f64 / r.chunk_times_ms.len() as f64;
+            self.per_chunk.push(tpc);
+            self.several_per_chunk |= tpc > 1.0 + 1e-9;
+            self.itl_token.extend(r.itl_ms().map(|gap| gap / tpc));
+        }
         // Counts are bounded per request (protocol::MAX_TOKEN_COUNT), and sums saturate.
         self.out_tokens = self.out_tokens.saturating_add(r.output_tokens);
         if let Some(v) = &r.rejected_count {
@@ -479,20 +495,26 @@ impl Accumulator {
         let metrics = Metrics {
             error_adjusted: Some(error_adjusted),
             ttft_ms: ttft,
-            ttfa_ms: self.ttfa.dist(),
-            reasoning: (self.reasoning_requests > 0).then(|| ReasoningTotals {
-                requests: self.reasoning_requests,
-                reasoning_tokens: TokenTotals {
-                    total: self.reasoning_tokens,
-                    mean: mean(self.reasoning_tokens, self.reasoning_requests),
-                },
-                answer_tokens: TokenTotals {
-                    total: self.answer_tokens,
-                    mean: mean(self.answer_tokens, self.reasoning_requests),
-                },
+            ttft_answer_ms: self.ttfa.dist(),
+            reasoning_ms: self.reasoning_time.dist(),
+            reasoning_tokens: (self.reasoning_requests > 0).then(|| TokenTotals {
+                total: self.reasoning_tokens,
+                mean: mean(self.reasoning_tokens, self.reasoning_requests),
+            }),
+            answer_tokens: (self.reasoning_requests > 0).then(|| TokenTotals {
+                total: self.answer_tokens,
+                mean: mean(self.answer_tokens, self.reasoning_requests),
             }),
             tpot_ms: self.tpot.dist(),
             itl_ms: self.itl.dist(),
+            itl_per_token_ms: self
+                .several_per_chunk
+                .then(|| self.itl_token.dist())
+                .flatten(),
+            tokens_per_chunk: self
+                .several_per_chunk
+                .then(|| self.per_chunk.dist())
+                .flatten(),
             e2e_ms: e2e,
             queue_ms: self.queue.dist(),
             e2e_from_scheduled_ms: self.e2e_sched.dist(),

@@ -33,15 +33,18 @@ pub fn latency_table(sc: &ScenarioResult) -> Table {
     let m = &sc.metrics;
     let mut rows: Vec<(&str, &Option<Dist>)> = vec![("TTFT", &m.ttft_ms)];
     // Reasoning replies: the first answer token, after the reasoning.
-    if m.ttfa_ms.is_some() {
-        rows.push(("TTFA (answer)", &m.ttfa_ms));
+    if m.ttft_answer_ms.is_some() {
+        rows.push(("TTFT answer", &m.ttft_answer_ms));
+        rows.push(("reasoning", &m.reasoning_ms));
     }
-    rows.extend([
-        ("TPOT", &m.tpot_ms),
-        ("ITL", &m.itl_ms),
-        ("E2E", &m.e2e_ms),
-        ("queue", &m.queue_ms),
-    ]);
+    rows.push(("TPOT", &m.tpot_ms));
+    rows.push(("ITL", &m.itl_ms));
+    // Several tokens per chunk: the gap per token too, and how many a chunk carried.
+    if m.itl_per_token_ms.is_some() {
+        rows.push(("ITL per token", &m.itl_per_token_ms));
+        rows.push(("tokens/chunk (n)", &m.tokens_per_chunk));
+    }
+    rows.extend([("E2E", &m.e2e_ms), ("queue", &m.queue_ms)]);
     for (name, d) in rows {
         let mut row = vec![name.to_string()];
         match d {
@@ -95,14 +98,10 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
         s.push_str(&format!(", cache hit rate {:.1}%", c * 100.0));
     }
     s.push('\n');
-    if let Some(r) = &m.reasoning {
+    if let (Some(r), Some(a)) = (&m.reasoning_tokens, &m.answer_tokens) {
         s.push_str(&format!(
-            "Reasoning: {} replies reasoned: {} reasoning tokens (mean {:.1}), {} answer tokens (mean {:.1})\n",
-            r.requests,
-            r.reasoning_tokens.total,
-            r.reasoning_tokens.mean,
-            r.answer_tokens.total,
-            r.answer_tokens.mean
+            "Reasoning replies: {} reasoning tokens (mean {:.1}), {} answer tokens (mean {:.1})\n",
+            r.total, r.mean, a.total, a.mean
         ));
     }
     let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];

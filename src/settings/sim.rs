@@ -51,6 +51,16 @@ pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
             n => n,
         },
         faults: fault_config(a)?,
+        reasoning_tokens: a.reasoning_tokens,
+        tokens_per_chunk: match a.tokens_per_chunk.as_str() {
+            "mix" => 0,
+            k => match k.parse::<u32>() {
+                Ok(n @ 1..=1024) => n,
+                _ => bail!(
+                    "--tokens-per-chunk must be a whole number from 1 to 1024, or mix (got {k:?})"
+                ),
+            },
+        },
         send_log: match &a.send_log {
             Some(p) => {
                 super::outputs::check_writable(p, "--send-log")?;

@@ -154,10 +154,41 @@ pub struct Seq {
     pub seed: u64,
     /// Where tokens go; a closed receiver aborts the sequence.
     pub tx: mpsc::UnboundedSender<Ev>,
+    /// How many tokens each streamed chunk carries (fixed mode: a chunk's tokens are all
+    /// generated at its step).
+    pub chunks: ChunkShape,
     /// When it was submitted: an idle engine starts its first step from here, so the
     /// scheduling delay of the step task does not leak into the simulated timing.
     submitted: Instant,
     generated: u64,
+}
+
+/// Tokens per streamed chunk: `per_chunk` each, or (0) a seeded mix of 1 to 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkShape {
+    /// Tokens per chunk; 0 for the mix.
+    pub per_chunk: u32,
+    /// Seed of the mix.
+    pub seed: u64,
+}
+
+impl Default for ChunkShape {
+    fn default() -> Self {
+        Self {
+            per_chunk: 1,
+            seed: 0,
+        }
+    }
+}
+
+impl ChunkShape {
+    /// Tokens in chunk number `i` (from 0).
+    pub fn size(&self, i: u64) -> u64 {
+        match self.per_chunk {
+            0 => 1 + crate::rng::splitmix64(self.seed ^ i.wrapping_mul(0x9E37_79B9)) % 4,
+            k => u64::from(k),
+        }
+    }
 }
 
 impl Seq {
@@ -175,6 +206,7 @@ impl Seq {
             max_tokens,
             seed,
             tx,
+            chunks: ChunkShape::default(),
             submitted: Instant::now(),
             generated: 0,
         }
@@ -268,14 +300,19 @@ impl Engine {
                         return;
                     }
                     counters.running.fetch_add(1, Ordering::Relaxed);
-                    let mut i = 0u32;
+                    // Chunk `step` goes out `step` gaps after the first; its tokens all at once.
+                    let (mut step, mut in_step) = (0u64, 0u64);
                     loop {
-                        let at = t0 + ms(ttft_ms + itl_ms * i as f64);
+                        let at = t0 + ms(ttft_ms + itl_ms * step as f64);
                         crate::load::timer::sleep_until(at).await;
                         if !seq.emit(&counters) {
                             break;
                         }
-                        i += 1;
+                        in_step += 1;
+                        if in_step == seq.chunks.size(step) {
+                            step += 1;
+                            in_step = 0;
+                        }
                     }
                     counters.running.fetch_sub(1, Ordering::Relaxed);
                 });

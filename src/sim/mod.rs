@@ -7,6 +7,7 @@ pub mod engine;
 pub mod fault;
 pub mod metrics;
 pub mod openai;
+mod openai_sse;
 pub mod text;
 
 pub mod generate;
@@ -55,6 +56,18 @@ pub struct SimConfig {
     /// Send log (`--send-log`): per streamed response, its request id and chunk send times.
     #[serde(default)]
     pub send_log: Option<std::path::PathBuf>,
+    /// The first this many tokens of each chat reply are reasoning (`reasoning_content`;
+    /// Ollama `thinking`), the rest the answer; usage reports them as `reasoning_tokens`.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    /// Tokens per streamed chunk (speculative decoding sends several); 0 means a random mix
+    /// of 1 to 4 per chunk (seeded).
+    #[serde(default = "one")]
+    pub tokens_per_chunk: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Default for SimConfig {
@@ -70,6 +83,8 @@ impl Default for SimConfig {
             token_bytes: None,
             faults: fault::FaultConfig::default(),
             send_log: None,
+            reasoning_tokens: 0,
+            tokens_per_chunk: 1,
         }
     }
 }
@@ -104,6 +119,8 @@ pub struct Generation {
     pub max_tokens: u64,
     /// Admission and token events.
     pub rx: mpsc::UnboundedReceiver<Ev>,
+    /// Tokens per streamed chunk.
+    pub chunks: engine::ChunkShape,
 }
 
 impl Sim {
@@ -145,7 +162,12 @@ impl Sim {
         let max_tokens = max_tokens.unwrap_or(self.cfg.default_max_tokens as u64);
         let (tx, rx) = mpsc::unbounded_channel();
         let seed = self.cfg.seed ^ id.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let seq = Seq::new(prompt_tokens, blocks, max_tokens, seed, tx);
+        let mut seq = Seq::new(prompt_tokens, blocks, max_tokens, seed, tx);
+        let chunks = engine::ChunkShape {
+            per_chunk: self.cfg.tokens_per_chunk,
+            seed,
+        };
+        seq.chunks = chunks;
         let max_tokens = match self.cfg.timing {
             Timing::Fixed {
                 tokens: Some(n), ..
@@ -162,11 +184,33 @@ impl Sim {
             prompt_tokens,
             max_tokens,
             rx,
+            chunks,
         }
     }
 }
 
 impl Generation {
+    /// Waits for every token; returns the first `reasoning` tokens' text, the rest, the
+    /// token count and the cached prompt tokens.
+    pub async fn collect_split(mut self, reasoning: u64) -> (String, String, u64, u64) {
+        let (mut thought, mut text) = (String::new(), String::new());
+        let (mut n, mut cached) = (0, 0);
+        while let Some(ev) = self.rx.recv().await {
+            match ev {
+                Ev::Admitted { cached_tokens } => cached = cached_tokens,
+                Ev::Token(w) => {
+                    n += 1;
+                    if n <= reasoning {
+                        thought.push_str(w);
+                    } else {
+                        text.push_str(w);
+                    }
+                }
+            }
+        }
+        (thought, text, n, cached)
+    }
+
     /// Waits for every token; returns the text and the cached prompt tokens.
     pub async fn collect(mut self) -> (String, u64, u64) {
         let mut text = String::new();

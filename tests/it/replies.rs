@@ -308,15 +308,18 @@ fn reasoning_replies_time_their_first_answer_token_and_split_their_tokens() {
         assert_eq!((x.output_tokens, x.reasoning_tokens), (5, Some(3)));
     }
     let m = &sc.metrics;
-    assert_eq!(m.ttfa_ms.unwrap().count, 3);
-    let split = m.reasoning.expect("reasoning totals");
-    assert_eq!(split.requests, 3);
+    assert_eq!(m.ttft_answer_ms.unwrap().count, 3);
+    let reasoned = m.reasoning_ms.unwrap();
+    assert!((reasoned.p50 - 50.0).abs() < 8.0, "{reasoned:?}");
     assert_eq!(
-        (split.reasoning_tokens.total, split.answer_tokens.total),
+        (
+            m.reasoning_tokens.unwrap().total,
+            m.answer_tokens.unwrap().total
+        ),
         (9, 6)
     );
     let out = r.stdout();
-    assert!(out.contains("TTFA (answer)"), "{out}");
+    assert!(out.contains("TTFT answer"), "{out}");
     assert!(out.contains("9 reasoning tokens"), "{out}");
     // Without the server's reasoning count, reasoning chunks are counted (one token each).
     let srv = ScriptServer::start(Arc::new(|_| {
@@ -328,7 +331,7 @@ fn reasoning_replies_time_their_first_answer_token_and_split_their_tokens() {
     let plain = ScriptServer::start(Arc::new(|_| openai_stream(5, 2, 3, 4)));
     let r = run(&[&plain.url, "--backend", "openai-chat", "-n", "1"]);
     let m = &r.result().scenarios[0].metrics;
-    assert!(m.ttfa_ms.is_none() && m.reasoning.is_none());
+    assert!(m.ttft_answer_ms.is_none() && m.reasoning_tokens.is_none());
     assert!(r.records[0].first_answer_at_ms.is_none());
 }
 

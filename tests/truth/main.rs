@@ -9,3 +9,4 @@ mod compare;
 mod core;
 mod keepalive;
 mod protocols;
+mod workloads;
