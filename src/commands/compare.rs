@@ -59,6 +59,9 @@ pub fn text(c: &Comparison, base: &str, new: &str) -> String {
             CONFIDENCE * 100.0
         )
     };
+    for w in &c.warnings {
+        s.push_str(&format!("warning: {w}\n"));
+    }
     for sc in &c.scenarios {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);
@@ -99,6 +102,9 @@ pub fn text(c: &Comparison, base: &str, new: &str) -> String {
             "\nScenario {} ({} vs {} requests)\n",
             sc.name, sc.samples.0, sc.samples.1
         ));
+        for w in &sc.warnings {
+            s.push_str(&format!("warning: {w}\n"));
+        }
         s.push_str(&format!("{t}\n{}", notes(&sc.rows)));
     }
     if !c.scenarios.is_empty() {
@@ -107,10 +113,16 @@ pub fn text(c: &Comparison, base: &str, new: &str) -> String {
         );
     }
     if !c.only_base.is_empty() {
-        s.push_str(&format!("\nOnly in base: {}\n", c.only_base.join(", ")));
+        s.push_str(&format!(
+            "\nOnly in base (not compared): {}\n",
+            c.only_base.join(", ")
+        ));
     }
     if !c.only_new.is_empty() {
-        s.push_str(&format!("\nOnly in new: {}\n", c.only_new.join(", ")));
+        s.push_str(&format!(
+            "\nOnly in new (not compared): {}\n",
+            c.only_new.join(", ")
+        ));
     }
     s
 }
@@ -122,10 +134,19 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<i32> {
     let new = resolve(&a.new)?;
     let c = compare_results(&base, &new, threshold);
     if c.scenarios.is_empty() {
+        let names = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         anyhow::bail!(
-            "{} and {} have no scenario in common to compare",
+            "{} and {} have no scenario of the same name to compare (scenarios are paired by name; base has {}, new has {})",
             a.base,
-            a.new
+            a.new,
+            names(&c.only_base),
+            names(&c.only_new)
         );
     }
     print!("{}", text(&c, &a.base, &a.new));

@@ -1,7 +1,8 @@
 //! Pure comparison of two result files: per scenario, per metric, the change, a 95 % bootstrap
 //! interval of that change, and a verdict that never contradicts the interval.
 //!
-//! Every row's interval is of the row's own figure, in its unit
+//! Scenarios are paired by name only (`checks`); the comparison warns when the runs differ in
+//! status, target or load shape. Every row's interval is of the row's own figure, in its unit
 //! and with its sign (new − base), from the per-request samples saved in the result files
 //! (`bootstrap`): latency rows resample the requests and recompute the percentile they show;
 //! throughput rows (output tok/s, requests/s) resample the requests and recompute the scenario
@@ -15,6 +16,7 @@
 //! by the threshold alone.
 
 mod bootstrap;
+mod checks;
 mod figures;
 mod verdict;
 
@@ -73,6 +75,8 @@ pub struct ScenarioComparison {
     pub samples: (usize, usize),
     /// Metric rows.
     pub rows: Vec<Row>,
+    /// What makes this pair not like for like (a different load shape).
+    pub warnings: Vec<String>,
 }
 
 /// The whole comparison.
@@ -80,12 +84,15 @@ pub struct ScenarioComparison {
 pub struct Comparison {
     /// Relative worsening allowed (0.1 = 10%).
     pub max_regression: f64,
-    /// Scenarios in both files (matched by name; by position when no names match).
+    /// Scenarios in both files, paired by name.
     pub scenarios: Vec<ScenarioComparison>,
-    /// Scenario names only in the base file.
+    /// Scenario names only in the base file (not compared).
     pub only_base: Vec<String>,
-    /// Scenario names only in the new file.
+    /// Scenario names only in the new file (not compared).
     pub only_new: Vec<String>,
+    /// What makes the two runs not like for like: a run not completed, different targets,
+    /// unpaired scenarios.
+    pub warnings: Vec<String>,
 }
 
 impl Comparison {
@@ -162,57 +169,36 @@ fn compare_scenario(
             new.samples.as_ref().map_or(0, RequestSamples::len),
         ),
         rows,
+        warnings: checks::load_warning(base.params.load, new.params.load)
+            .into_iter()
+            .collect(),
     }
 }
 
-/// Compares two result files, scenario by scenario.
+/// Compares two result files, scenario by scenario (paired by name).
 pub fn compare(base: &ResultFile, new: &ResultFile, max_regression: f64) -> Comparison {
-    let by_name = new
-        .scenarios
-        .iter()
-        .any(|n| base.scenarios.iter().any(|b| b.name == n.name));
-    let mut scenarios = Vec::new();
-    let mut only_new = Vec::new();
-    if by_name {
-        for n in &new.scenarios {
-            match base.scenarios.iter().find(|b| b.name == n.name) {
-                Some(b) => scenarios.push(compare_scenario(b, n, max_regression)),
-                None => only_new.push(n.name.clone()),
-            }
-        }
-    } else {
-        for (b, n) in base.scenarios.iter().zip(&new.scenarios) {
-            let mut c = compare_scenario(b, n, max_regression);
-            if b.name != n.name {
-                c.name = format!("{} → {}", b.name, n.name);
-            }
-            scenarios.push(c);
-        }
-        only_new.extend(
-            new.scenarios
-                .iter()
-                .skip(base.scenarios.len())
-                .map(|s| s.name.clone()),
-        );
-    }
-    let only_base = if by_name {
-        base.scenarios
+    let p = checks::pair(&base.scenarios, &new.scenarios);
+    let mut warnings = checks::run_warnings(base, new);
+    warnings.extend(
+        p.only_base
             .iter()
-            .filter(|b| !new.scenarios.iter().any(|n| n.name == b.name))
-            .map(|s| s.name.clone())
-            .collect()
-    } else {
-        base.scenarios
+            .map(|n| checks::unpaired_warning(n, "base")),
+    );
+    warnings.extend(
+        p.only_new
             .iter()
-            .skip(new.scenarios.len())
-            .map(|s| s.name.clone())
-            .collect()
-    };
+            .map(|n| checks::unpaired_warning(n, "new")),
+    );
     Comparison {
         max_regression,
-        scenarios,
-        only_base,
-        only_new,
+        scenarios: p
+            .pairs
+            .iter()
+            .map(|(b, n)| compare_scenario(b, n, max_regression))
+            .collect(),
+        only_base: p.only_base,
+        only_new: p.only_new,
+        warnings,
     }
 }
 
@@ -220,6 +206,7 @@ pub fn compare(base: &ResultFile, new: &ResultFile, max_regression: f64) -> Comp
 mod tests {
     use super::*;
     use crate::measure::stats::{Dist, Metrics};
+    use crate::results::file::RunStatus;
     use crate::results::params::{Arrival, Load, ScenarioParams};
     use crate::rng::SplitMix;
 
@@ -464,6 +451,7 @@ mod tests {
         assert_eq!(row(&c, "requests/s").verdict, Verdict::Untested);
         // Latency rows keep their intervals.
         assert!(row(&c, "TTFT p50").ci.is_some());
+        assert!(c.scenarios[0].warnings.is_empty());
     }
 
     #[test]
@@ -489,6 +477,46 @@ mod tests {
         let r = row(&c, "TTFT p50");
         assert_eq!((r.significant, r.verdict), (Some(false), Verdict::NoChange));
         assert!(r.worse && !r.regression);
+    }
+
+    #[test]
+    fn the_comparison_warns_about_load_status_and_unpaired_scenarios() {
+        let reqs = requests(12, 20, 10, 100.0, 50.0);
+        let base = ResultFile {
+            scenarios: vec![
+                scenario("a", closed(4), &reqs),
+                scenario("b", closed(1), &reqs),
+            ],
+            ..Default::default()
+        };
+        let new = ResultFile {
+            status: RunStatus::Cancelled,
+            scenarios: vec![
+                scenario("a", closed(8), &reqs),
+                scenario("c", closed(1), &reqs),
+            ],
+            ..Default::default()
+        };
+        let c = compare(&base, &new, 0.1);
+        assert_eq!(c.scenarios.len(), 1);
+        assert_eq!(c.scenarios[0].name, "a");
+        let w = &c.scenarios[0].warnings;
+        assert!(w.len() == 1 && w[0].contains("concurrency 4") && w[0].contains("concurrency 8"));
+        assert_eq!(
+            (c.only_base.clone(), c.only_new.clone()),
+            (vec!["b".into()], vec!["c".into()])
+        );
+        let all = c.warnings.join("\n");
+        assert!(all.contains("the new run was cancelled"), "{all}");
+        assert!(all.contains("\"b\" is only in the base run"), "{all}");
+        assert!(all.contains("\"c\" is only in the new run"), "{all}");
+        // One scenario each, named differently: nothing is paired.
+        let c = compare(
+            &file(vec![scenario("fast", closed(1), &reqs)]),
+            &file(vec![scenario("slow", closed(1), &reqs)]),
+            0.1,
+        );
+        assert!(c.scenarios.is_empty() && c.warnings.len() == 2, "{c:?}");
     }
 
     #[test]
