@@ -28,32 +28,40 @@ fn signed(x: f64) -> String {
     }
 }
 
-fn verdict(r: &Row) -> &'static str {
-    if r.regression {
-        "REGRESSION"
-    } else if r.significant == Some(true) && r.change.is_some_and(|c| c != 0.0) {
-        if r.worse { "worse" } else { "better" }
-    } else if r.significant.is_none() {
-        "untested"
-    } else {
-        "no change"
+/// Notes under a scenario's table: each reason a row has no interval, with the rows it applies to.
+fn notes(rows: &[Row]) -> String {
+    let mut notes: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in rows {
+        if let Some(why) = r.no_interval.as_deref() {
+            match notes.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, metrics)) => metrics.push(&r.metric),
+                None => notes.push((why, vec![&r.metric])),
+            }
+        }
     }
+    notes
+        .iter()
+        .map(|(why, metrics)| format!("{}: {why}\n", metrics.join(", ")))
+        .collect()
 }
 
 /// The comparison as console text.
 pub fn text(c: &Comparison, base: &str, new: &str) -> String {
     let mut s = if c.max_regression.is_finite() {
         format!(
-            "Comparing {base} (base) with {new} (new); regression: worse by more than {:.1}% and the {:.0}% bootstrap interval of the change excludes 0\n",
+            "Comparing {base} (base) with {new} (new); regression: worse by more than {:.1}% and the {:.0}% bootstrap interval of the change wholly on the worse side (without an interval, the threshold alone)\n",
             c.max_regression * 100.0,
             CONFIDENCE * 100.0
         )
     } else {
         format!(
-            "Comparing {base} (base) with {new} (new); better/worse: the {:.0}% bootstrap interval of the change excludes 0\n",
+            "Comparing {base} (base) with {new} (new); better/worse: the {:.0}% bootstrap interval of the change wholly on one side of 0\n",
             CONFIDENCE * 100.0
         )
     };
+    for w in &c.warnings {
+        s.push_str(&format!("warning: {w}\n"));
+    }
     for sc in &c.scenarios {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);
@@ -76,13 +84,13 @@ pub fn text(c: &Comparison, base: &str, new: &str) -> String {
                 r.unit.clone(),
                 num(r.base),
                 num(r.new),
-                r.change.map_or("-".into(), |c| format!("{c:+.2}")),
+                r.change.map_or("-".into(), signed),
                 r.relative
                     .map_or("-".into(), |x| format!("{:+.1}%", x * 100.0)),
                 r.ci.map_or("-".into(), |(lo, hi)| {
                     format!("[{}, {}]", signed(lo), signed(hi))
                 }),
-                verdict(r).into(),
+                r.verdict.label().into(),
             ]);
         }
         for i in 2..7 {
@@ -91,18 +99,30 @@ pub fn text(c: &Comparison, base: &str, new: &str) -> String {
             }
         }
         s.push_str(&format!(
-            "\nScenario {} ({} vs {} requests)\n{t}\n",
+            "\nScenario {} ({} vs {} requests)\n",
             sc.name, sc.samples.0, sc.samples.1
         ));
+        for w in &sc.warnings {
+            s.push_str(&format!("warning: {w}\n"));
+        }
+        s.push_str(&format!("{t}\n{}", notes(&sc.rows)));
     }
-    s.push_str(
-        "Throughput rows: the interval is that of the mean per-request output rate (tok/s per request).\n",
-    );
+    if !c.scenarios.is_empty() {
+        s.push_str(
+            "Each interval is of its row's change (new − base), in the row's unit: latency rows resample the requests and recompute the percentile; throughput rows resample the requests and recompute the scenario's figure at the run's mean number of requests in flight (closed loop).\n",
+        );
+    }
     if !c.only_base.is_empty() {
-        s.push_str(&format!("\nOnly in base: {}\n", c.only_base.join(", ")));
+        s.push_str(&format!(
+            "\nOnly in base (not compared): {}\n",
+            c.only_base.join(", ")
+        ));
     }
     if !c.only_new.is_empty() {
-        s.push_str(&format!("\nOnly in new: {}\n", c.only_new.join(", ")));
+        s.push_str(&format!(
+            "\nOnly in new (not compared): {}\n",
+            c.only_new.join(", ")
+        ));
     }
     s
 }
@@ -114,10 +134,19 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<i32> {
     let new = resolve(&a.new)?;
     let c = compare_results(&base, &new, threshold);
     if c.scenarios.is_empty() {
+        let names = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         anyhow::bail!(
-            "{} and {} have no scenario in common to compare",
+            "{} and {} have no scenario of the same name to compare (scenarios are paired by name; base has {}, new has {})",
             a.base,
-            a.new
+            a.new,
+            names(&c.only_base),
+            names(&c.only_new)
         );
     }
     print!("{}", text(&c, &a.base, &a.new));
@@ -140,12 +169,23 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<i32> {
     );
     for (sc, r) in regressions {
         eprintln!(
-            "  {sc}: {} {} → {} {} ({:+.1}%)",
+            "  {sc}: {} {} → {} {} ({:+.1}%{})",
             r.metric,
             num(r.base),
             num(r.new),
             r.unit,
-            r.relative.unwrap_or(0.0) * 100.0
+            r.relative.unwrap_or(0.0) * 100.0,
+            r.ci.map_or(
+                ", no interval: by the threshold alone".into(),
+                |(lo, hi)| {
+                    format!(
+                        ", 95% CI of change [{}, {}] {}",
+                        signed(lo),
+                        signed(hi),
+                        r.unit
+                    )
+                }
+            )
         );
     }
     Ok(EXIT_REGRESSION)

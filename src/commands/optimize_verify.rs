@@ -16,7 +16,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::sweep::parse_run_args;
-use crate::results::compare::{Comparison, compare};
+use crate::results::compare::{Comparison, Verdict, compare};
 use crate::results::file::ResultFile;
 use crate::server::advice::Setting;
 use crate::server::detect::ServerKind;
@@ -345,11 +345,12 @@ pub fn verdict(c: &Comparison) -> String {
     let mut worse = Vec::new();
     for sc in &c.scenarios {
         for r in &sc.rows {
-            if r.significant != Some(true) {
-                continue;
-            }
             let s = format!("{} {:+.1}%", r.metric, r.relative.unwrap_or(0.0) * 100.0);
-            if r.worse { &mut worse } else { &mut better }.push(s);
+            match r.verdict {
+                Verdict::Regression | Verdict::Worse => worse.push(s),
+                Verdict::Better => better.push(s),
+                Verdict::NoChange | Verdict::Unclear | Verdict::Untested => {}
+            }
         }
     }
     let list = |v: &[String]| {

@@ -1,90 +1,42 @@
-//! Pure comparison of two result files: per scenario, per metric, the change and whether it is
-//! significant: a 95 % bootstrap confidence interval of the change, from the per-request
-//! samples saved in the result files, that excludes zero.
+//! Pure comparison of two result files: per scenario, per metric, the change, a 95 % bootstrap
+//! interval of that change, and a verdict that never contradicts the interval.
 //!
-//! A metric *regresses* when it got worse (latency up, throughput down) by more than the
-//! threshold (relative change) and the interval does not include zero. When a file has no
-//! per-request samples (older files) significance is unknown and the threshold alone decides.
-//! Latency rows bootstrap the percentile they show. Throughput is one number per scenario; its
-//! interval is that of the mean per-request output rate (output tokens / end-to-end seconds),
-//! which moves with throughput at a fixed load.
+//! Scenarios are paired by name only (`checks`); the comparison warns when the runs differ in
+//! status, target or load shape. Every row's interval is of the row's own figure, in its unit
+//! and with its sign (new − base), from the per-request samples saved in the result files
+//! (`bootstrap`): latency rows resample the requests and recompute the percentile they show;
+//! throughput rows (output tok/s, requests/s) resample the requests and recompute the scenario
+//! figure at the run's mean number of requests in flight (Little's law), which a closed loop
+//! holds. An open loop's throughput follows its arrival schedule, whose randomness the samples
+//! do not hold (no send times), so those rows get no interval and say why; the threshold alone
+//! decides them, as it does every row of a file without samples.
+//!
+//! A row *regresses* when it got worse (latency up, throughput down) by more than the threshold
+//! (relative change) and its interval lies wholly on the worse side, or, without an interval,
+//! by the threshold alone.
+
+mod bootstrap;
+mod checks;
+mod figures;
+mod verdict;
 
 use serde::Serialize;
 
-use crate::measure::stats::{Dist, RequestSamples};
+use crate::measure::stats::RequestSamples;
 use crate::results::file::{ResultFile, ScenarioResult};
+use figures::{METRICS, interval, value};
+pub use verdict::Verdict;
+use verdict::{is_worse, judge};
 
 /// Confidence level of the intervals.
-pub const CONFIDENCE: f64 = 0.95;
-
-/// Which per-request samples test a metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sample {
-    Ttft,
-    Tpot,
-    E2e,
-    Rate,
-}
-
-/// What a row compares: a scenario figure and how to read it.
-#[derive(Debug, Clone, Copy)]
-enum Figure {
-    /// A percentile of a latency distribution.
-    Latency(Sample, f64),
-    /// Output tokens per second of the measured window.
-    OutputRate,
-    /// Requests per second of the measured window.
-    RequestRate,
-}
-
-/// One compared metric: its label (display only), unit, direction and figure.
-struct Compared {
-    label: &'static str,
-    unit: &'static str,
-    higher_is_better: bool,
-    figure: Figure,
-}
-
-const fn latency(label: &'static str, s: Sample, p: f64) -> Compared {
-    Compared {
-        label,
-        unit: "ms",
-        higher_is_better: false,
-        figure: Figure::Latency(s, p),
-    }
-}
-
-/// Compared metrics, in display order.
-const METRICS: &[Compared] = &[
-    latency("TTFT p50", Sample::Ttft, 50.0),
-    latency("TTFT p95", Sample::Ttft, 95.0),
-    latency("TTFT p99", Sample::Ttft, 99.0),
-    latency("TPOT p50", Sample::Tpot, 50.0),
-    latency("TPOT p95", Sample::Tpot, 95.0),
-    latency("TPOT p99", Sample::Tpot, 99.0),
-    latency("E2E p50", Sample::E2e, 50.0),
-    latency("E2E p95", Sample::E2e, 95.0),
-    latency("E2E p99", Sample::E2e, 99.0),
-    Compared {
-        label: "output tok/s",
-        unit: "1/s",
-        higher_is_better: true,
-        figure: Figure::OutputRate,
-    },
-    Compared {
-        label: "requests/s",
-        unit: "1/s",
-        higher_is_better: true,
-        figure: Figure::RequestRate,
-    },
-];
+pub(crate) const CONFIDENCE: f64 = 0.95;
 
 /// One metric of one scenario, base against new.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     /// Metric label (`TTFT p95`).
     pub metric: String,
-    /// `ms` or `1/s`.
+    /// Unit of `base`, `new`, `change` and `ci`: `ms`, `tok/s` or `req/s`.
     pub unit: String,
     /// True for throughput (higher is better).
     pub higher_is_better: bool,
@@ -96,26 +48,35 @@ pub struct Row {
     pub change: Option<f64>,
     /// (new − base) / base.
     pub relative: Option<f64>,
-    /// 95 % bootstrap interval of the change (unit as `change`; for throughput, of the mean
-    /// per-request output rate); null without per-request samples on both sides.
+    /// 95 % bootstrap interval of `change` (this row's figure, its unit, new − base); null
+    /// without per-request samples on both sides or where no honest interval exists
+    /// (`no_interval` says why).
     pub ci: Option<(f64, f64)>,
     /// The interval excludes zero; null when untested.
     pub significant: Option<bool>,
     /// Got worse (latency up, throughput down).
     pub worse: bool,
-    /// Worse by more than the threshold, and not explained by chance.
+    /// The verdict is `regression`.
     pub regression: bool,
+    /// What the change amounts to; never contradicts `ci`.
+    pub verdict: Verdict,
+    /// Why the row has no interval, when its files have samples but the figure has no honest
+    /// interval from them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_interval: Option<String>,
 }
 
 /// One scenario present in both files.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScenarioComparison {
-    /// Scenario name.
+    /// Scenario name (the same in both files).
     pub name: String,
     /// Requests with samples: base, new.
     pub samples: (usize, usize),
     /// Metric rows.
     pub rows: Vec<Row>,
+    /// What makes this pair not like for like (a different load shape).
+    pub warnings: Vec<String>,
 }
 
 /// The whole comparison.
@@ -123,17 +84,20 @@ pub struct ScenarioComparison {
 pub struct Comparison {
     /// Relative worsening allowed (0.1 = 10%).
     pub max_regression: f64,
-    /// Scenarios in both files (matched by name; by position when no names match).
+    /// Scenarios in both files, paired by name.
     pub scenarios: Vec<ScenarioComparison>,
-    /// Scenario names only in the base file.
+    /// Scenario names only in the base file (not compared).
     pub only_base: Vec<String>,
-    /// Scenario names only in the new file.
+    /// Scenario names only in the new file (not compared).
     pub only_new: Vec<String>,
+    /// What makes the two runs not like for like: a run not completed, different targets,
+    /// unpaired scenarios.
+    pub warnings: Vec<String>,
 }
 
 impl Comparison {
     /// Every regressed row, with its scenario.
-    pub fn regressions(&self) -> Vec<(&str, &Row)> {
+    pub(crate) fn regressions(&self) -> Vec<(&str, &Row)> {
         self.scenarios
             .iter()
             .flat_map(|s| {
@@ -147,7 +111,7 @@ impl Comparison {
 }
 
 /// Parses `10%`, `10` (percent) or `0.1` into a fraction.
-pub fn parse_threshold(s: &str) -> anyhow::Result<f64> {
+pub(crate) fn parse_threshold(s: &str) -> anyhow::Result<f64> {
     let t = s.trim();
     let (num, pct) = match t.strip_suffix('%') {
         Some(n) => (n, true),
@@ -162,86 +126,8 @@ pub fn parse_threshold(s: &str) -> anyhow::Result<f64> {
     Ok(if pct || x >= 1.0 { x / 100.0 } else { x })
 }
 
-/// Resamples drawn per bootstrap.
-pub const RESAMPLES: usize = 1000;
-
-// SplitMix64: a small seeded generator, so a comparison always gives the same interval.
-use crate::rng::SplitMix;
-
-/// A statistic of a sample: a percentile (0..=100) or the mean.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Stat {
-    /// Percentile, numpy's linear interpolation (as everywhere in llmbench).
-    Percentile(f64),
-    /// Arithmetic mean.
-    Mean,
-}
-
-fn stat_of(v: &mut [f64], stat: Stat) -> f64 {
-    match stat {
-        Stat::Mean => v.iter().sum::<f64>() / v.len() as f64,
-        Stat::Percentile(p) => {
-            v.sort_by(f64::total_cmp);
-            crate::measure::stats::percentile(v, p)
-        }
-    }
-}
-
-/// Percentile bootstrap: a 95 % confidence interval of `stat(new) − stat(base)` from
-/// `RESAMPLES` resamples of each side (with replacement). `None` when a side is empty.
-pub fn bootstrap_ci(base: &[f64], new: &[f64], stat: Stat) -> Option<(f64, f64)> {
-    if base.is_empty() || new.is_empty() {
-        return None;
-    }
-    let mut rng = SplitMix(0x5EED ^ ((base.len() as u64) << 20) ^ (new.len() as u64));
-    let mut diffs = Vec::with_capacity(RESAMPLES);
-    let (mut a, mut b) = (vec![0.0; base.len()], vec![0.0; new.len()]);
-    for _ in 0..RESAMPLES {
-        for x in a.iter_mut() {
-            *x = base[rng.below(base.len())];
-        }
-        for x in b.iter_mut() {
-            *x = new[rng.below(new.len())];
-        }
-        diffs.push(stat_of(&mut b, stat) - stat_of(&mut a, stat));
-    }
-    diffs.sort_by(f64::total_cmp);
-    Some((
-        crate::measure::stats::percentile(&diffs, 2.5),
-        crate::measure::stats::percentile(&diffs, 97.5),
-    ))
-}
-
-fn samples_of(s: &RequestSamples, kind: Sample) -> Vec<f64> {
-    match kind {
-        Sample::Ttft => s.ttft_ms.iter().flatten().copied().collect(),
-        Sample::Tpot => s.tpot_ms.iter().flatten().copied().collect(),
-        Sample::E2e => s.e2e_ms.clone(),
-        Sample::Rate => s
-            .e2e_ms
-            .iter()
-            .zip(&s.output_tokens)
-            .filter(|(e, _)| **e > 0.0)
-            .map(|(e, t)| *t as f64 / (e / 1000.0))
-            .collect(),
-    }
-}
-
-fn value(sc: &ScenarioResult, figure: Figure) -> Option<f64> {
-    let m = &sc.metrics;
-    let (d, p): (&Option<Dist>, f64) = match figure {
-        Figure::OutputRate => return Some(m.output_tokens_per_s),
-        Figure::RequestRate => return Some(m.requests_per_s),
-        Figure::Latency(Sample::Ttft, p) => (&m.ttft_ms, p),
-        Figure::Latency(Sample::Tpot, p) => (&m.tpot_ms, p),
-        Figure::Latency(Sample::E2e, p) => (&m.e2e_ms, p),
-        Figure::Latency(Sample::Rate, _) => return None,
-    };
-    d.and_then(|d| d.percentile(p))
-}
-
-/// Compares one scenario.
-pub fn compare_scenario(
+/// Compares one pair of scenarios.
+fn compare_scenario(
     base: &ScenarioResult,
     new: &ScenarioResult,
     max_regression: f64,
@@ -254,36 +140,25 @@ pub fn compare_scenario(
             let relative = b
                 .zip(change)
                 .and_then(|(b, c)| (b.abs() > 0.0).then(|| c / b.abs()));
-            let (kind, stat) = match c.figure {
-                Figure::Latency(kind, p) => (kind, Stat::Percentile(p)),
-                Figure::OutputRate | Figure::RequestRate => (Sample::Rate, Stat::Mean),
+            let (ci, no_interval) = match interval(c.figure, base, new) {
+                Ok(ci) => (ci, None),
+                Err(why) => (None, Some(why.to_string())),
             };
-            let higher_is_better = c.higher_is_better;
-            let ci = match (&base.samples, &new.samples) {
-                (Some(sb), Some(sn)) => {
-                    bootstrap_ci(&samples_of(sb, kind), &samples_of(sn, kind), stat)
-                }
-                _ => None,
-            };
-            let significant = ci.map(|(lo, hi)| lo > 0.0 || hi < 0.0);
-            let worse = match change {
-                Some(c) if higher_is_better => c < 0.0,
-                Some(c) => c > 0.0,
-                None => false,
-            };
-            let beyond = relative.is_some_and(|r| r.abs() > max_regression);
+            let verdict = judge(c.higher_is_better, change, relative, ci, max_regression);
             Row {
                 metric: c.label.to_string(),
                 unit: c.unit.to_string(),
-                higher_is_better,
+                higher_is_better: c.higher_is_better,
                 base: b,
                 new: n,
                 change,
                 relative,
                 ci,
-                significant,
-                worse,
-                regression: worse && beyond && significant != Some(false),
+                significant: ci.map(|(lo, hi)| lo > 0.0 || hi < 0.0),
+                worse: change.is_some_and(|d| is_worse(c.higher_is_better, d)),
+                regression: verdict == Verdict::Regression,
+                verdict,
+                no_interval,
             }
         })
         .collect();
@@ -294,81 +169,354 @@ pub fn compare_scenario(
             new.samples.as_ref().map_or(0, RequestSamples::len),
         ),
         rows,
+        warnings: checks::load_warning(base.params.load, new.params.load)
+            .into_iter()
+            .collect(),
     }
 }
 
-/// Compares two result files, scenario by scenario.
+/// Compares two result files, scenario by scenario (paired by name).
 pub fn compare(base: &ResultFile, new: &ResultFile, max_regression: f64) -> Comparison {
-    let by_name = new
-        .scenarios
-        .iter()
-        .any(|n| base.scenarios.iter().any(|b| b.name == n.name));
-    let mut scenarios = Vec::new();
-    let mut only_new = Vec::new();
-    if by_name {
-        for n in &new.scenarios {
-            match base.scenarios.iter().find(|b| b.name == n.name) {
-                Some(b) => scenarios.push(compare_scenario(b, n, max_regression)),
-                None => only_new.push(n.name.clone()),
-            }
-        }
-    } else {
-        for (b, n) in base.scenarios.iter().zip(&new.scenarios) {
-            let mut c = compare_scenario(b, n, max_regression);
-            if b.name != n.name {
-                c.name = format!("{} → {}", b.name, n.name);
-            }
-            scenarios.push(c);
-        }
-        only_new.extend(
-            new.scenarios
-                .iter()
-                .skip(base.scenarios.len())
-                .map(|s| s.name.clone()),
-        );
-    }
-    let only_base = if by_name {
-        base.scenarios
+    let p = checks::pair(&base.scenarios, &new.scenarios);
+    let mut warnings = checks::run_warnings(base, new);
+    warnings.extend(
+        p.only_base
             .iter()
-            .filter(|b| !new.scenarios.iter().any(|n| n.name == b.name))
-            .map(|s| s.name.clone())
-            .collect()
-    } else {
-        base.scenarios
+            .map(|n| checks::unpaired_warning(n, "base")),
+    );
+    warnings.extend(
+        p.only_new
             .iter()
-            .skip(new.scenarios.len())
-            .map(|s| s.name.clone())
-            .collect()
-    };
+            .map(|n| checks::unpaired_warning(n, "new")),
+    );
     Comparison {
         max_regression,
-        scenarios,
-        only_base,
-        only_new,
+        scenarios: p
+            .pairs
+            .iter()
+            .map(|(b, n)| compare_scenario(b, n, max_regression))
+            .collect(),
+        only_base: p.only_base,
+        only_new: p.only_new,
+        warnings,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::stats::{Dist, Metrics};
+    use crate::results::file::RunStatus;
+    use crate::results::params::{Arrival, Load, ScenarioParams};
+    use crate::rng::SplitMix;
+
+    /// One request: output tokens, e2e ms, ttft ms.
+    type Req = (u64, f64, f64);
+
+    /// `n` requests of `tokens` tokens whose e2e and TTFT spread ±25 % around `e2e_ms` and
+    /// `ttft_ms` (seeded).
+    fn requests(seed: u64, n: usize, tokens: u64, e2e_ms: f64, ttft_ms: f64) -> Vec<Req> {
+        let mut rng = SplitMix(seed);
+        let mut jitter = || 0.75 + 0.5 * (rng.next_u64() as f64 / u64::MAX as f64);
+        (0..n)
+            .map(|_| (tokens, e2e_ms * jitter(), ttft_ms * jitter()))
+            .collect()
+    }
+
+    /// A scenario whose figures are what `load` with these requests measures: latencies from
+    /// the requests, and in a closed loop of `c` (always `c` in flight) throughput
+    /// `c · Σ work / Σ e2e` (Little's law); in an open loop of rate `r` with the server keeping
+    /// up, `r` requests/s of the mean output length.
+    fn scenario(name: &str, load: Load, reqs: &[Req]) -> ScenarioResult {
+        let n = reqs.len() as f64;
+        let tokens: f64 = reqs.iter().map(|r| r.0 as f64).sum();
+        let e2e_s: f64 = reqs.iter().map(|r| r.1).sum::<f64>() / 1000.0;
+        let (requests_per_s, output_tokens_per_s) = match load {
+            Load::Closed { concurrency } => {
+                let c = concurrency as f64;
+                (c * n / e2e_s, c * tokens / e2e_s)
+            }
+            Load::Open { rate, .. } => (rate, rate * tokens / n),
+        };
+        let mut ttft: Vec<f64> = reqs.iter().map(|r| r.2).collect();
+        let mut e2e: Vec<f64> = reqs.iter().map(|r| r.1).collect();
+        ScenarioResult {
+            name: name.into(),
+            params: ScenarioParams {
+                load: Some(load),
+                ..Default::default()
+            },
+            metrics: Metrics {
+                ttft_ms: Dist::of(&mut ttft),
+                e2e_ms: Dist::of(&mut e2e),
+                output_tokens_per_s,
+                requests_per_s,
+                ..Default::default()
+            },
+            samples: Some(RequestSamples {
+                ttft_ms: reqs.iter().map(|r| Some(r.2)).collect(),
+                tpot_ms: vec![None; reqs.len()],
+                e2e_ms: reqs.iter().map(|r| r.1).collect(),
+                output_tokens: reqs.iter().map(|r| r.0).collect(),
+                seen: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn closed(c: usize) -> Load {
+        Load::Closed { concurrency: c }
+    }
+
+    fn file(scenarios: Vec<ScenarioResult>) -> ResultFile {
+        ResultFile {
+            scenarios,
+            ..Default::default()
+        }
+    }
+
+    fn row<'a>(c: &'a Comparison, metric: &str) -> &'a Row {
+        c.scenarios[0]
+            .rows
+            .iter()
+            .find(|r| r.metric == metric)
+            .unwrap()
+    }
+
+    fn one(base: ScenarioResult, new: ScenarioResult, threshold: f64) -> Comparison {
+        compare(&file(vec![base]), &file(vec![new]), threshold)
+    }
 
     #[test]
-    fn bootstrap_interval_covers_the_true_shift() {
-        let a: Vec<f64> = (0..200).map(|i| 50.0 + (i % 10) as f64).collect();
-        let b: Vec<f64> = a.iter().map(|x| x + 20.0).collect();
-        let (lo, hi) = bootstrap_ci(&a, &b, Stat::Percentile(50.0)).unwrap();
+    fn throughput_interval_is_of_the_scenario_figure_not_the_per_request_rate() {
+        // The reported case: 8 in flight at 1000 ms, then 4 in flight at 735 ms. Each request
+        // got faster (100 → 136 tok/s per request) while the scenario's output tok/s fell 32 %
+        // (800 → 544): the interval must be of the fall, in tok/s.
+        let base = scenario("a", closed(8), &requests(1, 200, 100, 1000.0, 50.0));
+        let new = scenario("a", closed(4), &requests(2, 200, 100, 735.0, 50.0));
+        let per_request = |s: &ScenarioResult| {
+            let s = s.samples.as_ref().unwrap();
+            let n = s.len() as f64;
+            s.e2e_ms
+                .iter()
+                .zip(&s.output_tokens)
+                .map(|(e, t)| *t as f64 / (e / 1000.0))
+                .sum::<f64>()
+                / n
+        };
+        assert!(per_request(&new) > per_request(&base) + 25.0);
+        let c = one(base, new, 0.1);
+        let r = row(&c, "output tok/s");
+        let (change, (lo, hi)) = (r.change.unwrap(), r.ci.unwrap());
+        let truth = 4.0 * 100.0 / 0.735 - 800.0;
+        assert!((r.relative.unwrap() + 0.32).abs() < 0.03, "{r:?}");
+        assert!(lo <= change && change <= hi, "{r:?}");
+        assert!(lo <= truth && truth <= hi, "truth {truth}: {r:?}");
+        assert!(hi < 0.0, "a fall's interval lies below zero: {r:?}");
+        assert_eq!(r.verdict, Verdict::Regression);
+        assert!(r.regression && r.worse && r.significant == Some(true));
+    }
+
+    #[test]
+    fn requests_per_s_gets_its_own_interval() {
+        // Shorter replies: fewer tokens per second (400 → 333) but more requests per second
+        // (2 → 6.7) at the same concurrency. Each row's interval follows its own figure.
+        let base = scenario("a", closed(4), &requests(3, 150, 200, 2000.0, 50.0));
+        let new = scenario("a", closed(4), &requests(4, 150, 50, 600.0, 50.0));
+        let c = one(base, new, 0.1);
+        let tok = row(&c, "output tok/s");
+        let req = row(&c, "requests/s");
+        let (tlo, thi) = tok.ci.unwrap();
+        let (rlo, rhi) = req.ci.unwrap();
+        assert!(thi < 0.0 && tlo <= tok.change.unwrap(), "{tok:?}");
+        assert!(rlo > 0.0 && rhi >= req.change.unwrap(), "{req:?}");
         assert!(
-            lo <= 20.0 && hi >= 20.0 && lo > 15.0 && hi < 25.0,
-            "{lo} {hi}"
+            rlo <= req.change.unwrap() && req.change.unwrap() <= rhi,
+            "{req:?}"
         );
-        let (lo, hi) = bootstrap_ci(&a, &a, Stat::Mean).unwrap();
-        assert!(lo < 0.0 && hi > 0.0, "{lo} {hi}");
-        // Same input, same interval.
         assert_eq!(
-            bootstrap_ci(&a, &b, Stat::Percentile(95.0)),
-            bootstrap_ci(&a, &b, Stat::Percentile(95.0))
+            (tok.verdict, req.verdict),
+            (Verdict::Regression, Verdict::Better)
         );
-        assert_eq!(bootstrap_ci(&[], &a, Stat::Mean), None);
+        // Near 4.7 req/s of change, not near the tokens' −67 tok/s.
+        assert!(rhi < 10.0 && rlo > 2.0, "{req:?}");
+    }
+
+    #[test]
+    fn every_row_names_its_unit() {
+        let base = scenario("a", closed(2), &requests(5, 30, 10, 100.0, 20.0));
+        let c = one(base.clone(), base, 0.1);
+        for r in &c.scenarios[0].rows {
+            let want = match r.metric.as_str() {
+                "output tok/s" => "tok/s",
+                "requests/s" => "req/s",
+                m if m.starts_with("TTFT") || m.starts_with("TPOT") || m.starts_with("E2E") => "ms",
+                m => panic!("unexpected row {m}"),
+            };
+            assert_eq!(r.unit, want, "{}", r.metric);
+            assert_eq!(r.higher_is_better, want != "ms", "{}", r.metric);
+        }
+    }
+
+    #[test]
+    fn latency_interval_is_of_the_shown_percentile_in_ms() {
+        let base = scenario("a", closed(2), &requests(6, 100, 10, 500.0, 50.0));
+        let mut slow_reqs = requests(7, 100, 10, 500.0, 50.0);
+        for r in &mut slow_reqs {
+            r.2 += 50.0;
+        }
+        let slow = scenario("a", closed(2), &slow_reqs);
+        let c = one(base.clone(), slow.clone(), 0.1);
+        let r = row(&c, "TTFT p50");
+        let (lo, hi) = r.ci.unwrap();
+        assert!(lo > 40.0 && hi < 60.0 && lo <= r.change.unwrap(), "{r:?}");
+        assert_eq!(r.verdict, Verdict::Regression);
+        // The other way round: the same interval mirrored, and better.
+        let c = one(slow, base, 0.1);
+        let r = row(&c, "TTFT p50");
+        let (lo, hi) = r.ci.unwrap();
+        assert!(hi < -40.0 && lo > -60.0, "{r:?}");
+        assert_eq!(r.verdict, Verdict::Better);
+        assert!(c.regressions().is_empty());
+    }
+
+    #[test]
+    fn a_verdict_never_contradicts_its_interval() {
+        // Many pairs, some of few requests (tail percentiles of 3 to 5 requests are where a
+        // percentile bootstrap can land off the change), under thresholds of 0 and 10 %.
+        let mut rng = SplitMix(99);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..200u64 {
+            let n = 3 + rng.below(40);
+            let scale = 0.5 + rng.below(100) as f64 / 100.0;
+            let base = scenario(
+                "a",
+                closed(1 + rng.below(8)),
+                &requests(i, n, 20, 300.0, 40.0),
+            );
+            let new_reqs = requests(1000 + i, 3 + rng.below(40), 20, 300.0 * scale, 40.0 * scale);
+            let new = scenario("a", closed(1 + rng.below(8)), &new_reqs);
+            for threshold in [0.0, 0.1] {
+                for r in one(base.clone(), new.clone(), threshold).scenarios[0]
+                    .rows
+                    .iter()
+                {
+                    seen.insert(r.verdict.label());
+                    let sign = if r.higher_is_better { 1.0 } else { -1.0 };
+                    // The interval in "better" units: positive is better.
+                    let better = r.ci.map(|(lo, hi)| {
+                        let (a, b) = (lo * sign, hi * sign);
+                        (a.min(b), a.max(b))
+                    });
+                    let ok = match (r.verdict, better) {
+                        (Verdict::Regression | Verdict::Worse, Some((_, hi))) => {
+                            hi < 0.0 && r.worse
+                        }
+                        (Verdict::Better, Some((lo, _))) => lo > 0.0 && !r.worse,
+                        (Verdict::NoChange, Some((lo, hi))) => lo <= 0.0 && hi >= 0.0,
+                        (Verdict::Unclear, Some((lo, hi))) => lo > 0.0 || hi < 0.0,
+                        (Verdict::Regression | Verdict::Untested, None) => true,
+                        _ => false,
+                    };
+                    assert!(ok, "{r:?}");
+                    assert_eq!(r.regression, r.verdict == Verdict::Regression);
+                }
+            }
+        }
+        for v in ["REGRESSION", "better", "no change"] {
+            assert!(seen.contains(v), "{v} never came up: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn open_loop_throughput_has_no_interval_and_says_why() {
+        let open = Load::Open {
+            rate: 5.0,
+            arrival: Arrival::Poisson,
+            max_concurrency: None,
+        };
+        let base = scenario("a", open, &requests(8, 60, 100, 800.0, 50.0));
+        let new = scenario("a", open, &requests(9, 60, 80, 800.0, 50.0));
+        let c = one(base, new, 0.1);
+        for metric in ["output tok/s", "requests/s"] {
+            let r = row(&c, metric);
+            assert_eq!(r.ci, None, "{r:?}");
+            assert!(
+                r.no_interval.as_deref().unwrap().contains("open loop"),
+                "{r:?}"
+            );
+        }
+        // 100 → 80 tokens per request at 5 req/s: a 20 % fall, decided by the threshold.
+        assert_eq!(row(&c, "output tok/s").verdict, Verdict::Regression);
+        assert_eq!(row(&c, "requests/s").verdict, Verdict::Untested);
+        // Latency rows keep their intervals.
+        assert!(row(&c, "TTFT p50").ci.is_some());
+        assert!(c.scenarios[0].warnings.is_empty());
+    }
+
+    #[test]
+    fn files_without_samples_are_untested_and_noise_is_no_regression() {
+        let mut base = scenario("a", closed(2), &requests(10, 20, 10, 100.0, 50.0));
+        let mut slow = scenario("a", closed(2), &requests(11, 20, 10, 200.0, 100.0));
+        base.samples = None;
+        slow.samples = None;
+        let c = one(base, slow, 0.1);
+        let r = row(&c, "TTFT p50");
+        assert_eq!(
+            (r.ci, r.significant, r.no_interval.as_ref()),
+            (None, None, None)
+        );
+        assert_eq!(r.verdict, Verdict::Regression);
+        // A 20 % jump that five spread-out requests cannot tell from noise.
+        let reqs = |t: [f64; 5]| t.map(|t| (10, 200.0, t)).to_vec();
+        let c = one(
+            scenario("a", closed(2), &reqs([10.0, 50.0, 90.0, 30.0, 70.0])),
+            scenario("a", closed(2), &reqs([12.0, 60.0, 95.0, 35.0, 80.0])),
+            0.1,
+        );
+        let r = row(&c, "TTFT p50");
+        assert_eq!((r.significant, r.verdict), (Some(false), Verdict::NoChange));
+        assert!(r.worse && !r.regression);
+    }
+
+    #[test]
+    fn the_comparison_warns_about_load_status_and_unpaired_scenarios() {
+        let reqs = requests(12, 20, 10, 100.0, 50.0);
+        let base = ResultFile {
+            scenarios: vec![
+                scenario("a", closed(4), &reqs),
+                scenario("b", closed(1), &reqs),
+            ],
+            ..Default::default()
+        };
+        let new = ResultFile {
+            status: RunStatus::Cancelled,
+            scenarios: vec![
+                scenario("a", closed(8), &reqs),
+                scenario("c", closed(1), &reqs),
+            ],
+            ..Default::default()
+        };
+        let c = compare(&base, &new, 0.1);
+        assert_eq!(c.scenarios.len(), 1);
+        assert_eq!(c.scenarios[0].name, "a");
+        let w = &c.scenarios[0].warnings;
+        assert!(w.len() == 1 && w[0].contains("concurrency 4") && w[0].contains("concurrency 8"));
+        assert_eq!(
+            (c.only_base.clone(), c.only_new.clone()),
+            (vec!["b".into()], vec!["c".into()])
+        );
+        let all = c.warnings.join("\n");
+        assert!(all.contains("the new run was cancelled"), "{all}");
+        assert!(all.contains("\"b\" is only in the base run"), "{all}");
+        assert!(all.contains("\"c\" is only in the new run"), "{all}");
+        // One scenario each, named differently: nothing is paired.
+        let c = compare(
+            &file(vec![scenario("fast", closed(1), &reqs)]),
+            &file(vec![scenario("slow", closed(1), &reqs)]),
+            0.1,
+        );
+        assert!(c.scenarios.is_empty() && c.warnings.len() == 2, "{c:?}");
     }
 
     #[test]
@@ -378,70 +526,5 @@ mod tests {
         assert_eq!(parse_threshold("25").unwrap(), 0.25);
         assert!(parse_threshold("ten").is_err());
         assert!(parse_threshold("-5%").is_err());
-    }
-
-    fn scenario(name: &str, ttft: &[f64], tokens_per_s: f64) -> ScenarioResult {
-        let mut v = ttft.to_vec();
-        ScenarioResult {
-            name: name.into(),
-            metrics: crate::measure::stats::Metrics {
-                ttft_ms: Dist::of(&mut v),
-                output_tokens_per_s: tokens_per_s,
-                ..Default::default()
-            },
-            samples: Some(RequestSamples {
-                ttft_ms: ttft.iter().map(|x| Some(*x)).collect(),
-                tpot_ms: vec![None; ttft.len()],
-                e2e_ms: ttft.iter().map(|x| x + 100.0).collect(),
-                output_tokens: vec![10; ttft.len()],
-                seen: 0,
-            }),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn doubled_ttft_regresses_and_noise_does_not() {
-        let base_ttft: Vec<f64> = (0..20).map(|i| 50.0 + (i % 5) as f64 * 0.2).collect();
-        let slow: Vec<f64> = base_ttft.iter().map(|x| x * 2.0).collect();
-        let base = ResultFile {
-            scenarios: vec![scenario("a", &base_ttft, 100.0)],
-            ..Default::default()
-        };
-        let new = ResultFile {
-            scenarios: vec![scenario("a", &slow, 60.0)],
-            ..Default::default()
-        };
-        let c = compare(&base, &new, 0.1);
-        let names: Vec<&str> = c
-            .regressions()
-            .iter()
-            .map(|(_, r)| r.metric.as_str())
-            .collect();
-        assert!(names.contains(&"TTFT p50"), "{names:?}");
-        assert!(names.contains(&"output tok/s"), "{names:?}");
-        let rows = &compare(&base, &new, 0.1).scenarios[0].rows;
-        let rps = rows.iter().find(|r| r.metric == "requests/s").unwrap();
-        assert_eq!((rps.base, rps.new), (Some(0.0), Some(0.0)));
-        assert!(compare(&base, &base, 0.1).regressions().is_empty());
-        // Faster is never a regression.
-        assert!(compare(&new, &base, 0.1).regressions().is_empty());
-        // A 20% jump that the rank test cannot tell from noise is not a regression.
-        let noisy_a: Vec<f64> = vec![10.0, 50.0, 90.0, 30.0, 70.0];
-        let noisy_b: Vec<f64> = vec![12.0, 60.0, 95.0, 35.0, 80.0];
-        let c = compare(
-            &ResultFile {
-                scenarios: vec![scenario("a", &noisy_a, 100.0)],
-                ..Default::default()
-            },
-            &ResultFile {
-                scenarios: vec![scenario("a", &noisy_b, 100.0)],
-                ..Default::default()
-            },
-            0.1,
-        );
-        let row = &c.scenarios[0].rows[0];
-        assert_eq!(row.significant, Some(false));
-        assert!(row.worse && !row.regression);
     }
 }
