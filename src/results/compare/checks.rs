@@ -73,6 +73,12 @@ fn status_warning(side: &str, status: RunStatus) -> Option<String> {
         RunStatus::Failed => {
             "failed (llmbench stopped with an internal error): what it measured is kept, but the run did not finish"
         }
+        RunStatus::WriteFailed => {
+            "stopped when an output could not be written (a full disk): its scenarios hold what was measured until then"
+        }
+        RunStatus::Interrupted => {
+            "was interrupted (killed) before it finished: it was rebuilt from its records, the last scenario may be partial"
+        }
     };
     Some(format!("the {side} run {what}"))
 }
