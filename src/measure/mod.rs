@@ -2,6 +2,7 @@
 //! memory, per-turn statistics, SLO verdicts and the client's own load. No I/O here.
 
 pub mod health;
+pub mod metrics;
 pub mod record;
 pub mod samples;
 pub mod slo;

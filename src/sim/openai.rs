@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::fault::Fault;
-use super::openai_sse::{Out, Shape, stream_events};
+use super::openai_sse::{Kind, Out, Shape, stream_events, usage, with_reasoning};
 use super::{Generation, Sim};
 
 /// The OpenAI routes.
@@ -86,12 +86,6 @@ pub fn render_messages(messages: &[Value]) -> String {
         out.push('\n');
     }
     out
-}
-
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum Kind {
-    Chat,
-    Text,
 }
 
 async fn chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -191,23 +185,6 @@ impl Drop for Stamped {
             let _ = writeln!(w, "{line}");
         }
     }
-}
-
-/// `usage` with `completion_tokens_details.reasoning_tokens` when the reply reasoned.
-pub(super) fn with_reasoning(mut usage: Value, reasoning: u64) -> Value {
-    if reasoning > 0 {
-        usage["completion_tokens_details"] = json!({"reasoning_tokens": reasoning});
-    }
-    usage
-}
-
-pub(super) fn usage(prompt: u64, completion: u64, cached: u64) -> Value {
-    json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    })
 }
 
 async fn respond(sim: &Sim, v: &Value, prompt: &str, kind: Kind) -> Response {

@@ -11,7 +11,32 @@ use tokio::sync::mpsc;
 use super::Generation;
 use super::engine::Ev;
 use super::fault::{Fault, FaultConfig};
-use super::openai::{Kind, usage, with_reasoning};
+
+/// Which OpenAI endpoint a request came to.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Kind {
+    /// `/v1/chat/completions`.
+    Chat,
+    /// `/v1/completions`.
+    Text,
+}
+
+/// `usage` with `completion_tokens_details.reasoning_tokens` when the reply reasoned.
+pub(super) fn with_reasoning(mut usage: Value, reasoning: u64) -> Value {
+    if reasoning > 0 {
+        usage["completion_tokens_details"] = json!({"reasoning_tokens": reasoning});
+    }
+    usage
+}
+
+pub(super) fn usage(prompt: u64, completion: u64, cached: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    })
+}
 
 /// Writes SSE events, misbehaving as the request's fault says.
 pub(super) struct Out {
