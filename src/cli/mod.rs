@@ -338,6 +338,11 @@ pub struct WorkloadArgs {
     /// built-in name (chatml, llama-3, phi-3).
     #[arg(long)]
     pub chat_template: Option<String>,
+
+    /// An OpenAI `tools` array (JSON file) sent with every chat request; tool-call replies
+    /// count as output and records say how many calls came back.
+    #[arg(long, value_name = "FILE")]
+    pub tools: Option<std::path::PathBuf>,
 }
 
 /// `llmbench detect`.

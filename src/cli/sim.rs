@@ -93,6 +93,11 @@ pub struct SimArgs {
     /// random (seeded).
     #[arg(long, default_value = "1", value_name = "K|mix")]
     pub tokens_per_chunk: String,
+
+    /// Answer chat requests that offer `tools` with a streamed call of the first tool (its
+    /// arguments are the generated tokens).
+    #[arg(long)]
+    pub tool_calls: bool,
 }
 
 /// `llmbench serve`.

@@ -149,6 +149,9 @@ pub struct Record {
     /// can be compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_tokens: Option<u64>,
+    /// Tool calls the reply made (OpenAI chat `tool_calls`); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<u32>,
 }
 
 fn one() -> u32 {

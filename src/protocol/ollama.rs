@@ -194,6 +194,7 @@ mod tests {
             model: "llama3".into(),
             stream: true,
             ignore_eos: false,
+            tools: None,
         };
         let c = Ollama::chat().build(&spec, &opts);
         assert_eq!(c.path, "/api/chat");

@@ -85,6 +85,8 @@ struct Message<'a> {
 #[derive(Deserialize)]
 struct ToolCall<'a> {
     #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
     function: Option<Function<'a>>,
 }
 
@@ -167,6 +169,9 @@ impl Protocol for OpenAi {
         if let Some(t) = spec.temperature {
             o.insert("temperature".into(), json!(t));
         }
+        if let (Flavor::Chat, Some(tools)) = (self.flavor, &opts.tools) {
+            o.insert("tools".into(), (**tools).clone());
+        }
         HttpCall {
             path: match self.flavor {
                 Flavor::Chat => "/v1/chat/completions".into(),
@@ -222,6 +227,12 @@ fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
         }
         if let Some(m) = choice.delta.or(choice.message) {
             // Tool-call deltas are generated output even when no text comes with them.
+            // A call's first delta carries its id; later ones only add to its arguments.
+            out.tool_calls += m
+                .tool_calls
+                .iter()
+                .filter(|c| c.id.as_ref().is_some_and(|t| !t.0.is_empty()))
+                .count() as u32;
             out.tool_output |= m.tool_calls.iter().any(|c| {
                 c.function.as_ref().is_some_and(|f| {
                     [&f.name, &f.arguments]
@@ -278,6 +289,7 @@ mod tests {
             model: "m".into(),
             stream: true,
             ignore_eos: true,
+            tools: None,
         };
         let call = OpenAi::chat().build(&spec, &opts);
         assert_eq!(call.path, "/v1/chat/completions");

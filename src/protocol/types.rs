@@ -15,6 +15,8 @@ pub struct RequestOptions {
     pub stream: bool,
     /// Ask the server to ignore end-of-sequence so exactly `max_tokens` come back.
     pub ignore_eos: bool,
+    /// `--tools`: an OpenAI `tools` array sent with every chat request.
+    pub tools: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 /// An HTTP request to send, relative to the target's base URL.
@@ -209,6 +211,8 @@ pub struct Delta {
     /// The event carried generated tool calls (a function's name or arguments) and perhaps no
     /// text: output all the same (it sets the first-token time and counts as a chunk).
     pub tool_output: bool,
+    /// Tool calls this event started (a tool-call delta carrying an `id`).
+    pub tool_calls: u32,
     /// Tokens in this event when the protocol says (else one per content event).
     pub tokens: Option<u64>,
     /// Token counts, usually in the last event.

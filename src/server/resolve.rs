@@ -341,6 +341,9 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
     }
     let backend = plan.protocol.backend();
     plan.recorded.backend = backend.name().to_string();
+    if plan.options.tools.is_some() && backend != Backend::OpenAiChat {
+        bail!("--tools works with the openai-chat backend (the backend is {backend})");
+    }
     // Native APIs build their own paths: a full endpoint URL becomes its base.
     if plan.client.url_is_endpoint
         && backend.uses_native_paths()

@@ -52,6 +52,7 @@ pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
         },
         faults: fault_config(a)?,
         reasoning_tokens: a.reasoning_tokens,
+        tool_calls: a.tool_calls,
         tokens_per_chunk: match a.tokens_per_chunk.as_str() {
             "mix" => 0,
             k => match k.parse::<u32>() {

@@ -375,3 +375,27 @@ pub fn list_conversations(a: &RunArgs) -> anyhow::Result<i32> {
     );
     Ok(0)
 }
+
+/// `--tools FILE`: an OpenAI `tools` array; each entry a function with a name.
+pub(crate) fn load_tools(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--tools {}: cannot read", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("--tools {}: not JSON", path.display()))?;
+    let Some(tools) = v.as_array().filter(|a| !a.is_empty()) else {
+        bail!(
+            "--tools {}: expected a JSON array of tools ([{{\"type\": \"function\", \"function\": {{\"name\": ...}}}}])",
+            path.display()
+        );
+    };
+    for (i, t) in tools.iter().enumerate() {
+        if t["type"] != "function" || !t["function"]["name"].is_string() {
+            bail!(
+                "--tools {}: tool {} is not {{\"type\": \"function\", \"function\": {{\"name\": ...}}}}",
+                path.display(),
+                i + 1
+            );
+        }
+    }
+    Ok(v)
+}

@@ -64,6 +64,9 @@ pub struct SimConfig {
     /// of 1 to 4 per chunk (seeded).
     #[serde(default = "one")]
     pub tokens_per_chunk: u32,
+    /// Chat requests that offer `tools` are answered with a call of the first one.
+    #[serde(default)]
+    pub tool_calls: bool,
 }
 
 fn one() -> u32 {
@@ -85,6 +88,7 @@ impl Default for SimConfig {
             send_log: None,
             reasoning_tokens: 0,
             tokens_per_chunk: 1,
+            tool_calls: false,
         }
     }
 }

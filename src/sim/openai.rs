@@ -265,6 +265,11 @@ async fn respond(sim: &Sim, v: &Value, prompt: &str, kind: Kind) -> Response {
         } else {
             0
         },
+        // `--tool-calls`: a chat request that offers tools gets a call of the first one.
+        tool: v["tools"][0]["function"]["name"]
+            .as_str()
+            .filter(|_| sim.cfg.tool_calls && kind == Kind::Chat)
+            .map(str::to_string),
     };
     tokio::spawn(stream_events(
         generation,

@@ -236,6 +236,9 @@ async fn mid_fault(out: &mut Out) -> Mid {
 pub(super) struct Shape {
     /// The first this many tokens are reasoning (chat replies).
     pub reasoning: u64,
+    /// The answer is a call of this tool: its tokens stream as the call's JSON arguments
+    /// (`{"q":"` before the first, `"}` after the last), one tool-call delta per chunk.
+    pub tool: Option<String>,
 }
 
 pub(super) async fn stream_events(
@@ -253,8 +256,17 @@ pub(super) async fn stream_events(
     };
     let chunk =
         |choice: Value| json!({"id": id, "object": object, "model": model, "choices": [choice]});
-    let content = |text: &str, reasoning: bool| {
-        if reasoning {
+    let call_id = format!("call_{}", g.id);
+    let content = |text: &str, reasoning: bool, first: bool| {
+        if let (Some(name), false) = (&shape.tool, reasoning) {
+            let call = if first {
+                json!({"index": 0, "id": call_id, "type": "function",
+                       "function": {"name": name, "arguments": text}})
+            } else {
+                json!({"index": 0, "function": {"arguments": text}})
+            };
+            json!({"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": null})
+        } else if reasoning {
             json!({"index": 0, "delta": {"reasoning_content": text}, "finish_reason": null})
         } else if choice_of == "delta" {
             json!({"index": 0, "delta": {"content": text}, "finish_reason": null})
@@ -270,6 +282,7 @@ pub(super) async fn stream_events(
         if fault_is_multi { 3 } else { chunks.size(i) }
     };
     let (mut chunk_no, mut in_chunk) = (0u64, 0u64);
+    let mut answered = false;
     let fault = out.fault;
     // Like vLLM, the chat role chunk goes out with the first generated token, not when the
     // request arrives: a client that starts TTFT at the first chunk with `choices` (vLLM's
@@ -318,7 +331,17 @@ pub(super) async fn stream_events(
             chunk_no += 1;
             in_chunk = 0;
         }
-        let text = std::mem::take(&mut pending);
+        let mut text = std::mem::take(&mut pending);
+        let first_answer = !reasoning && !answered;
+        answered |= !reasoning;
+        if shape.tool.is_some() && !reasoning {
+            if first_answer {
+                text.insert_str(0, "{\"q\":\"");
+            }
+            if n == g.max_tokens {
+                text.push_str("\"}");
+            }
+        }
         if role_pending {
             role_pending = false;
             let role = chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}}));
@@ -326,7 +349,7 @@ pub(super) async fn stream_events(
                 return;
             }
         }
-        let mut v = chunk(content(&text, reasoning));
+        let mut v = chunk(content(&text, reasoning, first_answer));
         if fault == Some(Fault::BigLine) && n == 1 {
             v["padding"] = Value::String("x".repeat(1 << 20));
         }
@@ -336,7 +359,7 @@ pub(super) async fn stream_events(
     }
     if !pending.is_empty()
         && !out
-            .event(&chunk(content(&pending, n <= shape.reasoning)))
+            .event(&chunk(content(&pending, n <= shape.reasoning, !answered)))
             .await
     {
         return;
@@ -345,7 +368,12 @@ pub(super) async fn stream_events(
         return;
     }
     let last = if choice_of == "delta" {
-        json!({"index": 0, "delta": {}, "finish_reason": "length"})
+        let why = if shape.tool.is_some() {
+            "tool_calls"
+        } else {
+            "length"
+        };
+        json!({"index": 0, "delta": {}, "finish_reason": why})
     } else {
         json!({"index": 0, "text": "", "finish_reason": "length"})
     };

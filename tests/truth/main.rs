@@ -9,4 +9,5 @@ mod compare;
 mod core;
 mod keepalive;
 mod protocols;
+mod tools;
 mod workloads;

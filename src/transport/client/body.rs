@@ -25,6 +25,8 @@ struct Stream {
     timings: Option<crate::protocol::ServerTimings>,
     /// Tool calls were generated (output without text).
     tool_output: bool,
+    /// Tool calls started.
+    tool_calls: u32,
     /// Reasoning text (never sent back in a conversation).
     reasoning: String,
     /// Tokens of the chunks that carried reasoning (one each unless the protocol says).
@@ -62,6 +64,7 @@ impl Stream {
             self.first_answer_ms = Some(at_ms);
         }
         self.tool_output |= d.tool_output;
+        self.tool_calls += d.tool_calls;
         if let Some(u) = d.usage {
             let cur = &mut self.usage;
             cur.prompt_tokens = u.prompt_tokens.or(cur.prompt_tokens);
@@ -250,6 +253,7 @@ impl Client {
             });
         }
         rec.server_timings = st.timings;
+        rec.tool_calls = (st.tool_calls > 0).then_some(st.tool_calls);
         let (outcome, error) = if let Some(e) = st.error.take() {
             match st.error_status {
                 // An error body in place of the reply, naming its HTTP status: an HTTP error
