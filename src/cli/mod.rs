@@ -343,6 +343,10 @@ pub struct WorkloadArgs {
     /// count as output and records say how many calls came back.
     #[arg(long, value_name = "FILE")]
     pub tools: Option<std::path::PathBuf>,
+
+    /// Texts per request for the openai-embeddings and rerank backends (documents to rank).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch_inputs: u32,
 }
 
 /// `llmbench detect`.

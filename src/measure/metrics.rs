@@ -132,6 +132,13 @@ pub struct Metrics {
     /// content chunks: the totals of both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer_vs_chunks: Option<CountDisagreement>,
+    /// Embeddings and rerank: texts embedded or ranked by succeeded requests (mean per
+    /// request), and per second of the measured window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<TokenTotals>,
+    /// Embeddings and rerank: inputs per second of the measured window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_per_s: Option<f64>,
     /// The same run with failures counted against the server (see docs/architecture.md).
     #[serde(default)]
     pub error_adjusted: Option<ErrorAdjusted>,

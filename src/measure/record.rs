@@ -152,6 +152,9 @@ pub struct Record {
     /// Tool calls the reply made (OpenAI chat `tool_calls`); absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<u32>,
+    /// Embeddings and rerank: the texts the request carried (`--batch-inputs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<u32>,
 }
 
 fn one() -> u32 {

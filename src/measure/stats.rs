@@ -138,6 +138,7 @@ pub struct Accumulator {
     token_sources: BTreeMap<String, u64>,
     rejected: Option<RejectedCounts>,
     in_text_only: u64,
+    inputs: Option<u64>,
     disagree: Option<CountDisagreement>,
     first_sent: Option<f64>,
     last_sent: Option<f64>,
@@ -203,6 +204,9 @@ impl Accumulator {
                 first: v.clone(),
             });
             e.requests += 1;
+        }
+        if let Some(n) = r.inputs {
+            *self.inputs.get_or_insert(0) += u64::from(n);
         }
         if r.input_tokens_source == Some(crate::protocol::TokenSource::TokenizerTextOnly) {
             self.in_text_only += 1;
@@ -338,6 +342,11 @@ impl Accumulator {
             rejected_token_counts: self.rejected.take(),
             input_tokens_text_only: (self.in_text_only > 0).then_some(self.in_text_only),
             tokenizer_vs_chunks: self.disagree.take(),
+            inputs: self.inputs.map(|n| TokenTotals {
+                total: n,
+                mean: mean(n, succeeded),
+            }),
+            inputs_per_s: self.inputs.map(|n| per_s(n as f64)),
         };
         let mut errors: Vec<ErrorCount> = std::mem::take(&mut self.errors)
             .into_iter()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Protocol, generate, llamacpp, ollama, openai, tgi};
+use super::{Protocol, embed, generate, llamacpp, ollama, openai, tgi};
 
 /// One wire API llmbench speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -15,11 +15,13 @@ pub enum Backend {
     Tgi,
     LlamaCpp,
     Generate,
+    OpenAiEmbeddings,
+    Rerank,
 }
 
 impl Backend {
     /// Every backend, in the order `--help` lists them.
-    pub const ALL: [Backend; 7] = [
+    pub const ALL: [Backend; 9] = [
         Backend::OpenAiChat,
         Backend::OpenAiCompletions,
         Backend::OllamaChat,
@@ -27,6 +29,8 @@ impl Backend {
         Backend::Tgi,
         Backend::LlamaCpp,
         Backend::Generate,
+        Backend::OpenAiEmbeddings,
+        Backend::Rerank,
     ];
 
     /// The canonical name (as `--backend` takes it and the result file records it).
@@ -39,6 +43,8 @@ impl Backend {
             Backend::Tgi => "tgi",
             Backend::LlamaCpp => "llamacpp",
             Backend::Generate => "generate",
+            Backend::OpenAiEmbeddings => "openai-embeddings",
+            Backend::Rerank => "rerank",
         }
     }
 
@@ -52,6 +58,8 @@ impl Backend {
             "tgi" => Backend::Tgi,
             "llamacpp" | "llama.cpp" | "llama-cpp" => Backend::LlamaCpp,
             "generate" => Backend::Generate,
+            "openai-embeddings" | "embeddings" => Backend::OpenAiEmbeddings,
+            "rerank" => Backend::Rerank,
             _ => return None,
         })
     }
@@ -66,6 +74,8 @@ impl Backend {
             Backend::Tgi => Arc::new(tgi::Tgi),
             Backend::LlamaCpp => Arc::new(llamacpp::LlamaCpp),
             Backend::Generate => Arc::new(generate::Generate),
+            Backend::OpenAiEmbeddings => Arc::new(embed::Embed::Embeddings),
+            Backend::Rerank => Arc::new(embed::Embed::Rerank),
         }
     }
 

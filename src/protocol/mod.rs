@@ -3,6 +3,7 @@
 //! A protocol never touches the network or the clock: the client feeds it event payloads and
 //! it says what they carried. One file per protocol, all behind [`Protocol`].
 
+pub mod embed;
 pub mod generate;
 pub mod llamacpp;
 pub mod ollama;

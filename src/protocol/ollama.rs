@@ -195,6 +195,7 @@ mod tests {
             stream: true,
             ignore_eos: false,
             tools: None,
+            batch_inputs: 1,
         };
         let c = Ollama::chat().build(&spec, &opts);
         assert_eq!(c.path, "/api/chat");

@@ -290,6 +290,7 @@ mod tests {
             stream: true,
             ignore_eos: true,
             tools: None,
+            batch_inputs: 1,
         };
         let call = OpenAi::chat().build(&spec, &opts);
         assert_eq!(call.path, "/v1/chat/completions");

@@ -17,6 +17,8 @@ pub struct RequestOptions {
     pub ignore_eos: bool,
     /// `--tools`: an OpenAI `tools` array sent with every chat request.
     pub tools: Option<std::sync::Arc<serde_json::Value>>,
+    /// `--batch-inputs`: texts per embeddings or rerank request (0 means 1).
+    pub batch_inputs: u32,
 }
 
 /// An HTTP request to send, relative to the target's base URL.
@@ -213,6 +215,8 @@ pub struct Delta {
     pub tool_output: bool,
     /// Tool calls this event started (a tool-call delta carrying an `id`).
     pub tool_calls: u32,
+    /// Embeddings or rerank results the reply carried.
+    pub items: Option<u32>,
     /// Tokens in this event when the protocol says (else one per content event).
     pub tokens: Option<u64>,
     /// Token counts, usually in the last event.
@@ -266,6 +270,15 @@ pub trait Protocol: Send + Sync {
     /// count of the messages' text then misses the template's tokens.
     fn server_templates_prompt(&self) -> bool {
         false
+    }
+    /// Whether the model generates text (embeddings and rerank do not: no output tokens, no
+    /// requested length).
+    fn generates(&self) -> bool {
+        true
+    }
+    /// Items a reply must carry (one per input of an embeddings or rerank request).
+    fn expected_items(&self, _opts: &RequestOptions) -> Option<u32> {
+        None
     }
 }
 

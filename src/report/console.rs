@@ -98,6 +98,12 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
         s.push_str(&format!(", cache hit rate {:.1}%", c * 100.0));
     }
     s.push('\n');
+    if let (Some(i), Some(rate)) = (&m.inputs, m.inputs_per_s) {
+        s.push_str(&format!(
+            "Inputs: {} embedded or ranked (mean {:.1} per request), {:.1} inputs/s, {:.1} input tok/s\n",
+            i.total, i.mean, rate, m.total_tokens_per_s
+        ));
+    }
     if let (Some(r), Some(a)) = (&m.reasoning_tokens, &m.answer_tokens) {
         s.push_str(&format!(
             "Reasoning replies: {} reasoning tokens (mean {:.1}), {} answer tokens (mean {:.1})\n",

@@ -19,6 +19,9 @@ const ENDPOINTS: &[(&str, Backend)] = &[
     ("/chat/completions", Backend::OpenAiChat),
     ("/v1/completions", Backend::OpenAiCompletions),
     ("/completions", Backend::OpenAiCompletions),
+    ("/v1/embeddings", Backend::OpenAiEmbeddings),
+    ("/v1/rerank", Backend::Rerank),
+    ("/rerank", Backend::Rerank),
     ("/api/chat", Backend::OllamaChat),
     ("/api/generate", Backend::OllamaGenerate),
     ("/completion", Backend::LlamaCpp),
@@ -341,6 +344,11 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
     }
     let backend = plan.protocol.backend();
     plan.recorded.backend = backend.name().to_string();
+    if plan.options.batch_inputs > 1 && plan.protocol.expected_items(&plan.options).is_none() {
+        bail!(
+            "--batch-inputs works with the openai-embeddings and rerank backends (the backend is {backend})"
+        );
+    }
     if plan.options.tools.is_some() && backend != Backend::OpenAiChat {
         bail!("--tools works with the openai-chat backend (the backend is {backend})");
     }

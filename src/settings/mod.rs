@@ -362,6 +362,10 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
             model: a.model.clone().unwrap_or_default(),
             stream: !a.no_stream,
             ignore_eos: a.ignore_eos,
+            batch_inputs: match a.workload.batch_inputs {
+                n @ 1..=4096 => n,
+                n => bail!("--batch-inputs must be from 1 to 4096 (got {n})"),
+            },
             tools: match &a.workload.tools {
                 Some(p) => Some(Arc::new(workload::load_tools(p)?)),
                 None => None,

@@ -3,6 +3,7 @@
 //! It speaks the protocols llmbench measures, with timing from [`engine`], so llmbench can run
 //! with nothing else installed and its own accuracy can be tested against known truth.
 
+mod embed;
 pub mod engine;
 pub mod fault;
 pub mod metrics;
@@ -258,6 +259,7 @@ pub fn app(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(openai::routes())
+        .merge(embed::routes())
         .merge(ollama::routes())
         .merge(tgi::routes())
         .merge(llamacpp::routes())

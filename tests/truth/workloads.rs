@@ -117,3 +117,77 @@ fn several_tokens_per_chunk_give_per_chunk_and_per_token_itl() {
         assert!(x.chunk_times_ms.len() >= 10 && x.chunk_times_ms.len() < 40);
     }
 }
+
+#[test]
+fn embeddings_and_rerank_count_every_input_and_time_the_reply() {
+    let _serial = serial();
+    let sim = ServeChild::start(&["--ttft-ms", "30", "--itl-ms", "1"]);
+    for backend in ["openai-embeddings", "rerank"] {
+        let r = run(&[
+            &sim.url,
+            "--backend",
+            backend,
+            "--batch-inputs",
+            "4",
+            "-n",
+            "10",
+            "-c",
+            "2",
+        ]);
+        ok(&r, 10);
+        let m = &r.result().scenarios[0].metrics;
+        assert_eq!(m.inputs.unwrap().total, 40, "{backend}");
+        assert_eq!(m.output_tokens.total, 0, "{backend}: nothing generated");
+        assert!(m.input_tokens.total > 0, "{backend}: the server's count");
+        assert!(m.inputs_per_s.unwrap() > 0.0);
+        assert!(r.records.iter().all(|x| x.inputs == Some(4)));
+        assert!(
+            r.stdout().contains("Inputs: 40 embedded or ranked"),
+            "{}",
+            r.stdout()
+        );
+        timing_within_five_runs(&r, |r| {
+            let e2e = r.result().scenarios[0].metrics.e2e_ms.unwrap().p50;
+            near(&format!("{backend} latency"), e2e, 30.0, 2.8)
+        });
+    }
+    // --batch-inputs is for these backends only, said before any request.
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "openai-chat",
+        "--batch-inputs",
+        "2",
+        "-n",
+        "1",
+    ]);
+    assert_eq!(r.output.status.code(), Some(2));
+    assert!(
+        r.stderr().contains("--batch-inputs works with"),
+        "{}",
+        r.stderr()
+    );
+    // A reply with fewer results than inputs is not a success.
+    let short = ScriptServer::start(std::sync::Arc::new(|_| {
+        vec![
+            Step::Head(200, "application/json"),
+            Step::Write(br#"{"data":[{"embedding":[0.1]}],"usage":{"prompt_tokens":3}}"#.to_vec()),
+        ]
+    }));
+    let r = run(&[
+        &short.url,
+        "--backend",
+        "openai-embeddings",
+        "--batch-inputs",
+        "2",
+        "-n",
+        "2",
+    ]);
+    let sc = &r.result().scenarios[0];
+    assert_eq!(sc.outcomes.get(Outcome::StreamError), 2, "{:?}", sc.errors);
+    assert!(
+        sc.errors[0]
+            .message
+            .contains("carried 1 results for 2 inputs")
+    );
+}

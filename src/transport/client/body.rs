@@ -27,6 +27,8 @@ struct Stream {
     tool_output: bool,
     /// Tool calls started.
     tool_calls: u32,
+    /// Embeddings or rerank results returned.
+    items: Option<u32>,
     /// Reasoning text (never sent back in a conversation).
     reasoning: String,
     /// Tokens of the chunks that carried reasoning (one each unless the protocol says).
@@ -49,7 +51,11 @@ const RAW_BODY_LIMIT: usize = 1 << 20;
 impl Stream {
     fn take(&mut self, d: Delta, at_ms: f64) {
         self.events += 1;
-        let answer = !d.text.is_empty() || d.tool_output;
+        // Embeddings and rerank results are the reply's output: one whole chunk.
+        let answer = !d.text.is_empty() || d.tool_output || d.items.is_some_and(|n| n > 0);
+        if d.items.is_some() {
+            self.items = d.items;
+        }
         let thought = !d.reasoning.is_empty();
         if answer || thought {
             self.chunk_times_ms.push(at_ms);
@@ -254,6 +260,13 @@ impl Client {
         }
         rec.server_timings = st.timings;
         rec.tool_calls = (st.tool_calls > 0).then_some(st.tool_calls);
+        // Embeddings and rerank: inputs, not output tokens.
+        if !self.proto.generates() {
+            rec.inputs = self.proto.expected_items(&self.opts);
+            rec.output_tokens = 0;
+            rec.output_tokens_source = None;
+            rec.requested_output_tokens = None;
+        }
         let (outcome, error) = if let Some(e) = st.error.take() {
             match st.error_status {
                 // An error body in place of the reply, naming its HTTP status: an HTTP error
@@ -279,7 +292,21 @@ impl Client {
                 Outcome::Truncated,
                 Some("stream ended without its end marker".into()),
             )
-        } else if st.text.is_empty() && !st.tool_output && st.reasoning.is_empty() {
+        } else if let Some(want) = self.proto.expected_items(&self.opts)
+            && st.items != Some(want)
+        {
+            (
+                Outcome::StreamError,
+                Some(format!(
+                    "the reply carried {} results for {want} inputs",
+                    st.items.unwrap_or(0)
+                )),
+            )
+        } else if st.text.is_empty()
+            && !st.tool_output
+            && st.reasoning.is_empty()
+            && st.items.is_none()
+        {
             (Outcome::Empty, Some("response carried no output".into()))
         } else {
             (Outcome::Succeeded, None)
