@@ -284,3 +284,167 @@ fn export_gives_back_the_result_file_byte_for_byte() {
     let o = with_home(&home.0).args(["export", &id]).output().unwrap();
     assert_eq!(o.stdout, original, "export to standard output");
 }
+
+/// Fast fixed timing for report tests.
+const QUICK: [&str; 6] = ["--ttft-ms", "5", "--itl-ms", "1", "--tokens", "4"];
+
+/// `llmbench SUB ARGS -q -o DIR/NAME`, with `QUICK` timing unless `ARGS` set a TTFT; the exit
+/// code must be `want`.
+fn result_to(dir: &TempDir, name: &str, sub: &str, args: &[&str], want: i32) -> String {
+    let out = dir.path(name);
+    let quick: &[&str] = if args.contains(&"--ttft-ms") {
+        &QUICK[2..]
+    } else {
+        &QUICK
+    };
+    let o = bin()
+        .arg(sub)
+        .args(args)
+        .args(quick)
+        .args(["-q", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), want, "{sub} {args:?}: {}", text(&o));
+    out.to_string_lossy().into_owned()
+}
+
+/// `llmbench report FILES --out DIR/rep` → (report dir, stderr).
+fn report_of(dir: &TempDir, rep: &str, files: &[&str]) -> (std::path::PathBuf, String) {
+    let rep = dir.path(rep);
+    let o = bin()
+        .arg("report")
+        .args(files)
+        .arg("--out")
+        .arg(&rep)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    (rep, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn read(p: std::path::PathBuf) -> String {
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn html_and_markdown_show_the_verdict_client_server_metrics_and_turn_tables() {
+    let dir = TempDir::new("contentreport");
+    // One slot, a 300 ms server, 40 arrivals a second for a second: most are dropped, so the
+    // client was the limit and the scenario is not trustworthy.
+    let untrusted = result_to(
+        &dir,
+        "untrusted.json",
+        "run",
+        &[
+            "--rate",
+            "40",
+            "--arrival",
+            "constant",
+            "--duration",
+            "1s",
+            "--max-concurrency",
+            "1",
+            "--ttft-ms",
+            "300",
+        ],
+        0,
+    );
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/conversations");
+    let conv = result_to(
+        &dir,
+        "conv.json",
+        "run",
+        &["--conversations", examples, "-c", "4", "--format", "csv"],
+        0,
+    );
+    let conv_result = ResultFile::read(std::path::Path::new(&conv)).unwrap();
+    let sc = &conv_result.scenarios[0];
+    let (turns, rag) = (sc.turns.len(), sc.rag.as_ref().expect("rag stats"));
+    assert!(turns > 3);
+    assert!(sc.server_metrics.is_some(), "the simulator serves /metrics");
+
+    let (rep, _) = report_of(&dir, "rep", &[&untrusted, &conv]);
+    let md = read(rep.join("summary.md"));
+    for want in [
+        "(NOT TRUSTWORTHY) |",
+        "> **NOT TRUSTWORTHY: the client was the limit (",
+        "request(s) dropped",
+        "- **Client:** ",
+        "Server metrics (http://127.0.0.1:",
+        "| requests finished | +",
+        "Per turn:",
+        "| turn | ok/sent | messages | context tok |",
+        "With and without documents (RAG):",
+        &format!(
+            "| with docs | {}/{} |",
+            rag.with_documents.succeeded, rag.with_documents.requests
+        ),
+        "Resources (",
+        "- **Warnings:**",
+    ] {
+        assert!(md.contains(want), "summary.md lacks {want:?}:\n{md}");
+    }
+    // The per-turn table: its header, the alignment row, then one row per turn.
+    let turn_rows = md
+        .split("Per turn:\n\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with('|'))
+        .count()
+        - 2;
+    assert_eq!(turn_rows, turns, "one Markdown row per turn");
+    let html = read(rep.join("report.html"));
+    for want in [
+        "<p class=\"alert\">NOT TRUSTWORTHY: the client was the limit (",
+        "<dt>Client</dt>",
+        "<h4>Server metrics (http://127.0.0.1:",
+        "<h4>Per turn</h4>",
+        "<h4>With and without documents (RAG)</h4>",
+        "<td>with docs</td>",
+        "<td>without docs</td>",
+    ] {
+        assert!(html.contains(want), "report.html lacks {want:?}");
+    }
+    assert!(!html.contains("<script"));
+    let txt = read(rep.join("summary.txt"));
+    assert!(txt.contains("!! NOT TRUSTWORTHY") && txt.contains("Per turn:"));
+
+    // CSV: results.csv stays one row per scenario (with the verdict appended); the turn and
+    // RAG tables are files of their own, in the report and beside --format csv.
+    let csv = read(rep.join("results.csv"));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    let head: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(head.last(), Some(&"client_trustworthy"));
+    assert!(lines[1].ends_with(",false"), "{}", lines[1]);
+    let turns_csv = read(rep.join("turns.csv"));
+    assert!(
+        turns_csv.starts_with(
+            "run_id,scenario,turn,succeeded,requests,messages_mean,context_tokens_mean,"
+        )
+    );
+    assert_eq!(turns_csv.lines().count(), turns + 1, "{turns_csv}");
+    let rag_csv = read(rep.join("rag.csv"));
+    let rows: Vec<&str> = rag_csv.lines().collect();
+    assert_eq!(rows.len(), 3, "{rag_csv}");
+    assert!(rows[0].starts_with("run_id,scenario,documents,succeeded,requests,"));
+    assert!(rows[1].contains(",default,with,") && rows[2].contains(",default,without,"));
+    // Beside the run's --format csv: the same rows (written from the run's own numbers, which
+    // may differ in the last digit from the file read back).
+    let beside = std::path::Path::new(&conv);
+    let keys = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(
+        keys(&read(beside.with_extension("turns.csv"))),
+        keys(&turns_csv)
+    );
+    assert_eq!(
+        keys(&read(beside.with_extension("rag.csv"))),
+        keys(&rag_csv)
+    );
+}
