@@ -74,9 +74,13 @@ pub fn write_report(runs: &[ResultFile], dir: &Path) -> anyhow::Result<Vec<PathB
     std::fs::create_dir_all(&chart_dir)
         .with_context(|| format!("cannot create {}", chart_dir.display()))?;
     let svgs = render_charts(runs, Some(&chart_dir), &mut written)?;
+    let not_charted = charts::not_charted(&tables::entries(runs));
+    for note in &not_charted {
+        eprintln!("{note}");
+    }
     write(
         &dir.join("report.html"),
-        html::html(runs, &svgs).as_bytes(),
+        html::html(runs, &svgs, &not_charted).as_bytes(),
         &mut written,
     )?;
     Ok(written)

@@ -99,7 +99,7 @@ impl Exporter for Html {
             .iter()
             .map(|c| Ok((c.name.clone(), super::charts::svg(c)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(super::html::html(runs, &svgs).into_bytes())
+        Ok(super::html::html(runs, &svgs, &super::charts::not_charted(&entries)).into_bytes())
     }
 }
 

@@ -15,8 +15,9 @@ fn scenario_section(e: &Entry) -> String {
     s
 }
 
-/// The page: run headers, overview table, charts (SVG text, in order), scenario details.
-pub fn html(runs: &[ResultFile], charts: &[(String, String)]) -> String {
+/// The page: run headers, overview table, charts (SVG text, in order; `not_charted` names
+/// the scenarios left out of them, with why), scenario details.
+pub fn html(runs: &[ResultFile], charts: &[(String, String)], not_charted: &[String]) -> String {
     let es = entries(runs);
     let mut s = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -42,6 +43,9 @@ pub fn html(runs: &[ResultFile], charts: &[(String, String)]) -> String {
     s.push_str("<h2>Overview</h2>");
     s.push_str(&html_table(&OVERVIEW_HEAD, &overview_rows(&es)));
     s.push_str("<h2>Charts</h2>");
+    for note in not_charted {
+        s.push_str(&format!("<p class=\"alert\">{}</p>", esc(note)));
+    }
     for (name, svg) in charts {
         // The SVG document's XML declaration is dropped so it can sit inside HTML.
         let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);

@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod console;
+pub mod experiments;
 pub mod export;
 pub mod html;
 pub(crate) mod model;

@@ -9,6 +9,9 @@ use super::tables::{LAT_HEAD, SLO_HEAD, latency_rows};
 use crate::measure::record::Outcome;
 use crate::results::file::ScenarioResult;
 
+/// What reports say in place of latency tables and charts when nothing succeeded.
+pub const NO_SUCCESS: &str = "no successful requests";
+
 /// Whether any request of the scenario succeeded (latency statistics and charts need one).
 pub(crate) fn succeeded(sc: &ScenarioResult) -> bool {
     sc.outcomes.get(Outcome::Succeeded) > 0
@@ -57,7 +60,7 @@ pub(crate) fn scenario(sc: &ScenarioResult) -> Vec<Block> {
     let ok = succeeded(sc);
     if !ok {
         b.push(Block::Alert(format!(
-            "No successful requests: {} scheduled, none succeeded; no latency statistics",
+            "No successful requests: {} scheduled, none succeeded; no latency statistics or charts",
             o.scheduled
         )));
     }

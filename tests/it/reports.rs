@@ -323,8 +323,130 @@ fn report_of(dir: &TempDir, rep: &str, files: &[&str]) -> (std::path::PathBuf, S
     (rep, String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// The charts a report drew, by file stem (PNG and SVG both written), sorted; the resource
+/// timeline is left out (whether a short run got two samples depends on the machine).
+fn charts_in(rep: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(rep.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".png").map(str::to_string))
+        .filter(|n| n != "resources")
+        .collect();
+    names.sort();
+    for n in &names {
+        assert!(rep.join(format!("charts/{n}.svg")).exists(), "{n}.svg");
+    }
+    names
+}
+
 fn read(p: std::path::PathBuf) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn runs_of_different_kinds_get_their_own_charts_and_failed_runs_none() {
+    let dir = TempDir::new("mixedreport");
+    let conc = result_to(&dir, "conc.json", "sweep", &["-c", "1,2,4", "-n", "3"], 0);
+    let prompt = result_to(
+        &dir,
+        "prompt.json",
+        "run",
+        &["--suite", "prompt-lengths", "-n", "2"],
+        0,
+    );
+    let temp = result_to(
+        &dir,
+        "temp.json",
+        "sweep",
+        &["--temperature", "0,0.7,1.5", "-n", "2"],
+        0,
+    );
+    let failed = result_to(
+        &dir,
+        "fail.json",
+        "run",
+        &["-n", "3", "--fault", "http-500"],
+        1,
+    );
+
+    let (rep, _) = report_of(&dir, "mixed", &[&conc, &prompt, &temp]);
+    // One experiment chart per run, each over its own scenarios; before, the eleven scenarios
+    // were one concurrency series (eight of them at c=1) and the other two charts were missing.
+    assert_eq!(
+        charts_in(&rep),
+        [
+            "concurrency_scaling",
+            "latency_distribution",
+            "overview",
+            "prompt_length_impact",
+            "temperature_impact",
+            "throughput",
+            "throughput_vs_batch_size",
+            "tpot_percentiles",
+            "ttft_percentiles",
+        ]
+    );
+    for (chart, title, x) in [
+        (
+            "concurrency_scaling",
+            "Concurrency scaling (3 scenarios)",
+            "concurrency (requests in flight)",
+        ),
+        (
+            "prompt_length_impact",
+            "Prompt-length impact (5 scenarios)",
+            "prompt length (tokens)",
+        ),
+        (
+            "temperature_impact",
+            "Temperature impact (3 scenarios)",
+            "sampling temperature",
+        ),
+    ] {
+        let svg = read(rep.join(format!("charts/{chart}.svg")));
+        assert!(svg.contains(title), "{chart}: no {title:?}");
+        assert!(svg.contains(x), "{chart}: no {x:?}");
+    }
+
+    // A run where nothing succeeded: no chart with empty axes, the words instead.
+    let (rep, stderr) = report_of(&dir, "failed", &[&failed]);
+    assert_eq!(charts_in(&rep), Vec::<String>::new());
+    assert!(stderr.contains("no successful requests"), "{stderr}");
+    let html = read(rep.join("report.html"));
+    assert!(
+        html.contains("No latency or throughput charts: no successful requests"),
+        "{html}"
+    );
+    assert!(!html.contains("<svg") || rep.join("charts/resources.svg").exists());
+    let md = read(rep.join("summary.md"));
+    assert!(
+        md.contains("> **No successful requests: 3 scheduled"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("| TTFT (ms) |"),
+        "no empty latency table: {md}"
+    );
+
+    // Beside a run that succeeded: charted without it, and the page says which one is missing.
+    let (rep, _) = report_of(&dir, "both", &[&conc, &failed]);
+    let fail_id = ResultFile::read(std::path::Path::new(&failed))
+        .unwrap()
+        .run_id;
+    let short = fail_id.rsplit('-').next().unwrap();
+    let overview = read(rep.join("charts/overview.svg"));
+    assert!(overview.contains("concurrency=4"));
+    assert!(
+        !overview.contains(&format!("{short} default")),
+        "{short} charted"
+    );
+    let html = read(rep.join("report.html"));
+    assert!(
+        html.contains(&format!(
+            "Not charted, no successful requests: {short} default."
+        )),
+        "{html}"
+    );
 }
 
 #[test]
