@@ -10,7 +10,7 @@ use crate::measure::record::Outcome;
 use crate::results::file::ScenarioResult;
 
 /// What reports say in place of latency tables and charts when nothing succeeded.
-pub const NO_SUCCESS: &str = "no successful requests";
+pub(crate) const NO_SUCCESS: &str = "no successful requests";
 
 /// Whether any request of the scenario succeeded (latency statistics and charts need one).
 pub(crate) fn succeeded(sc: &ScenarioResult) -> bool {
