@@ -63,13 +63,24 @@ pub fn write_report(runs: &[ResultFile], dir: &Path) -> anyhow::Result<Vec<PathB
         tables::csv(runs).as_bytes(),
         &mut written,
     )?;
+    for (name, csv) in tables::companion_csvs(runs) {
+        write(
+            &dir.join(format!("{name}.csv")),
+            csv.as_bytes(),
+            &mut written,
+        )?;
+    }
     let chart_dir = dir.join("charts");
     std::fs::create_dir_all(&chart_dir)
         .with_context(|| format!("cannot create {}", chart_dir.display()))?;
     let svgs = render_charts(runs, Some(&chart_dir), &mut written)?;
+    let not_charted = charts::not_charted(&tables::entries(runs));
+    for note in &not_charted {
+        eprintln!("{note}");
+    }
     write(
         &dir.join("report.html"),
-        html::html(runs, &svgs).as_bytes(),
+        html::html(runs, &svgs, &not_charted).as_bytes(),
         &mut written,
     )?;
     Ok(written)
@@ -129,6 +140,13 @@ pub fn after_run(o: &ReportSettings, output: Option<&Path>, result: &ResultFile)
             match res {
                 Ok(()) => eprintln!("Wrote {}", path.display()),
                 Err(e) => eprintln!("warning: cannot write {}: {e:#}", path.display()),
+            }
+            for (name, bytes) in f.exporter().companions(runs) {
+                let p = crate::settings::companion_path(&path, name);
+                match std::fs::write(&p, bytes) {
+                    Ok(()) => eprintln!("Wrote {}", p.display()),
+                    Err(e) => eprintln!("warning: cannot write {}: {e:#}", p.display()),
+                }
             }
         }
     }

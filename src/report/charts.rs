@@ -1,9 +1,9 @@
 //! Chart specs, drawn from saved results only: which charts a set of runs calls for, their
 //! panels and series. Drawing them is `super::render`'s job.
 
+use super::sections::{NO_SUCCESS, succeeded};
 use super::tables::Entry;
 use crate::measure::stats::Dist;
-use crate::results::params::ScenarioParams;
 use crate::telemetry::resources::ResourceSample;
 
 pub use super::render::{svg, write_png};
@@ -68,32 +68,36 @@ pub struct Chart {
     pub size: (u32, u32),
 }
 
-fn dist_stats(d: &Option<Dist>) -> [f64; 4] {
-    d.map_or([0.0; 4], |d| [d.p50, d.p90, d.p95, d.p99])
-}
-
+/// p50/p90/p95/p99 bars of the scenarios that have the distribution; `None` when none has it
+/// (TPOT of replies that were not streamed).
 fn percentile_bars<'a>(
     entries: &'a [Entry<'a>],
     title: &str,
     pick: fn(&'a Entry<'a>) -> &'a Option<Dist>,
-) -> Panel {
-    let names = ["p50", "p90", "p95", "p99"];
-    let series = names
+) -> Option<Panel> {
+    let have: Vec<(&Entry, Dist)> = entries
         .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            (
-                n.to_string(),
-                entries.iter().map(|e| dist_stats(pick(e))[i]).collect(),
-            )
-        })
+        .filter_map(|e| pick(e).map(|d| (e, d)))
         .collect();
-    Panel::Bars {
+    if have.is_empty() {
+        return None;
+    }
+    type Stat = fn(&Dist) -> f64;
+    let stats: [(&str, Stat); 4] = [
+        ("p50", |d| d.p50),
+        ("p90", |d| d.p90),
+        ("p95", |d| d.p95),
+        ("p99", |d| d.p99),
+    ];
+    Some(Panel::Bars {
         title: title.into(),
         y_label: "milliseconds".into(),
-        categories: entries.iter().map(|e| e.label.clone()).collect(),
-        series,
-    }
+        categories: have.iter().map(|(e, _)| e.label.clone()).collect(),
+        series: stats
+            .iter()
+            .map(|(n, f)| (n.to_string(), have.iter().map(|(_, d)| f(d)).collect()))
+            .collect(),
+    })
 }
 
 fn throughput_bars(entries: &[Entry]) -> Panel {
@@ -148,7 +152,7 @@ fn cdf_points(mut samples: Vec<f64>, d: &Option<Dist>) -> Vec<(f64, f64)> {
     pts
 }
 
-fn cdf_panel(entries: &[Entry], ttft: bool) -> Panel {
+fn cdf_panel(entries: &[Entry], ttft: bool) -> Option<Panel> {
     let lines = entries
         .iter()
         .map(|e| {
@@ -169,8 +173,11 @@ fn cdf_panel(entries: &[Entry], ttft: bool) -> Panel {
             (e.label.clone(), cdf_points(samples, d))
         })
         .filter(|(_, p)| !p.is_empty())
-        .collect();
-    Panel::Cdf {
+        .collect::<Vec<_>>();
+    if lines.is_empty() {
+        return None;
+    }
+    Some(Panel::Cdf {
         title: if ttft {
             "Time to first token".into()
         } else {
@@ -182,234 +189,106 @@ fn cdf_panel(entries: &[Entry], ttft: bool) -> Panel {
             "E2E latency (ms)".into()
         },
         lines,
-    }
+    })
 }
 
-/// The variable a run's scenarios vary, with each scenario's value: a sweep's flag, or the
-/// prompt length of a suite such as `prompt-lengths`.
-fn experiment(entries: &[Entry]) -> Option<(String, Vec<f64>)> {
-    let sweep: Vec<Option<(String, f64)>> = entries
-        .iter()
-        .map(|e| {
-            let sw = e.scenario.params.sweep.as_ref()?;
-            Some((sw.name.clone(), sw.value.as_f64()?))
-        })
-        .collect();
-    if sweep.iter().all(Option::is_some) {
-        let sweep: Vec<(String, f64)> = sweep.into_iter().flatten().collect();
-        let name = sweep[0].0.clone();
-        if sweep.iter().all(|(n, _)| *n == name) {
-            return Some((name, sweep.into_iter().map(|(_, v)| v).collect()));
-        }
-    }
-    let get = |key: fn(&ScenarioParams) -> Option<u64>| -> Option<Vec<f64>> {
-        entries
-            .iter()
-            .map(|e| key(&e.scenario.params).map(|n| n as f64))
-            .collect()
+/// A chart of the panels that have something to draw (`None` when none has): two panels side
+/// by side, more in a 2-column grid.
+fn chart_of(name: &str, title: &str, panels: Vec<Option<Panel>>) -> Option<Chart> {
+    let panels: Vec<Panel> = panels.into_iter().flatten().collect();
+    let (grid, size) = match panels.len() {
+        0 => return None,
+        1 => ((1, 1), (1000, 600)),
+        2 => ((1, 2), (1400, 550)),
+        n => ((n.div_ceil(2), 2), (1400, 500 * n.div_ceil(2) as u32)),
     };
-    let prompt: fn(&ScenarioParams) -> Option<u64> = |p| p.prompt_tokens;
-    let context: fn(&ScenarioParams) -> Option<u64> = |p| p.context_tokens;
-    for key in [prompt, context] {
-        if let Some(v) = get(key)
-            && v.iter().any(|x| *x != v[0])
-        {
-            return Some(("prompt-tokens".into(), v));
-        }
-    }
-    let conc: Option<Vec<f64>> = entries
-        .iter()
-        .map(|e| e.scenario.params.concurrency().map(|c| c as f64))
-        .collect();
-    if let Some(v) = conc
-        && v.iter().any(|x| *x != v[0])
-    {
-        return Some(("concurrency".into(), v));
-    }
-    None
-}
-
-fn series_vs(
-    entries: &[Entry],
-    xs: &[f64],
-    name: &str,
-    f: impl Fn(&Entry) -> Option<f64>,
-) -> (String, Vec<(f64, f64)>) {
-    let mut pts: Vec<(f64, f64)> = entries
-        .iter()
-        .zip(xs)
-        .filter_map(|(e, x)| f(e).map(|y| (*x, y)))
-        .collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    (name.to_string(), pts)
-}
-
-fn experiment_charts(entries: &[Entry]) -> Vec<Chart> {
-    let Some((var, xs)) = experiment(entries) else {
-        return Vec::new();
-    };
-    if entries.len() < 2 {
-        return Vec::new();
-    }
-    let (name, title, x_label) = match var.as_str() {
-        "concurrency" => (
-            "concurrency_scaling",
-            "Concurrency scaling",
-            "concurrency (requests in flight)",
-        ),
-        "rate" => (
-            "rate_scaling",
-            "Request-rate scaling",
-            "offered rate (requests/s)",
-        ),
-        "prompt-tokens" => (
-            "prompt_length_impact",
-            "Prompt-length impact",
-            "prompt length (tokens)",
-        ),
-        "temperature" => (
-            "temperature_impact",
-            "Temperature impact",
-            "sampling temperature",
-        ),
-        "max-tokens" => (
-            "output_length_impact",
-            "Output-length impact",
-            "max output tokens",
-        ),
-        _ => ("experiment", "Experiment", "value"),
-    };
-    let m = |e: &Entry| e.scenario.metrics.clone();
-    let latency = Panel::Lines {
-        title: "TTFT and TPOT".into(),
-        x_label: x_label.into(),
-        y_label: "milliseconds".into(),
-        series: vec![
-            series_vs(entries, &xs, "TTFT p50", |e| m(e).ttft_ms.map(|d| d.p50)),
-            series_vs(entries, &xs, "TTFT p95", |e| m(e).ttft_ms.map(|d| d.p95)),
-            series_vs(entries, &xs, "TPOT p50", |e| m(e).tpot_ms.map(|d| d.p50)),
-            series_vs(entries, &xs, "TPOT p95", |e| m(e).tpot_ms.map(|d| d.p95)),
-        ],
-    };
-    let e2e = Panel::Lines {
-        title: "End-to-end latency".into(),
-        x_label: x_label.into(),
-        y_label: "milliseconds".into(),
-        series: vec![
-            series_vs(entries, &xs, "E2E p50", |e| m(e).e2e_ms.map(|d| d.p50)),
-            series_vs(entries, &xs, "E2E p95", |e| m(e).e2e_ms.map(|d| d.p95)),
-            series_vs(entries, &xs, "E2E p99", |e| m(e).e2e_ms.map(|d| d.p99)),
-        ],
-    };
-    let tput = Panel::Lines {
-        title: "Throughput".into(),
-        x_label: x_label.into(),
-        y_label: "output tokens per second".into(),
-        series: vec![series_vs(entries, &xs, "output tok/s", |e| {
-            Some(m(e).output_tokens_per_s)
-        })],
-    };
-    let mut charts = vec![Chart {
+    Some(Chart {
         name: name.into(),
-        title: format!("{title} ({} scenarios)", entries.len()),
-        panels: vec![latency, e2e, tput],
-        grid: (1, 3),
-        size: (1500, 500),
-    }];
-    if var == "concurrency" {
-        charts.push(Chart {
-            name: "throughput_vs_batch_size".into(),
-            title: "Throughput versus batch size".into(),
-            panels: vec![
-                Panel::Lines {
-                    title: "Aggregate throughput".into(),
-                    x_label: "batch size (concurrent requests)".into(),
-                    y_label: "tokens per second".into(),
-                    series: vec![
-                        series_vs(entries, &xs, "output tok/s", |e| {
-                            Some(m(e).output_tokens_per_s)
-                        }),
-                        series_vs(entries, &xs, "total tok/s", |e| {
-                            Some(m(e).total_tokens_per_s)
-                        }),
-                    ],
-                },
-                Panel::Lines {
-                    title: "Per-request decode speed".into(),
-                    x_label: "batch size (concurrent requests)".into(),
-                    y_label: "tokens per second per request".into(),
-                    series: vec![series_vs(entries, &xs, "1000 / TPOT p50", |e| {
-                        m(e).tpot_ms.filter(|d| d.p50 > 0.0).map(|d| 1000.0 / d.p50)
-                    })],
-                },
-            ],
-            grid: (1, 2),
-            size: (1200, 500),
-        });
-    }
-    charts
+        title: title.into(),
+        panels,
+        grid,
+        size,
+    })
 }
 
-/// Every chart the results support.
+/// Every chart the results support. Scenarios without a successful request have no latency
+/// or throughput to draw: they are left out of every chart but the resource timelines (see
+/// `not_charted`), and when no scenario succeeded only those remain.
 pub fn charts(entries: &[Entry]) -> Vec<Chart> {
-    if entries.is_empty() {
-        return Vec::new();
-    }
-    let ttft = percentile_bars(entries, "TTFT percentiles per scenario", |e| {
-        &e.scenario.metrics.ttft_ms
-    });
-    let tpot = percentile_bars(entries, "TPOT percentiles per scenario", |e| {
-        &e.scenario.metrics.tpot_ms
-    });
-    let mut out = vec![
-        Chart {
-            name: "overview".into(),
-            title: "Overview".into(),
-            panels: vec![
-                ttft.clone(),
-                tpot.clone(),
-                throughput_bars(entries),
-                cdf_panel(entries, false),
+    let ok: Vec<Entry> = entries
+        .iter()
+        .filter(|e| succeeded(e.scenario))
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+    if !ok.is_empty() {
+        let ttft = || {
+            percentile_bars(&ok, "TTFT percentiles per scenario", |e| {
+                &e.scenario.metrics.ttft_ms
+            })
+        };
+        let tpot = || {
+            percentile_bars(&ok, "TPOT percentiles per scenario", |e| {
+                &e.scenario.metrics.tpot_ms
+            })
+        };
+        out.extend(chart_of(
+            "overview",
+            "Overview",
+            vec![
+                ttft(),
+                tpot(),
+                Some(throughput_bars(&ok)),
+                cdf_panel(&ok, false),
             ],
-            grid: (2, 2),
-            size: (1400, 1000),
-        },
-        Chart {
-            name: "latency_distribution".into(),
-            title: "Latency distribution (cumulative share of requests)".into(),
-            panels: vec![cdf_panel(entries, true), cdf_panel(entries, false)],
-            grid: (1, 2),
-            size: (1400, 550),
-        },
-        Chart {
-            name: "ttft_percentiles".into(),
-            title: "Time to first token".into(),
-            panels: vec![ttft],
-            grid: (1, 1),
-            size: (1000, 600),
-        },
-        Chart {
-            name: "tpot_percentiles".into(),
-            title: "Time per output token".into(),
-            panels: vec![tpot],
-            grid: (1, 1),
-            size: (1000, 600),
-        },
-        Chart {
-            name: "throughput".into(),
-            title: "Tokens per second".into(),
-            panels: vec![throughput_bars(entries)],
-            grid: (1, 1),
-            size: (1000, 600),
-        },
-    ];
-    out.extend(experiment_charts(entries));
+        ));
+        out.extend(chart_of(
+            "latency_distribution",
+            "Latency distribution (cumulative share of requests)",
+            vec![cdf_panel(&ok, true), cdf_panel(&ok, false)],
+        ));
+        out.extend(chart_of(
+            "ttft_percentiles",
+            "Time to first token",
+            vec![ttft()],
+        ));
+        out.extend(chart_of(
+            "tpot_percentiles",
+            "Time per output token",
+            vec![tpot()],
+        ));
+        out.extend(chart_of(
+            "throughput",
+            "Tokens per second",
+            vec![Some(throughput_bars(&ok))],
+        ));
+        out.extend(super::experiments::charts(&ok));
+    }
     out.extend(resource_chart(entries));
     out
 }
 
-/// Resource timelines of every scenario that has samples: host and server CPU, host memory and
-/// server RSS, and each GPU's utilisation, memory and power when sampled.
+/// What the charts leave out and why, one line each (shown where the charts are).
+pub fn not_charted(entries: &[Entry]) -> Vec<String> {
+    let none: Vec<&str> = entries
+        .iter()
+        .filter(|e| !succeeded(e.scenario))
+        .map(|e| e.label.as_str())
+        .collect();
+    if none.is_empty() {
+        Vec::new()
+    } else if none.len() == entries.len() {
+        vec![format!(
+            "No latency or throughput charts: {NO_SUCCESS} (in {}).",
+            none.join(", ")
+        )]
+    } else {
+        vec![format!("Not charted, {NO_SUCCESS}: {}.", none.join(", "))]
+    }
+}
+
+/// Resource timelines of every scenario with two samples or more: host and server CPU, host
+/// memory and server RSS, and each GPU's utilisation, memory and power when sampled.
 fn resource_chart(entries: &[Entry]) -> Option<Chart> {
     type Get = fn(&ResourceSample) -> Vec<(String, f64)>;
     let quantities: [(&str, &str, Get); 7] = [
@@ -478,7 +357,9 @@ fn resource_chart(entries: &[Entry]) -> Option<Chart> {
                 }
             }
         }
-        if series.iter().any(|(_, p)| !p.is_empty()) {
+        // One sample is a value, not a timeline (the report's resource table has it).
+        series.retain(|(_, p)| p.len() >= 2);
+        if !series.is_empty() {
             let mut y_label = y_label.to_string();
             if y_label == "bytes" {
                 // Bytes read best in GiB from a gigabyte on, in MiB below.
@@ -514,4 +395,76 @@ fn resource_chart(entries: &[Entry]) -> Option<Chart> {
         size: (1400, 450 * rows as u32),
         panels,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::record::Outcome;
+    use crate::results::file::{ResultFile, ScenarioResult};
+
+    fn scenario(name: &str, ok: u64) -> ScenarioResult {
+        let mut sc = ScenarioResult {
+            name: name.into(),
+            ..Default::default()
+        };
+        sc.outcomes.scheduled = 4;
+        sc.outcomes.counts.insert(Outcome::Succeeded, ok);
+        sc.outcomes.counts.insert(Outcome::HttpError, 4 - ok);
+        if ok > 0 {
+            sc.metrics.ttft_ms = Dist::of(&mut [10.0, 12.0]);
+            sc.metrics.e2e_ms = Dist::of(&mut [20.0, 22.0]);
+        }
+        sc
+    }
+
+    fn run(scenarios: Vec<ScenarioResult>) -> Vec<ResultFile> {
+        vec![ResultFile {
+            scenarios,
+            ..Default::default()
+        }]
+    }
+
+    #[test]
+    fn no_successful_request_draws_no_chart_and_says_so() {
+        let runs = run(vec![scenario("down", 0)]);
+        let entries = crate::report::tables::entries(&runs);
+        assert!(charts(&entries).is_empty());
+        assert_eq!(
+            not_charted(&entries),
+            ["No latency or throughput charts: no successful requests (in down)."]
+        );
+    }
+
+    #[test]
+    fn scenarios_without_success_or_without_a_metric_are_left_out_of_its_panels() {
+        let runs = run(vec![scenario("up", 4), scenario("down", 0)]);
+        let entries = crate::report::tables::entries(&runs);
+        let charts = charts(&entries);
+        let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
+        // No TPOT anywhere (replies not streamed): no TPOT chart, and no empty panel for it.
+        assert_eq!(
+            names,
+            [
+                "overview",
+                "latency_distribution",
+                "ttft_percentiles",
+                "throughput"
+            ]
+        );
+        assert_eq!(charts[0].panels.len(), 3);
+        for c in &charts {
+            for p in &c.panels {
+                match p {
+                    Panel::Bars { categories, .. } => assert_eq!(categories, &["up"]),
+                    Panel::Cdf { lines, .. } => assert_eq!(lines.len(), 1),
+                    other => panic!("unexpected panel {other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            not_charted(&entries),
+            ["Not charted, no successful requests: down."]
+        );
+    }
 }

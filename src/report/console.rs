@@ -3,8 +3,9 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
+use crate::measure::health::ClientLoad;
 use crate::measure::record::Outcome;
-use crate::measure::stats::Dist;
+use crate::measure::stats::{Dist, Metrics, Outcomes};
 use crate::results::file::ScenarioResult;
 
 fn fmt(x: f64) -> String {
@@ -31,20 +32,7 @@ pub fn latency_table(sc: &ScenarioResult) -> Table {
         "n",
     ]);
     let m = &sc.metrics;
-    let mut rows: Vec<(&str, &Option<Dist>)> = vec![("TTFT", &m.ttft_ms)];
-    // Reasoning replies: the first answer token, after the reasoning.
-    if m.ttft_answer_ms.is_some() {
-        rows.push(("TTFT answer", &m.ttft_answer_ms));
-        rows.push(("reasoning", &m.reasoning_ms));
-    }
-    rows.push(("TPOT", &m.tpot_ms));
-    rows.push(("ITL", &m.itl_ms));
-    // Several tokens per chunk: the gap per token too, and how many a chunk carried.
-    if m.itl_per_token_ms.is_some() {
-        rows.push(("ITL per token", &m.itl_per_token_ms));
-        rows.push(("tokens/chunk (n)", &m.tokens_per_chunk));
-    }
-    rows.extend([("E2E", &m.e2e_ms), ("queue", &m.queue_ms)]);
+    let rows = latency_dists(m);
     for (name, d) in rows {
         let mut row = vec![name.to_string()];
         match d {
@@ -68,8 +56,152 @@ pub fn latency_table(sc: &ScenarioResult) -> Table {
     t
 }
 
+/// The latency rows a scenario shows, in order: TTFT, then for reasoning replies the first
+/// answer token and the reasoning time, TPOT, ITL, then for several tokens per chunk the gap
+/// per token and the tokens per chunk, E2E and queue. Console and reports share it.
+pub(crate) fn latency_dists(m: &Metrics) -> Vec<(&'static str, &Option<Dist>)> {
+    let mut rows: Vec<(&str, &Option<Dist>)> = vec![("TTFT", &m.ttft_ms)];
+    if m.ttft_answer_ms.is_some() {
+        rows.push(("TTFT answer", &m.ttft_answer_ms));
+        rows.push(("reasoning", &m.reasoning_ms));
+    }
+    rows.push(("TPOT", &m.tpot_ms));
+    rows.push(("ITL", &m.itl_ms));
+    if m.itl_per_token_ms.is_some() {
+        rows.push(("ITL per token", &m.itl_per_token_ms));
+        rows.push(("tokens/chunk (n)", &m.tokens_per_chunk));
+    }
+    rows.extend([("E2E", &m.e2e_ms), ("queue", &m.queue_ms)]);
+    rows
+}
+
+/// "12 embedded or ranked (mean 4.0 per request), 8.0 inputs/s, 96.0 input tok/s".
+pub(crate) fn inputs_text(m: &Metrics) -> Option<String> {
+    let (i, rate) = (m.inputs.as_ref()?, m.inputs_per_s?);
+    Some(format!(
+        "{} embedded or ranked (mean {:.1} per request), {:.1} inputs/s, {:.1} input tok/s",
+        i.total, i.mean, rate, m.total_tokens_per_s
+    ))
+}
+
+/// "240 reasoning tokens (mean 20.0), 120 answer tokens (mean 10.0)".
+pub(crate) fn reasoning_text(m: &Metrics) -> Option<String> {
+    let (r, a) = (m.reasoning_tokens.as_ref()?, m.answer_tokens.as_ref()?);
+    Some(format!(
+        "{} reasoning tokens (mean {:.1}), {} answer tokens (mean {:.1})",
+        r.total, r.mean, a.total, a.mean
+    ))
+}
+
 /// Error messages shown under the outcomes at most.
 const ERRORS_SHOWN: usize = 5;
+
+/// "2.00 req/s, 100.0 output tok/s, 150.0 total tok/s (sent at 2.00 req/s)".
+pub(crate) fn throughput_text(m: &Metrics) -> String {
+    let mut s = format!(
+        "{:.2} req/s, {:.1} output tok/s, {:.1} total tok/s",
+        m.requests_per_s, m.output_tokens_per_s, m.total_tokens_per_s
+    );
+    if let Some(r) = m.sent_requests_per_s {
+        s.push_str(&format!(" (sent at {r:.2} req/s)"));
+    }
+    s
+}
+
+/// "100 in (mean 10.0), 200 out (mean 20.0), cache hit rate 5.0%".
+pub(crate) fn tokens_text(m: &Metrics) -> String {
+    let mut s = format!(
+        "{} in (mean {:.1}), {} out (mean {:.1})",
+        m.input_tokens.total, m.input_tokens.mean, m.output_tokens.total, m.output_tokens.mean
+    );
+    if let Some(c) = m.cache_hit_rate {
+        s.push_str(&format!(", cache hit rate {:.1}%", c * 100.0));
+    }
+    s
+}
+
+/// "10 scheduled: 9 succeeded, 1 timeout".
+pub(crate) fn outcomes_text(o: &Outcomes) -> String {
+    let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
+    for oc in Outcome::ALL.iter().skip(1) {
+        let n = o.get(*oc);
+        if n > 0 {
+            parts.push(format!("{n} {}", oc.as_str()));
+        }
+    }
+    format!("{} scheduled: {}", o.scheduled, parts.join(", "))
+}
+
+/// What the client cost, and the verdict when it was the limit.
+pub(crate) fn client_text(c: &ClientLoad) -> String {
+    let mut parts = Vec::new();
+    if let (Some(cpu), Some(share)) = (c.cpu_s, c.cpu_share) {
+        parts.push(format!(
+            "{cpu:.2} CPU s ({:.0}% of {} core(s))",
+            share * 100.0,
+            c.cores
+        ));
+    }
+    if let Some(l) = &c.schedule_lateness_ms {
+        parts.push(format!(
+            "schedule lateness p50 {:.3} ms p99 {:.3} ms",
+            l.p50, l.p99
+        ));
+    }
+    let mut s = parts.join(", ");
+    if !c.trustworthy {
+        s.push_str(" — NOT TRUSTWORTHY: the client was the limit (see warnings)");
+    }
+    s.trim_start().to_string()
+}
+
+/// The verdict on a client that was the limit, with its reasons; `None` when it kept up.
+pub(crate) fn verdict(sc: &ScenarioResult) -> Option<String> {
+    let c = sc.client.as_ref().filter(|c| !c.trustworthy)?;
+    let mut s = String::from("NOT TRUSTWORTHY: the client was the limit");
+    if !c.reasons.is_empty() {
+        s.push_str(&format!(" ({})", c.reasons.join("; ")));
+    }
+    Some(s)
+}
+
+/// Retried attempts, when there were any.
+pub(crate) fn retried_text(o: &Outcomes) -> Option<String> {
+    (o.retried_attempts > 0).then(|| {
+        format!(
+            "{} (in the records, not in the outcomes above)",
+            o.retried_attempts
+        )
+    })
+}
+
+/// Requests resent on a new connection, when there were any.
+pub(crate) fn resent_text(o: &Outcomes) -> Option<String> {
+    (o.stale_connection_resends > 0).then(|| {
+        format!(
+            "{} (the server closed kept-alive connections after its responses; --no-keepalive avoids reuse)",
+            o.stale_connection_resends
+        )
+    })
+}
+
+/// The error-adjusted view, when something failed.
+pub(crate) fn error_adjusted_text(m: &Metrics) -> Option<String> {
+    let ea = m
+        .error_adjusted
+        .as_ref()
+        .filter(|ea| ea.success_rate < 1.0)?;
+    let q = |x: Option<f64>| x.map_or("failed".to_string(), fmt);
+    Some(format!(
+        "{:.1}% succeeded; failures as worst case: TTFT p50 {} p99 {}, E2E p50 {} p99 {} ms; goodput {:.1} tok/s",
+        ea.success_rate * 100.0,
+        q(ea.ttft_ms.p50),
+        q(ea.ttft_ms.p99),
+        q(ea.e2e_ms.p50),
+        q(ea.e2e_ms.p99),
+        ea.goodput_tokens_per_s
+    ))
+}
 
 /// The console text of one scenario: latency table, throughput, outcomes and why requests
 /// failed, the client's own load, warnings.
@@ -82,46 +214,15 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
     );
     s.push_str(&latency_table(sc).to_string());
     s.push('\n');
-    s.push_str(&format!(
-        "Throughput: {:.2} req/s, {:.1} output tok/s, {:.1} total tok/s",
-        m.requests_per_s, m.output_tokens_per_s, m.total_tokens_per_s
-    ));
-    if let Some(r) = m.sent_requests_per_s {
-        s.push_str(&format!(" (sent at {r:.2} req/s)"));
+    s.push_str(&format!("Throughput: {}\n", throughput_text(m)));
+    s.push_str(&format!("Tokens: {}\n", tokens_text(m)));
+    if let Some(t) = inputs_text(m) {
+        s.push_str(&format!("Inputs: {t}\n"));
     }
-    s.push('\n');
-    s.push_str(&format!(
-        "Tokens: {} in (mean {:.1}), {} out (mean {:.1})",
-        m.input_tokens.total, m.input_tokens.mean, m.output_tokens.total, m.output_tokens.mean
-    ));
-    if let Some(c) = m.cache_hit_rate {
-        s.push_str(&format!(", cache hit rate {:.1}%", c * 100.0));
+    if let Some(t) = reasoning_text(m) {
+        s.push_str(&format!("Reasoning replies: {t}\n"));
     }
-    s.push('\n');
-    if let (Some(i), Some(rate)) = (&m.inputs, m.inputs_per_s) {
-        s.push_str(&format!(
-            "Inputs: {} embedded or ranked (mean {:.1} per request), {:.1} inputs/s, {:.1} input tok/s\n",
-            i.total, i.mean, rate, m.total_tokens_per_s
-        ));
-    }
-    if let (Some(r), Some(a)) = (&m.reasoning_tokens, &m.answer_tokens) {
-        s.push_str(&format!(
-            "Reasoning replies: {} reasoning tokens (mean {:.1}), {} answer tokens (mean {:.1})\n",
-            r.total, r.mean, a.total, a.mean
-        ));
-    }
-    let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
-    for oc in Outcome::ALL.iter().skip(1) {
-        let n = o.get(*oc);
-        if n > 0 {
-            parts.push(format!("{n} {}", oc.as_str()));
-        }
-    }
-    s.push_str(&format!(
-        "Outcomes: {} scheduled: {}\n",
-        o.scheduled,
-        parts.join(", ")
-    ));
+    s.push_str(&format!("Outcomes: {}\n", outcomes_text(o)));
     // Why they failed, most frequent first (as oha does): the server's own words.
     for e in sc.errors.iter().take(ERRORS_SHOWN) {
         s.push_str(&format!("  {} × {}\n", e.count, e.message));
@@ -133,51 +234,16 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
         ));
     }
     if let Some(c) = &sc.client {
-        let mut line = String::from("Client:");
-        if let (Some(cpu), Some(share)) = (c.cpu_s, c.cpu_share) {
-            line.push_str(&format!(
-                " {cpu:.2} CPU s ({:.0}% of {} core(s))",
-                share * 100.0,
-                c.cores
-            ));
-        }
-        if let Some(l) = &c.schedule_lateness_ms {
-            line.push_str(&format!(
-                ", schedule lateness p50 {:.3} ms p99 {:.3} ms",
-                l.p50, l.p99
-            ));
-        }
-        if !c.trustworthy {
-            line.push_str(" — NOT TRUSTWORTHY: the client was the limit (see warnings)");
-        }
-        s.push_str(&line);
-        s.push('\n');
+        s.push_str(&format!("Client: {}\n", client_text(c)));
     }
-    if o.retried_attempts > 0 {
-        s.push_str(&format!(
-            "Retried attempts: {} (in the records, not in the outcomes above)\n",
-            o.retried_attempts
-        ));
+    if let Some(t) = retried_text(o) {
+        s.push_str(&format!("Retried attempts: {t}\n"));
     }
-    if o.stale_connection_resends > 0 {
-        s.push_str(&format!(
-            "Resent on a new connection: {} (the server closed kept-alive connections after its responses; --no-keepalive avoids reuse)\n",
-            o.stale_connection_resends
-        ));
+    if let Some(t) = resent_text(o) {
+        s.push_str(&format!("Resent on a new connection: {t}\n"));
     }
-    if let Some(ea) = &m.error_adjusted
-        && ea.success_rate < 1.0
-    {
-        let q = |x: Option<f64>| x.map_or("failed".to_string(), fmt);
-        s.push_str(&format!(
-            "Error-adjusted: {:.1}% succeeded; failures as worst case: TTFT p50 {} p99 {}, E2E p50 {} p99 {} ms; goodput {:.1} tok/s\n",
-            ea.success_rate * 100.0,
-            q(ea.ttft_ms.p50),
-            q(ea.ttft_ms.p99),
-            q(ea.e2e_ms.p50),
-            q(ea.e2e_ms.p99),
-            ea.goodput_tokens_per_s
-        ));
+    if let Some(t) = error_adjusted_text(m) {
+        s.push_str(&format!("Error-adjusted: {t}\n"));
     }
     for w in &sc.warnings {
         s.push_str(&format!("warning: {w}\n"));

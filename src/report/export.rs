@@ -45,6 +45,12 @@ impl Format {
 /// Renders finished runs as one file's bytes.
 pub trait Exporter {
     fn render(&self, runs: &[ResultFile]) -> anyhow::Result<Vec<u8>>;
+
+    /// Files that go beside the main one, by the suffix their name gets before the extension
+    /// (`result.turns.csv`), each only when the runs have its content.
+    fn companions(&self, _runs: &[ResultFile]) -> Vec<(&'static str, Vec<u8>)> {
+        Vec::new()
+    }
 }
 
 /// The result file itself (one run: the first).
@@ -60,11 +66,19 @@ impl Exporter for Json {
     }
 }
 
-/// `results.csv`: one row per scenario, stable append-only columns.
+/// `results.csv`: one row per scenario, stable append-only columns; conversations add
+/// `turns` and `rag` files beside it.
 struct Csv;
 impl Exporter for Csv {
     fn render(&self, runs: &[ResultFile]) -> anyhow::Result<Vec<u8>> {
         Ok(super::tables::csv(runs).into_bytes())
+    }
+
+    fn companions(&self, runs: &[ResultFile]) -> Vec<(&'static str, Vec<u8>)> {
+        super::tables::companion_csvs(runs)
+            .into_iter()
+            .map(|(name, csv)| (name, csv.into_bytes()))
+            .collect()
     }
 }
 
@@ -85,7 +99,7 @@ impl Exporter for Html {
             .iter()
             .map(|c| Ok((c.name.clone(), super::charts::svg(c)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(super::html::html(runs, &svgs).into_bytes())
+        Ok(super::html::html(runs, &svgs, &super::charts::not_charted(&entries)).into_bytes())
     }
 }
 

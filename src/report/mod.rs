@@ -2,9 +2,12 @@
 
 pub mod charts;
 pub mod console;
+pub(crate) mod experiments;
 pub mod export;
 pub mod html;
+pub(crate) mod model;
 pub mod render;
+pub(crate) mod sections;
 pub mod tables;
 pub mod telemetry;
 pub mod turns;

@@ -10,6 +10,7 @@ use std::sync::Once;
 use anyhow::anyhow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::charts::{Chart, Panel};
 
@@ -61,9 +62,11 @@ fn upper(max: f64) -> f64 {
     if max > 0.0 { max * 1.12 } else { 1.0 }
 }
 
+/// A label cut to fit among `n` others side by side (`n` = 0: standing upright, 24 characters).
 fn short(label: &str, n: usize) -> String {
     let limit = match n {
-        0..=4 => 28,
+        0 => 24,
+        1..=4 => 28,
         5..=8 => 16,
         _ => 10,
     };
@@ -87,10 +90,12 @@ fn draw_bars<DB: DrawingBackend>(
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
         .fold(0.0, f64::max);
+    // Many scenarios: their names stand upright under the bars, long enough to tell apart.
+    let upright = n > 6;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", CAPTION))
         .margin(12)
-        .x_label_area_size(45)
+        .x_label_area_size(if upright { 190 } else { 45 })
         .y_label_area_size(70)
         // Headroom above the bars keeps the legend clear of them.
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..upper(max) * 1.25)
@@ -102,7 +107,7 @@ fn draw_bars<DB: DrawingBackend>(
         .x_labels(n + 1)
         .x_label_formatter(&|v| {
             let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats.len() {
+            if !upright && (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats.len() {
                 short(&cats[i as usize], cats.len())
             } else {
                 String::new()
@@ -115,6 +120,24 @@ fn draw_bars<DB: DrawingBackend>(
         .axis_desc_style(("sans-serif", DESC))
         .draw()
         .map_err(err)?;
+    if upright {
+        // Drawn here rather than by the mesh, which centres rotated labels on the axis.
+        let style = ("sans-serif", LABEL)
+            .into_font()
+            .transform(FontTransform::Rotate90)
+            .into_text_style(area)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        let base = area.get_base_pixel();
+        for (i, c) in categories.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(i as f64, 0.0));
+            area.draw(&Text::new(
+                short(c, 0),
+                (x - base.0, y - base.1 + 8),
+                style.clone(),
+            ))
+            .map_err(err)?;
+        }
+    }
     let k = series.len().max(1) as f64;
     let width = 0.8 / k;
     for (si, (name, values)) in series.iter().enumerate() {
@@ -146,6 +169,23 @@ fn tick(v: f64) -> String {
     } else {
         let s = format!("{v:.2}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Tick label on an axis `span` wide: as `tick`, with the decimals a narrow span needs to
+/// tell its ticks apart (38.5 and 39 on an axis from 37.6 to 40, not 38 and 39 twice).
+fn tick_on(v: f64, span: f64) -> String {
+    if !(span > 0.0 && span < 10.0) {
+        return tick(v);
+    }
+    // One decimal more than the tick step's first digit needs (steps of 0.25 exist); trailing
+    // zeros are dropped.
+    let digits = (1.0 - (span / 10.0).log10().floor()).clamp(0.0, 5.0) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
@@ -220,7 +260,7 @@ fn draw_lines<DB: DrawingBackend>(
     let labels = values.clone();
     let x_fmt = move |v: &f64| -> String {
         if numeric {
-            return tick(*v);
+            return tick_on(*v, xb - xa);
         }
         let i = v.round();
         if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
@@ -343,4 +383,18 @@ pub fn svg(chart: &Chart) -> anyhow::Result<String> {
         chart,
     )?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_on_a_narrow_axis_keep_the_decimals_that_tell_them_apart() {
+        assert_eq!(tick_on(38.5, 2.4), "38.5");
+        assert_eq!(tick_on(39.0, 2.4), "39");
+        assert_eq!(tick_on(1.25, 2.4), "1.25");
+        assert_eq!(tick_on(250.0, 1000.0), "250");
+        assert_eq!(tick_on(0.125, 40.0), tick(0.125));
+    }
 }

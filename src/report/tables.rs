@@ -1,9 +1,13 @@
 //! Text reports from saved results: Markdown, plain text, CSV. Pure: results in, strings out.
+//! Each scenario's section comes from `sections` (the content the console shows).
 
+use super::model::{self, Cell, Table};
+use super::sections;
 use crate::measure::record::Outcome;
 use crate::results::file::{ResultFile, ScenarioResult};
 
 /// One scenario with the run it belongs to and the label reports show for it.
+#[derive(Clone)]
 pub struct Entry<'a> {
     /// Label in tables and legends (the scenario name; run-qualified when several runs).
     pub label: String,
@@ -44,14 +48,6 @@ pub(crate) fn f(x: Option<f64>) -> String {
         Some(v) => format!("{v:.2}"),
     }
 }
-
-const LATENCIES: [(&str, &str); 5] = [
-    ("TTFT", "ttft_ms"),
-    ("TPOT", "tpot_ms"),
-    ("ITL", "itl_ms"),
-    ("E2E", "e2e_ms"),
-    ("queue", "queue_ms"),
-];
 
 fn system_line(r: &ResultFile) -> String {
     let Some(sys) = &r.system else {
@@ -102,33 +98,6 @@ pub(crate) fn run_header(r: &ResultFile) -> Vec<(String, String)> {
     ]
 }
 
-fn outcome_text(s: &ScenarioResult) -> String {
-    let o = &s.outcomes;
-    let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
-    for oc in Outcome::ALL.iter().skip(1) {
-        let n = o.get(*oc);
-        if n > 0 {
-            parts.push(format!("{n} {}", oc.as_str()));
-        }
-    }
-    format!("{} scheduled: {}", o.scheduled, parts.join(", "))
-}
-
-fn md_table(head: &[&str], rows: &[Vec<String>]) -> String {
-    let mut s = format!("| {} |\n", head.join(" | "));
-    s.push_str(&format!(
-        "|{}\n",
-        head.iter()
-            .enumerate()
-            .map(|(i, _)| if i == 0 { " --- |" } else { " ---: |" })
-            .collect::<String>()
-    ));
-    for r in rows {
-        s.push_str(&format!("| {} |\n", r.join(" | ")));
-    }
-    s
-}
-
 /// Latency rows of one scenario: metric, min, mean, p50, p90, p95, p99, max, n.
 /// Header of `slo_rows`.
 pub(crate) const SLO_HEAD: [&str; 3] = ["target", "measured", "verdict"];
@@ -154,11 +123,16 @@ pub(crate) fn slo_rows(
 
 /// The latency table of one scenario (header `LAT_HEAD`).
 pub(crate) fn latency_rows(s: &ScenarioResult) -> Vec<Vec<String>> {
-    LATENCIES
-        .iter()
-        .map(|(name, key)| {
-            let d = s.metrics.latency(key);
-            let mut row = vec![format!("{name} (ms)")];
+    super::console::latency_dists(&s.metrics)
+        .into_iter()
+        .map(|(name, d)| {
+            // Counts say their unit in the name ("tokens/chunk (n)"); the rest are ms.
+            let label = if name.ends_with(')') {
+                name.to_string()
+            } else {
+                format!("{name} (ms)")
+            };
+            let mut row = vec![label];
             match d {
                 Some(d) => {
                     row.extend(
@@ -183,8 +157,13 @@ pub(crate) fn overview_rows(entries: &[Entry]) -> Vec<Vec<String>> {
         .iter()
         .map(|e| {
             let m = &e.scenario.metrics;
+            let untrusted = e.scenario.client.as_ref().is_some_and(|c| !c.trustworthy);
             vec![
-                e.label.clone(),
+                if untrusted {
+                    format!("{} (NOT TRUSTWORTHY)", e.label)
+                } else {
+                    e.label.clone()
+                },
                 format!(
                     "{}/{}",
                     e.scenario.outcomes.get(Outcome::Succeeded),
@@ -218,7 +197,7 @@ pub(crate) const OVERVIEW_HEAD: [&str; 9] = [
     "goodput",
 ];
 
-/// `summary.md`.
+/// `summary.md`: run headers, the overview, then each scenario's section.
 pub fn markdown(runs: &[ResultFile]) -> String {
     let entries = entries(runs);
     let mut s = String::from("# llmbench report\n\n");
@@ -229,62 +208,19 @@ pub fn markdown(runs: &[ResultFile]) -> String {
         s.push('\n');
     }
     s.push_str("## Overview\n\n");
-    s.push_str(&md_table(&OVERVIEW_HEAD, &overview_rows(&entries)));
+    s.push_str(&model::md_table(&OVERVIEW_HEAD, &overview_rows(&entries)));
     for e in &entries {
-        let sc = e.scenario;
-        let m = &sc.metrics;
         s.push_str(&format!("\n## {}\n\n", e.label));
         s.push_str(&format!(
             "Parameters: `{}`\n\n",
-            serde_json::to_string(&sc.params).unwrap_or_default()
+            serde_json::to_string(&e.scenario.params).unwrap_or_default()
         ));
-        s.push_str(&md_table(&LAT_HEAD, &latency_rows(sc)));
-        s.push_str(&format!(
-            "\n- **Throughput:** {:.2} req/s, {:.1} output tok/s, {:.1} total tok/s over {:.2} s\n",
-            m.requests_per_s, m.output_tokens_per_s, m.total_tokens_per_s, m.duration_s
-        ));
-        s.push_str(&format!(
-            "- **Tokens:** {} in (mean {:.1}), {} out (mean {:.1})\n",
-            m.input_tokens.total, m.input_tokens.mean, m.output_tokens.total, m.output_tokens.mean
-        ));
-        s.push_str(&format!("- **Outcomes:** {}\n", outcome_text(sc)));
-        if let Some(slo) = &sc.slo {
-            s.push_str("\nTargets:\n\n");
-            s.push_str(&md_table(&SLO_HEAD, &slo_rows(slo, |t| format!("`{t}`"))));
-            s.push_str(&format!(
-                "\nGoodput: {}/{} requests ({:.1}%), {:.2} req/s\n",
-                slo.goodput.good,
-                slo.goodput.scheduled,
-                slo.goodput.share * 100.0,
-                slo.goodput.requests_per_s
-            ));
-        }
-        for err in &sc.errors {
-            s.push_str(&format!("- error ×{}: {}\n", err.count, err.message));
-        }
-        for w in &sc.warnings {
-            s.push_str(&format!("- warning: {w}\n"));
-        }
+        s.push_str(&model::markdown(&sections::scenario(e.scenario)));
     }
     s
 }
 
-fn text_table(head: &[&str], rows: &[Vec<String>]) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_style(comfy_table::presets::ASCII_MARKDOWN);
-    t.set_header(head.to_vec());
-    for r in rows {
-        t.add_row(r.clone());
-    }
-    for i in 1..head.len() {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(comfy_table::CellAlignment::Right);
-        }
-    }
-    t.to_string()
-}
-
-/// `summary.txt`.
+/// `summary.txt`: the same content as `summary.md`, as plain text.
 pub fn text(runs: &[ResultFile]) -> String {
     let entries = entries(runs);
     let mut s = String::from("llmbench report\n===============\n\n");
@@ -294,23 +230,11 @@ pub fn text(runs: &[ResultFile]) -> String {
         }
         s.push('\n');
     }
-    s.push_str(&text_table(&OVERVIEW_HEAD, &overview_rows(&entries)));
+    s.push_str(&model::text_table(&OVERVIEW_HEAD, &overview_rows(&entries)));
     s.push('\n');
     for e in &entries {
-        let m = &e.scenario.metrics;
         s.push_str(&format!("\nScenario {}\n", e.label));
-        s.push_str(&text_table(&LAT_HEAD, &latency_rows(e.scenario)));
-        s.push_str(&format!(
-            "\nThroughput: {:.2} req/s, {:.1} output tok/s, {:.1} total tok/s over {:.2} s\nOutcomes: {}\n",
-            m.requests_per_s,
-            m.output_tokens_per_s,
-            m.total_tokens_per_s,
-            m.duration_s,
-            outcome_text(e.scenario)
-        ));
-        if let Some(slo) = &e.scenario.slo {
-            s.push_str(&crate::measure::slo::text(slo));
-        }
+        s.push_str(&model::text(&sections::scenario(e.scenario)));
     }
     s
 }
@@ -363,15 +287,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "goodput_share",
     "goodput_requests_per_s",
     "slo_passed",
+    "client_trustworthy",
 ];
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
 
 fn num(x: Option<f64>) -> String {
     x.map_or(String::new(), |v| format!("{v}"))
@@ -424,16 +341,51 @@ pub fn csv(runs: &[ResultFile]) -> String {
                 .as_ref()
                 .map_or(String::new(), |v| v.passed.to_string()),
         );
-        debug_assert_eq!(row.len(), CSV_COLUMNS.len());
-        out.push_str(
-            &row.iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(","),
+        row.push(
+            s.client
+                .as_ref()
+                .map_or(String::new(), |c| c.trustworthy.to_string()),
         );
-        out.push('\n');
+        debug_assert_eq!(row.len(), CSV_COLUMNS.len());
+        out.push_str(&model::csv_line(&row));
     }
     out
+}
+
+/// A CSV of one table per scenario (`pick`), long form: `run_id`, `scenario`, then the
+/// table's columns; `None` when no scenario has the table.
+fn table_csv(runs: &[ResultFile], pick: fn(&ScenarioResult) -> Option<Table>) -> Option<String> {
+    let mut out = String::new();
+    for e in entries(runs) {
+        let Some(t) = pick(e.scenario) else {
+            continue;
+        };
+        if out.is_empty() {
+            let mut head = vec!["run_id", "scenario"];
+            head.extend(t.csv_head());
+            out.push_str(&model::csv_line(&head));
+        }
+        for r in &t.rows {
+            let mut row = vec![e.run.run_id.clone(), e.scenario.name.clone()];
+            row.extend(r.iter().flat_map(Cell::raw));
+            out.push_str(&model::csv_line(&row));
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The CSV files beside `results.csv`, by name stem, each only when some scenario has it:
+/// `turns` (per-turn statistics of conversations) and `rag` (with and without documents).
+/// Their rows are not scenarios, so they are files of their own rather than columns or
+/// sections of `results.csv`, which stays one row per scenario.
+pub fn companion_csvs(runs: &[ResultFile]) -> Vec<(&'static str, String)> {
+    [
+        ("turns", table_csv(runs, super::turns::per_turn)),
+        ("rag", table_csv(runs, super::turns::rag)),
+    ]
+    .into_iter()
+    .filter_map(|(name, csv)| Some((name, csv?)))
+    .collect()
 }
 
 #[cfg(test)]

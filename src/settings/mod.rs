@@ -418,6 +418,15 @@ pub fn format_path(
         .with_extension(f.name())
 }
 
+/// A file written beside a `--format` file (`result.csv` → `result.turns.csv`).
+pub fn companion_path(path: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned());
+    path.with_extension(match ext {
+        Some(ext) => format!("{name}.{ext}"),
+        None => name.to_string(),
+    })
+}
+
 /// Output paths: each writable as a regular file, none the same as another or as an input.
 fn check_paths(a: &RunArgs, s: &RunSettings) -> anyhow::Result<()> {
     let mut c = outputs::PathCheck::default();
@@ -441,6 +450,12 @@ fn check_paths(a: &RunArgs, s: &RunSettings) -> anyhow::Result<()> {
         let path = format_path(output, &s.run_id, *f);
         if Some(path.as_path()) != output {
             c.output("--format", &path);
+        }
+        // Conversations add per-turn and RAG tables beside the CSV.
+        if *f == Format::Csv && a.workload.conversations.is_some() {
+            for name in ["turns", "rag"] {
+                c.output("--format", &companion_path(&path, name));
+            }
         }
     }
     let w = &a.workload;

@@ -2,6 +2,7 @@
 //! timing-truth tests are the `truth` binary, run one at a time).
 
 mod common;
+mod compare;
 mod conversations;
 mod diskfull;
 mod faults;

@@ -285,128 +285,288 @@ fn export_gives_back_the_result_file_byte_for_byte() {
     assert_eq!(o.stdout, original, "export to standard output");
 }
 
-/// Runs the built-in simulator (TTFT 50 ms, ITL 5 ms, 10 tokens) or `url` with `args`, into
-/// `dir/name`.
-fn run_into(dir: &TempDir, name: &str, url: Option<&str>, args: &[&str]) -> std::path::PathBuf {
+/// Fast fixed timing for report tests.
+const QUICK: [&str; 6] = ["--ttft-ms", "5", "--itl-ms", "1", "--tokens", "4"];
+
+/// `llmbench SUB ARGS -q -o DIR/NAME`, with `QUICK` timing unless `ARGS` set a TTFT; the exit
+/// code must be `want`.
+fn result_to(dir: &TempDir, name: &str, sub: &str, args: &[&str], want: i32) -> String {
     let out = dir.path(name);
+    let quick: &[&str] = if args.contains(&"--ttft-ms") {
+        &QUICK[2..]
+    } else {
+        &QUICK
+    };
     let o = bin()
-        .arg("run")
-        .args(url)
-        .args(["-n", "10", "-q", "-o"])
-        .arg(&out)
+        .arg(sub)
         .args(args)
-        .args(FIXED)
+        .args(quick)
+        .args(["-q", "-o"])
+        .arg(&out)
         .output()
         .unwrap();
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    out
+    assert_eq!(code(&o), want, "{sub} {args:?}: {}", text(&o));
+    out.to_string_lossy().into_owned()
 }
 
-fn compare_json(
-    dir: &TempDir,
-    base: &std::path::Path,
-    new: &std::path::Path,
-) -> (String, serde_json::Value) {
-    let json = dir.path("cmp.json");
+/// `llmbench report FILES --out DIR/rep` → (report dir, stderr).
+fn report_of(dir: &TempDir, rep: &str, files: &[&str]) -> (std::path::PathBuf, String) {
+    let rep = dir.path(rep);
     let o = bin()
-        .arg("compare")
-        .arg(base)
-        .arg(new)
-        .args(["--max-regression", "1000%", "--json"])
-        .arg(&json)
+        .arg("report")
+        .args(files)
+        .arg("--out")
+        .arg(&rep)
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o));
-    let v = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    (text(&o), v)
+    (rep, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The charts a report drew, by file stem (PNG and SVG both written), sorted; the resource
+/// timeline is left out (whether a short run got two samples depends on the machine).
+fn charts_in(rep: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(rep.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".png").map(str::to_string))
+        .filter(|n| n != "resources")
+        .collect();
+    names.sort();
+    for n in &names {
+        assert!(rep.join(format!("charts/{n}.svg")).exists(), "{n}.svg");
+    }
+    names
+}
+
+fn read(p: std::path::PathBuf) -> String {
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 #[test]
-fn compare_warns_when_runs_differ_in_load_status_target_or_scenario_name() {
-    let dir = TempDir::new("compare-warn");
-    let closed = run_into(&dir, "closed.json", None, &["-c", "2", "--name", "chat"]);
-    let open = run_into(&dir, "open.json", None, &["--rate", "20", "--name", "chat"]);
-
-    // The same run twice: nothing to warn about, and every row names its unit.
-    let (t, v) = compare_json(&dir, &closed, &closed);
-    assert!(!t.contains("warning:"), "{t}");
-    assert_eq!(v["warnings"], serde_json::json!([]));
-    let units: Vec<(&str, &str)> = v["scenarios"][0]["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["metric"].as_str().unwrap(), r["unit"].as_str().unwrap()))
-        .collect();
-    assert!(units.contains(&("output tok/s", "tok/s")), "{units:?}");
-    assert!(units.contains(&("requests/s", "req/s")), "{units:?}");
-    assert!(units.contains(&("TTFT p50", "ms")), "{units:?}");
-
-    // Closed loop against open loop: the scenario's warning names both loads, and the open
-    // loop's throughput rows say why they have no interval.
-    let (t, v) = compare_json(&dir, &closed, &open);
-    assert!(
-        t.contains(
-            "warning: load shape differs: base closed loop, concurrency 2; new open loop, 20 req/s"
-        ),
-        "{t}"
-    );
-    let sc = &v["scenarios"][0];
-    assert!(
-        sc["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("load shape differs"),
-        "{sc}"
-    );
-    let tok = &sc["rows"][9];
-    assert_eq!(
-        (tok["metric"].as_str(), tok["ci"].is_null()),
-        (Some("output tok/s"), true)
-    );
-    assert!(
-        tok["no_interval"].as_str().unwrap().contains("open loop"),
-        "{tok}"
-    );
-
-    // A cancelled run (the status as a Ctrl-C writes it) is named in a warning.
-    let mut r = ResultFile::read(&closed).unwrap();
-    r.status = llmbench::results::file::RunStatus::Cancelled;
-    let cancelled = dir.path("cancelled.json");
-    r.write(&cancelled).unwrap();
-    let (t, v) = compare_json(&dir, &closed, &cancelled);
-    assert!(t.contains("warning: the new run was cancelled"), "{t}");
-    assert!(
-        v["warnings"][0].as_str().unwrap().contains("cancelled"),
-        "{v}"
-    );
-
-    // Another server: the targets differ.
-    let server = ServeChild::start(&FIXED);
-    let elsewhere = run_into(
+fn runs_of_different_kinds_get_their_own_charts_and_failed_runs_none() {
+    let dir = TempDir::new("mixedreport");
+    let conc = result_to(&dir, "conc.json", "sweep", &["-c", "1,2,4", "-n", "3"], 0);
+    let prompt = result_to(
         &dir,
-        "elsewhere.json",
-        Some(&server.url),
-        &["-c", "2", "--name", "chat"],
+        "prompt.json",
+        "run",
+        &["--suite", "prompt-lengths", "-n", "2"],
+        0,
     );
-    let (t, _) = compare_json(&dir, &closed, &elsewhere);
-    assert!(
-        t.contains("warning: the runs measured different targets (the built-in simulator → http://127.0.0.1:"),
-        "{t}"
+    let temp = result_to(
+        &dir,
+        "temp.json",
+        "sweep",
+        &["--temperature", "0,0.7,1.5", "-n", "2"],
+        0,
+    );
+    let failed = result_to(
+        &dir,
+        "fail.json",
+        "run",
+        &["-n", "3", "--fault", "http-500"],
+        1,
     );
 
-    // One scenario each, named differently: never paired; compare says which names it has.
-    let other = run_into(&dir, "other.json", None, &["-c", "2", "--name", "other"]);
-    let o = bin()
-        .arg("compare")
-        .arg(&closed)
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert_eq!(code(&o), 2, "{}", text(&o));
-    let t = text(&o);
-    assert!(
-        t.contains("no scenario of the same name") && t.contains("base has chat, new has other"),
-        "{t}"
+    let (rep, _) = report_of(&dir, "mixed", &[&conc, &prompt, &temp]);
+    // One experiment chart per run, each over its own scenarios; before, the eleven scenarios
+    // were one concurrency series (eight of them at c=1) and the other two charts were missing.
+    assert_eq!(
+        charts_in(&rep),
+        [
+            "concurrency_scaling",
+            "latency_distribution",
+            "overview",
+            "prompt_length_impact",
+            "temperature_impact",
+            "throughput",
+            "throughput_vs_batch_size",
+            "tpot_percentiles",
+            "ttft_percentiles",
+        ]
     );
-    assert!(!t.contains("chat → other"), "{t}");
+    for (chart, title, x) in [
+        (
+            "concurrency_scaling",
+            "Concurrency scaling (3 scenarios)",
+            "concurrency (requests in flight)",
+        ),
+        (
+            "prompt_length_impact",
+            "Prompt-length impact (5 scenarios)",
+            "prompt length (tokens)",
+        ),
+        (
+            "temperature_impact",
+            "Temperature impact (3 scenarios)",
+            "sampling temperature",
+        ),
+    ] {
+        let svg = read(rep.join(format!("charts/{chart}.svg")));
+        assert!(svg.contains(title), "{chart}: no {title:?}");
+        assert!(svg.contains(x), "{chart}: no {x:?}");
+    }
+
+    // A run where nothing succeeded: no chart with empty axes, the words instead.
+    let (rep, stderr) = report_of(&dir, "failed", &[&failed]);
+    assert_eq!(charts_in(&rep), Vec::<String>::new());
+    assert!(stderr.contains("no successful requests"), "{stderr}");
+    let html = read(rep.join("report.html"));
+    assert!(
+        html.contains("No latency or throughput charts: no successful requests"),
+        "{html}"
+    );
+    assert!(!html.contains("<svg") || rep.join("charts/resources.svg").exists());
+    let md = read(rep.join("summary.md"));
+    assert!(
+        md.contains("> **No successful requests: 3 scheduled"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("| TTFT (ms) |"),
+        "no empty latency table: {md}"
+    );
+
+    // Beside a run that succeeded: charted without it, and the page says which one is missing.
+    let (rep, _) = report_of(&dir, "both", &[&conc, &failed]);
+    let fail_id = ResultFile::read(std::path::Path::new(&failed))
+        .unwrap()
+        .run_id;
+    let short = fail_id.rsplit('-').next().unwrap();
+    let overview = read(rep.join("charts/overview.svg"));
+    assert!(overview.contains("concurrency=4"));
+    assert!(
+        !overview.contains(&format!("{short} default")),
+        "{short} charted"
+    );
+    let html = read(rep.join("report.html"));
+    assert!(
+        html.contains(&format!(
+            "Not charted, no successful requests: {short} default."
+        )),
+        "{html}"
+    );
+}
+
+#[test]
+fn html_and_markdown_show_the_verdict_client_server_metrics_and_turn_tables() {
+    let dir = TempDir::new("contentreport");
+    // One slot, a 300 ms server, 40 arrivals a second for a second: most are dropped, so the
+    // client was the limit and the scenario is not trustworthy.
+    let untrusted = result_to(
+        &dir,
+        "untrusted.json",
+        "run",
+        &[
+            "--rate",
+            "40",
+            "--arrival",
+            "constant",
+            "--duration",
+            "1s",
+            "--max-concurrency",
+            "1",
+            "--ttft-ms",
+            "300",
+        ],
+        0,
+    );
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/conversations");
+    let conv = result_to(
+        &dir,
+        "conv.json",
+        "run",
+        &["--conversations", examples, "-c", "4", "--format", "csv"],
+        0,
+    );
+    let conv_result = ResultFile::read(std::path::Path::new(&conv)).unwrap();
+    let sc = &conv_result.scenarios[0];
+    let (turns, rag) = (sc.turns.len(), sc.rag.as_ref().expect("rag stats"));
+    assert!(turns > 3);
+    assert!(sc.server_metrics.is_some(), "the simulator serves /metrics");
+
+    let (rep, _) = report_of(&dir, "rep", &[&untrusted, &conv]);
+    let md = read(rep.join("summary.md"));
+    for want in [
+        "(NOT TRUSTWORTHY) |",
+        "> **NOT TRUSTWORTHY: the client was the limit (",
+        "request(s) dropped",
+        "- **Client:** ",
+        "Server metrics (http://127.0.0.1:",
+        "| requests finished | +",
+        "Per turn:",
+        "| turn | ok/sent | messages | context tok |",
+        "With and without documents (RAG):",
+        &format!(
+            "| with docs | {}/{} |",
+            rag.with_documents.succeeded, rag.with_documents.requests
+        ),
+        "Resources (",
+        "- **Warnings:**",
+    ] {
+        assert!(md.contains(want), "summary.md lacks {want:?}:\n{md}");
+    }
+    // The per-turn table: its header, the alignment row, then one row per turn.
+    let turn_rows = md
+        .split("Per turn:\n\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with('|'))
+        .count()
+        - 2;
+    assert_eq!(turn_rows, turns, "one Markdown row per turn");
+    let html = read(rep.join("report.html"));
+    for want in [
+        "<p class=\"alert\">NOT TRUSTWORTHY: the client was the limit (",
+        "<dt>Client</dt>",
+        "<h4>Server metrics (http://127.0.0.1:",
+        "<h4>Per turn</h4>",
+        "<h4>With and without documents (RAG)</h4>",
+        "<td>with docs</td>",
+        "<td>without docs</td>",
+    ] {
+        assert!(html.contains(want), "report.html lacks {want:?}");
+    }
+    assert!(!html.contains("<script"));
+    let txt = read(rep.join("summary.txt"));
+    assert!(txt.contains("!! NOT TRUSTWORTHY") && txt.contains("Per turn:"));
+
+    // CSV: results.csv stays one row per scenario (with the verdict appended); the turn and
+    // RAG tables are files of their own, in the report and beside --format csv.
+    let csv = read(rep.join("results.csv"));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    let head: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(head.last(), Some(&"client_trustworthy"));
+    assert!(lines[1].ends_with(",false"), "{}", lines[1]);
+    let turns_csv = read(rep.join("turns.csv"));
+    assert!(
+        turns_csv.starts_with(
+            "run_id,scenario,turn,succeeded,requests,messages_mean,context_tokens_mean,"
+        )
+    );
+    assert_eq!(turns_csv.lines().count(), turns + 1, "{turns_csv}");
+    let rag_csv = read(rep.join("rag.csv"));
+    let rows: Vec<&str> = rag_csv.lines().collect();
+    assert_eq!(rows.len(), 3, "{rag_csv}");
+    assert!(rows[0].starts_with("run_id,scenario,documents,succeeded,requests,"));
+    assert!(rows[1].contains(",default,with,") && rows[2].contains(",default,without,"));
+    // Beside the run's --format csv: the same rows (written from the run's own numbers, which
+    // may differ in the last digit from the file read back).
+    let beside = std::path::Path::new(&conv);
+    let keys = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(
+        keys(&read(beside.with_extension("turns.csv"))),
+        keys(&turns_csv)
+    );
+    assert_eq!(
+        keys(&read(beside.with_extension("rag.csv"))),
+        keys(&rag_csv)
+    );
 }
