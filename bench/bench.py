@@ -125,7 +125,8 @@ def run_client(url, *args, records=False):
     recs = []
     if records:
         with open(rec) as f:
-            recs = [json.loads(l) for l in f if l.strip()]
+            # The last line is the run's end line ({"run_end": ...}), not a record.
+            recs = [r for r in (json.loads(l) for l in f if l.strip()) if "run_end" not in r]
     shutil.rmtree(tmp, ignore_errors=True)
     return result, recs, ru.ru_utime + ru.ru_stime, peak[0], wall
 

@@ -159,9 +159,16 @@ def check(ok, what):
     if not ok:
         failures.append(what)
 
+def records(path):
+    """The records of a records file; its last line is the run's end line, not a record."""
+    lines = [json.loads(l) for l in open(path) if l.strip()]
+    check(bool(lines) and lines[-1].get("run_end", {}).get("status") == "completed",
+          f"{path}: ends with the run's end line")
+    return [r for r in lines if "run_end" not in r]
+
 def load(name):
     res = json.load(open(f"{work}/{name}.json"))
-    recs = [json.loads(l) for l in open(f"{work}/{name}.jsonl") if l.strip()]
+    recs = records(f"{work}/{name}.jsonl")
     return res, [r for r in recs if not r.get("warmup")]
 
 def body(backend, stream, model):
@@ -228,7 +235,7 @@ for backend in ["openai-chat", "openai-completions"]:
     # server timed it (same requests, in order; the warm-up one included).
     p = path(backend)
     relay = [x["ttft_ms"] for x in proxied if x["path"] == p]
-    allrecs = sorted((json.loads(l) for l in open(f"{work}/{backend}-stream.jsonl") if l.strip()),
+    allrecs = sorted(records(f"{work}/{backend}-stream.jsonl"),
                      key=lambda r: r["sent_at_ms"])
     ours = [r["first_token_at_ms"] - r["sent_at_ms"] for r in allrecs]
     check(len(relay) == len(ours) and None not in relay,
@@ -290,7 +297,8 @@ work, failures = sys.argv[1], []
 for backend in ["openai-chat", "llamacpp"]:
     for c in [1, 4]:
         sc = json.load(open(f"{work}/cpp-{backend}-{c}.json"))["scenarios"][0]
-        recs = [json.loads(l) for l in open(f"{work}/cpp-{backend}-{c}.jsonl") if l.strip()]
+        recs = [r for r in (json.loads(l) for l in open(f"{work}/cpp-{backend}-{c}.jsonl") if l.strip())
+                if "run_end" not in r]
         o = sc["outcomes"]
         resent = sum(1 for r in recs if r.get("stale_connection_resent"))
         ok = o.get("succeeded") == 60 and not o.get("transport_error")
