@@ -118,7 +118,7 @@ pub struct Metrics {
     /// Succeeded requests by where their output token count came from (`server_usage`,
     /// `server_counters`, `tokenizer`, `chunks`).
     #[serde(default)]
-    pub output_token_sources: BTreeMap<String, u64>,
+    pub output_token_sources: BTreeMap<crate::protocol::TokenSource, u64>,
     /// Succeeded requests whose server sent a count that is not a token count (out of range,
     /// negative or fractional), with the first such value; their counts came from the next
     /// source.
@@ -147,14 +147,41 @@ pub struct Metrics {
 impl Metrics {
     /// A latency distribution by its field name (`ttft_ms`, `tpot_ms`, `itl_ms`, `e2e_ms`,
     /// `queue_ms`); `None` for any other name or when there were no samples.
-    pub fn latency(&self, name: &str) -> Option<Dist> {
-        match name {
-            "ttft_ms" => self.ttft_ms,
-            "tpot_ms" => self.tpot_ms,
-            "itl_ms" => self.itl_ms,
-            "e2e_ms" => self.e2e_ms,
-            "queue_ms" => self.queue_ms,
-            _ => None,
+    pub fn latency(&self, which: Latency) -> Option<Dist> {
+        match which {
+            Latency::Ttft => self.ttft_ms,
+            Latency::Tpot => self.tpot_ms,
+            Latency::Itl => self.itl_ms,
+            Latency::E2e => self.e2e_ms,
+            Latency::Queue => self.queue_ms,
+        }
+    }
+}
+
+/// A latency distribution of the metrics, as targets and tables name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    /// `ttft_ms`.
+    Ttft,
+    /// `tpot_ms`.
+    Tpot,
+    /// `itl_ms`.
+    Itl,
+    /// `e2e_ms`.
+    E2e,
+    /// `queue_ms`.
+    Queue,
+}
+
+impl Latency {
+    /// The field name in the result file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Latency::Ttft => "ttft_ms",
+            Latency::Tpot => "tpot_ms",
+            Latency::Itl => "itl_ms",
+            Latency::E2e => "e2e_ms",
+            Latency::Queue => "queue_ms",
         }
     }
 }
@@ -255,11 +282,12 @@ pub fn warnings(m: &Metrics) -> Vec<String> {
             d.requests, d.tokenizer_tokens, d.chunk_tokens, d.chunk_tokens
         ));
     }
+    use crate::protocol::TokenSource;
     for (src, what) in [
-        ("tokenizer", "a local tokenizer"),
-        ("chunks", "counting streamed chunks"),
+        (TokenSource::Tokenizer, "a local tokenizer"),
+        (TokenSource::Chunks, "counting streamed chunks"),
     ] {
-        if let Some(&n) = m.output_token_sources.get(src).filter(|&&n| n > 0) {
+        if let Some(&n) = m.output_token_sources.get(&src).filter(|&&n| n > 0) {
             out.push(format!(
                 "output tokens of {n} request(s) counted by {what}: the server reported no usable counts"
             ));

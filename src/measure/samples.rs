@@ -77,19 +77,70 @@ impl Dist {
         .map(|(_, v)| v)
     }
 
-    /// A named statistic (`mean`, `p50`, `p99`, ...).
-    pub fn get(&self, stat: &str) -> Option<f64> {
-        Some(match stat {
-            "mean" | "avg" => self.mean,
-            "std" => self.std,
-            "min" => self.min,
-            "p50" | "median" => self.p50,
-            "p90" => self.p90,
-            "p95" => self.p95,
-            "p99" => self.p99,
-            "max" => self.max,
+    /// One statistic.
+    pub fn stat(&self, stat: Stat) -> f64 {
+        match stat {
+            Stat::Mean => self.mean,
+            Stat::Std => self.std,
+            Stat::Min => self.min,
+            Stat::P50 => self.p50,
+            Stat::P90 => self.p90,
+            Stat::P95 => self.p95,
+            Stat::P99 => self.p99,
+            Stat::Max => self.max,
+        }
+    }
+}
+
+/// A statistic of a distribution, as targets and tables name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    /// Mean.
+    Mean,
+    /// Standard deviation.
+    Std,
+    /// Smallest.
+    Min,
+    /// Median.
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile.
+    P99,
+    /// Largest.
+    Max,
+}
+
+impl Stat {
+    /// By name: `mean` (or `avg`), `std`, `min`, `p50` (or `median`), `p90`, `p95`, `p99`, `max`.
+    pub fn parse(name: &str) -> Option<Stat> {
+        Some(match name {
+            "mean" | "avg" => Stat::Mean,
+            "std" => Stat::Std,
+            "min" => Stat::Min,
+            "p50" | "median" => Stat::P50,
+            "p90" => Stat::P90,
+            "p95" => Stat::P95,
+            "p99" => Stat::P99,
+            "max" => Stat::Max,
             _ => return None,
         })
+    }
+
+    /// The name files and tables use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Mean => "mean",
+            Stat::Std => "std",
+            Stat::Min => "min",
+            Stat::P50 => "p50",
+            Stat::P90 => "p90",
+            Stat::P95 => "p95",
+            Stat::P99 => "p99",
+            Stat::Max => "max",
+        }
     }
 }
 

@@ -17,7 +17,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::measure::metrics::Latency;
 use crate::measure::record::Outcome;
+use crate::measure::samples::Stat;
 use crate::measure::stats::{Metrics, Outcomes, RequestSamples};
 
 /// Comparison of a target.
@@ -58,10 +60,10 @@ impl Op {
 pub enum Measure {
     /// A latency distribution (`ttft_ms`, ...) and one of its statistics; threshold in ms.
     Latency {
-        /// Metric name in the result file (`ttft_ms`).
-        metric: &'static str,
-        /// Statistic (`p95`).
-        stat: String,
+        /// The distribution.
+        metric: Latency,
+        /// Its statistic.
+        stat: Stat,
     },
     /// A rate in the result file's metrics (`output_tokens_per_s`); threshold per second.
     Rate(&'static str),
@@ -149,13 +151,13 @@ fn parse_number(spec: &str, s: &str) -> anyhow::Result<f64> {
     Ok(x)
 }
 
-fn latency_metric(name: &str) -> Option<&'static str> {
+fn latency_metric(name: &str) -> Option<Latency> {
     Some(match name.trim_end_matches("_ms") {
-        "ttft" => "ttft_ms",
-        "tpot" => "tpot_ms",
-        "itl" => "itl_ms",
-        "e2e" | "e2el" | "latency" => "e2e_ms",
-        "queue" => "queue_ms",
+        "ttft" => Latency::Ttft,
+        "tpot" => Latency::Tpot,
+        "itl" => Latency::Itl,
+        "e2e" | "e2el" | "latency" => Latency::E2e,
+        "queue" => Latency::Queue,
         _ => return None,
     })
 }
@@ -228,12 +230,12 @@ fn parse_one(spec: &str) -> anyhow::Result<Target> {
                     ),
                 )
             })?;
-            if !STATS.contains(&stat) {
+            let Some(stat) = Stat::parse(stat).filter(|_| STATS.contains(&stat)) else {
                 return Err(bad(
                     spec,
                     format!("unknown statistic {stat:?} ({})", STATS.join(", ")),
                 ));
-            }
+            };
             let (num, scale) = if let Some(v) = value.strip_suffix("ms") {
                 (v, 1.0)
             } else if let Some(v) = value
@@ -246,12 +248,8 @@ fn parse_one(spec: &str) -> anyhow::Result<Target> {
             } else {
                 (value.as_str(), 1.0)
             };
-            let stat = if stat == "median" { "p50" } else { stat };
             (
-                Measure::Latency {
-                    metric,
-                    stat: stat.to_string(),
-                },
+                Measure::Latency { metric, stat },
                 parse_number(spec, num)? * scale,
             )
         }
@@ -295,13 +293,15 @@ pub fn goodput(targets: &[Target], sc: Measured<'_>) -> Goodput {
         .iter()
         .filter(|t| {
             matches!(&t.measure, Measure::Latency { metric, .. }
-                if matches!(*metric, "ttft_ms" | "tpot_ms" | "e2e_ms"))
+                if matches!(*metric, Latency::Ttft | Latency::Tpot | Latency::E2e))
         })
         .collect();
     let criteria = per_request
         .iter()
         .map(|t| match &t.measure {
-            Measure::Latency { metric, .. } => format!("{metric}{}{}", t.op.as_str(), t.threshold),
+            Measure::Latency { metric, .. } => {
+                format!("{}{}{}", metric.name(), t.op.as_str(), t.threshold)
+            }
             _ => unreachable!(),
         })
         .collect();
@@ -315,8 +315,8 @@ pub fn goodput(targets: &[Target], sc: Measured<'_>) -> Goodput {
                         return true;
                     };
                     let v = match *metric {
-                        "ttft_ms" => s.ttft_ms.get(i).copied().flatten(),
-                        "tpot_ms" => match s.tpot_ms.get(i).copied().flatten() {
+                        Latency::Ttft => s.ttft_ms.get(i).copied().flatten(),
+                        Latency::Tpot => match s.tpot_ms.get(i).copied().flatten() {
                             Some(v) => Some(v),
                             None => return true,
                         },
@@ -357,10 +357,10 @@ pub fn evaluate(targets: &[Target], sc: Measured<'_>) -> SloResult {
         .map(|t| {
             let (metric, stat, unit, value) = match &t.measure {
                 Measure::Latency { metric, stat } => (
-                    metric.to_string(),
-                    Some(stat.clone()),
+                    metric.name().to_string(),
+                    Some(stat.name().to_string()),
                     "ms",
-                    sc.metrics.latency(metric).and_then(|d| d.get(stat)),
+                    sc.metrics.latency(*metric).map(|d| d.stat(*stat)),
                 ),
                 Measure::Rate(m) => {
                     let v = match *m {
@@ -447,8 +447,8 @@ mod tests {
         assert_eq!(
             t[0].measure,
             Measure::Latency {
-                metric: "ttft_ms",
-                stat: "p95".into()
+                metric: Latency::Ttft,
+                stat: Stat::P95
             }
         );
         assert_eq!((t[0].op, t[0].threshold), (Op::Lt, 200.0));
@@ -457,8 +457,8 @@ mod tests {
         assert_eq!(
             t[3].measure,
             Measure::Latency {
-                metric: "itl_ms",
-                stat: "p50".into()
+                metric: Latency::Itl,
+                stat: Stat::P50
             }
         );
         assert!((t[3].threshold - 0.5).abs() < 1e-12);

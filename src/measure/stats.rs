@@ -135,7 +135,7 @@ pub struct Accumulator {
     errors: BTreeMap<String, u64>,
     length_asked: u64,
     length_mismatches: u64,
-    token_sources: BTreeMap<String, u64>,
+    token_sources: BTreeMap<crate::protocol::TokenSource, u64>,
     rejected: Option<RejectedCounts>,
     in_text_only: u64,
     inputs: Option<u64>,
@@ -241,11 +241,7 @@ impl Accumulator {
             self.length_mismatches += (got != req as u64) as u64;
         }
         if let Some(src) = r.output_tokens_source {
-            let name = serde_json::to_value(src)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            *self.token_sources.entry(name).or_default() += 1;
+            *self.token_sources.entry(src).or_default() += 1;
         }
     }
 

@@ -305,7 +305,7 @@ pub(crate) fn unless_done<'a>(payload: &'a [u8], out: &mut Delta) -> Option<&'a 
 }
 
 /// Where a token count came from, best first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenSource {
     /// The server's `usage` object (or equivalent in the final event).

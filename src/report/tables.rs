@@ -325,10 +325,12 @@ pub fn csv(runs: &[ResultFile]) -> String {
             num(Some(m.input_tokens.mean)),
             num(Some(m.output_tokens.mean)),
         ];
-        for key in ["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"] {
-            let d = s.metrics.latency(key);
-            for stat in ["mean", "p50", "p90", "p95", "p99"] {
-                row.push(num(d.and_then(|d| d.get(stat))));
+        use crate::measure::metrics::Latency;
+        use crate::measure::samples::Stat;
+        for which in [Latency::Ttft, Latency::Tpot, Latency::Itl, Latency::E2e] {
+            let d = s.metrics.latency(which);
+            for stat in [Stat::Mean, Stat::P50, Stat::P90, Stat::P95, Stat::P99] {
+                row.push(num(d.map(|d| d.stat(stat))));
             }
         }
         row.push(num(m.queue_ms.map(|d| d.mean)));
