@@ -310,6 +310,20 @@ pub struct WorkloadArgs {
     #[arg(long, default_value_t = 0)]
     pub shared_prefix_tokens: u64,
 
+    /// Replay a trace: each request sent at its timestamp with the trace's input and output
+    /// lengths (open loop; --requests N sends the first N rows).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+
+    /// Format of --trace: mooncake (JSONL), azure or burstgpt (CSV); default: .jsonl is
+    /// mooncake, a CSV by its header.
+    #[arg(long)]
+    pub trace_format: Option<String>,
+
+    /// Replay the trace this many times faster (2 = half the gaps).
+    #[arg(long, default_value_t = 1.0)]
+    pub trace_speedup: f64,
+
     /// Multi-turn conversations from a JSON file (see README); each request carries the history.
     #[arg(long)]
     pub conversations: Option<PathBuf>,

@@ -38,6 +38,8 @@ pub struct Scenario {
     pub warmup: u64,
     /// Seed of random schedules.
     pub seed: u64,
+    /// Send offsets of a trace replay (`Arrival::Trace`), one per request.
+    pub trace_offsets: Option<Arc<[std::time::Duration]>>,
 }
 
 /// Soft (stop sending) and hard (abort in-flight) cancellation.

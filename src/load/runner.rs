@@ -11,7 +11,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::collect::{Collected, Collector, Unit};
-use super::schedule::{Load, Offsets, Stop};
+use super::schedule::{Arrival, Load, Offsets, Stop};
 use super::{Cancel, Scenario, Sinks};
 use crate::measure::health::ClientLoad;
 use crate::measure::record::{Outcome, Record};
@@ -272,7 +272,10 @@ async fn run_phase(
             max_concurrency,
         } => tokio::spawn(open(
             phase,
-            Offsets::new(rate, arrival, sc.seed),
+            match &sc.trace_offsets {
+                Some(t) if arrival == Arrival::Trace => Offsets::trace(t.clone()),
+                _ => Offsets::new(rate, arrival, sc.seed),
+            },
             max_concurrency,
             stop,
         )),

@@ -27,6 +27,7 @@ pub struct Offsets {
     rng: Xoshiro256PlusPlus,
     t: f64,
     n: u64,
+    trace: Option<std::sync::Arc<[Duration]>>,
 }
 
 impl Offsets {
@@ -39,12 +40,25 @@ impl Offsets {
             rng: crate::rng::seeded(seed),
             t: 0.0,
             n: 0,
+            trace: None,
+        }
+    }
+
+    /// A trace's offsets as given; the schedule ends after the last.
+    pub fn trace(offsets: std::sync::Arc<[Duration]>) -> Self {
+        Self {
+            rate: 1.0,
+            arrival: Arrival::Trace,
+            rng: crate::rng::seeded(0),
+            t: 0.0,
+            n: 0,
+            trace: Some(offsets),
         }
     }
 
     fn gap(&mut self) -> f64 {
         match self.arrival {
-            Arrival::Constant => 1.0 / self.rate,
+            Arrival::Constant | Arrival::Trace => 1.0 / self.rate,
             Arrival::Poisson => Exp::new(self.rate).expect("rate > 0").sample(&mut self.rng),
             Arrival::Gamma { cv } => {
                 // Gaps with mean 1/rate and std cv/rate: shape k = 1/cv², scale θ = cv²/rate.
@@ -62,6 +76,11 @@ impl Iterator for Offsets {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
+        if let Some(t) = &self.trace {
+            let at = t.get(self.n as usize).copied();
+            self.n += 1;
+            return at;
+        }
         if self.n > 0 {
             self.t += self.gap();
         }
@@ -79,6 +98,13 @@ mod tests {
             .take(n)
             .map(|d| d.as_secs_f64())
             .collect()
+    }
+
+    #[test]
+    fn trace_offsets_are_sent_as_given_and_end() {
+        let o: Vec<Duration> =
+            Offsets::trace(vec![Duration::ZERO, Duration::from_millis(7)].into()).collect();
+        assert_eq!(o, vec![Duration::ZERO, Duration::from_millis(7)]);
     }
 
     #[test]

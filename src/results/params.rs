@@ -19,6 +19,9 @@ pub enum Arrival {
         /// Coefficient of variation of the gaps.
         cv: f64,
     },
+    /// At a trace's timestamps (`--trace`), divided by `--trace-speedup`; the rate is the
+    /// trace's mean.
+    Trace,
 }
 
 /// How load is applied.
@@ -196,6 +199,21 @@ pub struct ScenarioParams {
     /// Sampling temperature (always written; `null` when none was sent).
     #[serde(default)]
     pub temperature: Option<f64>,
+    /// `--trace` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// The trace's format (`mooncake`, `azure`, `burstgpt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_format: Option<String>,
+    /// Requests of the trace sent (after `--requests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_requests: Option<u64>,
+    /// Failure rows of the trace left out (BurstGPT rows with 0 response tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_skipped: Option<u64>,
+    /// `--trace-speedup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_speedup: Option<f64>,
     /// Warm-up requests (always written).
     #[serde(default)]
     pub warmup: Option<u64>,

@@ -138,8 +138,8 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
             "--concurrency (closed loop) and --rate (open loop) exclude each other; for a cap on in-flight requests with --rate use --max-concurrency"
         );
     }
-    if a.max_concurrency.is_some() && a.rate.is_none() {
-        bail!("--max-concurrency applies to open loop only: give --rate too");
+    if a.max_concurrency.is_some() && a.rate.is_none() && a.workload.trace.is_none() {
+        bail!("--max-concurrency applies to open loop only: give --rate (or --trace) too");
     }
     let load = match a.rate {
         Some(rate) => {
@@ -320,6 +320,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         stop,
         warmup: a.warmup,
         seed: a.seed,
+        trace_offsets: None,
     };
     let target = match &a.url {
         Some(raw) => TargetSetting::Url(parse_url(raw)?),

@@ -10,11 +10,12 @@ use anyhow::{Context, bail};
 
 use crate::cli::RunArgs;
 use crate::load::Scenario;
-use crate::load::schedule::Stop;
+use crate::load::schedule::{Arrival, Load, Stop};
 use crate::settings::RunSettings;
 use crate::workload::conversation::{self, ConversationSet, Dialogue};
 use crate::workload::suites::{self, SuiteBase};
 use crate::workload::synthetic::{Length, OutputLengths, Synthetic};
+use crate::workload::trace::{self, TraceFormat, TraceWorkload};
 use crate::workload::{PromptList, chat_template, dataset};
 
 /// Sets `dst[k] = v` for every key of `src` (both objects).
@@ -38,6 +39,7 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
         (w.dataset.is_some(), "--dataset"),
         (w.prompt_tokens.is_some(), "--prompt-tokens"),
         (w.conversations.is_some(), "--conversations"),
+        (w.trace.is_some(), "--trace"),
     ]
     .into_iter()
     .filter_map(|(on, f)| on.then_some(f))
@@ -90,7 +92,12 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
         );
     }
     let template = plan.scenarios.first().cloned().context("no scenario")?;
-    if let Some(name) = &w.suite {
+    if w.trace.is_none() && (w.trace_format.is_some() || w.trace_speedup != 1.0) {
+        bail!("--trace-format and --trace-speedup need --trace FILE");
+    }
+    if let Some(path) = &w.trace {
+        apply_trace(a, path, plan)?;
+    } else if let Some(name) = &w.suite {
         let base = SuiteBase {
             requests: a.requests,
             max_tokens: a.max_tokens,
@@ -275,6 +282,97 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
             });
         }
     }
+    Ok(())
+}
+
+/// `--trace FILE`: the open loop sends request i at the trace's offset i / `--trace-speedup`.
+fn apply_trace(a: &RunArgs, path: &std::path::Path, plan: &mut RunSettings) -> anyhow::Result<()> {
+    let w = &a.workload;
+    if a.rate.is_some() || a.concurrency.is_some() {
+        bail!(
+            "--trace sends each request at its trace timestamp: --rate and --concurrency do not apply (--trace-speedup scales the pace; --max-concurrency caps requests in flight)"
+        );
+    }
+    if w.output_tokens.is_some() {
+        bail!("--output-tokens does not apply to --trace: each row gives its output length");
+    }
+    let speedup = w.trace_speedup;
+    if !(speedup > 0.0 && speedup.is_finite() && speedup <= 1e6) {
+        bail!("--trace-speedup must be a number above 0 and at most 1000000 (got {speedup})");
+    }
+    if let Some(n) = a.max_concurrency
+        && !(1..=super::MAX_CONCURRENCY).contains(&n)
+    {
+        bail!(
+            "--max-concurrency must be between 1 and {} (got {n})",
+            super::MAX_CONCURRENCY
+        );
+    }
+    let format = match &w.trace_format {
+        None => None,
+        Some(f) => Some(TraceFormat::parse(f).with_context(|| {
+            format!("--trace-format {f:?} is not known; choose mooncake, azure or burstgpt")
+        })?),
+    };
+    let mut t = trace::load(path, format)?;
+    if t.skipped > 0 {
+        eprintln!(
+            "--trace {}: {} failure rows (0 response tokens) left out",
+            path.display(),
+            t.skipped
+        );
+    }
+    if let Some(r) = t
+        .rows
+        .iter()
+        .find(|r| r.input > MAX_TOKENS || r.output > MAX_TOKENS)
+    {
+        bail!(
+            "--trace {}:{}: a length over {MAX_TOKENS} tokens is more than any model's context",
+            path.display(),
+            r.line
+        );
+    }
+    if let Some(n) = a.requests {
+        if n == 0 {
+            bail!("--requests must be at least 1");
+        }
+        t.rows.truncate(n.min(usize::MAX as u64) as usize);
+    }
+    let n = t.rows.len() as u64;
+    let workload = TraceWorkload {
+        rows: t.rows,
+        temperature: a.temperature,
+        seed: a.seed,
+    };
+    let offsets: Arc<[std::time::Duration]> = workload.offsets(speedup).into();
+    let span = offsets.last().map_or(0.0, |d| d.as_secs_f64());
+    // The mean rate over the replay (requests per second), for reports that show a rate.
+    let rate = if n > 1 && span > 0.0 {
+        (n - 1) as f64 / span
+    } else {
+        n as f64
+    };
+    // Exact output lengths where the server allows it.
+    plan.options.ignore_eos = true;
+    let sc = &mut plan.scenarios[0];
+    sc.load = Load::Open {
+        rate,
+        arrival: Arrival::Trace,
+        max_concurrency: a.max_concurrency,
+    };
+    sc.trace_offsets = Some(offsets);
+    sc.stop.requests = Some(n);
+    sc.params.load = Some(sc.load);
+    sc.params.requests = Some(n);
+    sc.params.trace = Some(path.display().to_string());
+    sc.params.trace_format = Some(t.format.name().to_string());
+    sc.params.trace_requests = Some(n);
+    sc.params.trace_skipped = (t.skipped > 0).then_some(t.skipped);
+    sc.params.trace_speedup = Some(speedup);
+    sc.params.max_tokens = None;
+    sc.workload = Arc::new(workload);
+    plan.recorded.workload = Some("trace".into());
     Ok(())
 }
 

@@ -109,6 +109,7 @@ pub mod conversation;
 pub mod dataset;
 pub mod suites;
 pub mod synthetic;
+pub mod trace;
 
 /// Requests from a list, in order, cycling when more are asked for.
 #[derive(Debug, Clone)]

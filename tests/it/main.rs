@@ -15,4 +15,5 @@ mod schema;
 mod secrets;
 mod settings;
 mod telemetry;
+mod traces;
 mod workloads;

@@ -10,4 +10,5 @@ mod core;
 mod keepalive;
 mod protocols;
 mod tools;
+mod traces;
 mod workloads;

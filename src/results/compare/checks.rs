@@ -129,6 +129,7 @@ pub(crate) fn describe(load: Option<Load>) -> String {
                 Arrival::Constant => "constant".to_string(),
                 Arrival::Poisson => "poisson".to_string(),
                 Arrival::Gamma { cv } => format!("gamma (CV {cv})"),
+                Arrival::Trace => "trace".to_string(),
             };
             let cap = max_concurrency.map_or(String::new(), |m| format!(", max concurrency {m}"));
             format!("open loop, {rate} req/s, {arrival} arrivals{cap}")
