@@ -334,6 +334,22 @@ impl Workload for TraceWorkload {
     fn len(&self) -> Option<u64> {
         Some(self.rows.len() as u64)
     }
+    /// A warm-up request: a row's lengths, but words of its own, so warming up never puts a
+    /// measured request's blocks in the server's prefix cache.
+    fn get_warmup(&self, index: u64) -> RequestSpec {
+        let r = &self.rows[(index % self.rows.len() as u64) as usize];
+        let mut s = String::new();
+        push_words(
+            &mut s,
+            r.input as usize,
+            mix(self.seed ^ mix(index ^ 0x3a53_0000)),
+        );
+        RequestSpec {
+            prompt: Prompt::Text(s),
+            max_tokens: Some(r.output.min(u32::MAX as u64) as u32),
+            temperature: self.temperature,
+        }
+    }
 }
 
 #[cfg(test)]

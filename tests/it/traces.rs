@@ -87,6 +87,26 @@ fn mooncake_hash_ids_share_prompt_blocks() {
     assert_eq!(cached, [Some(0), Some(512), Some(0), Some(0)]);
     let m = &r.result().scenarios[0].metrics;
     assert!(m.cache_hit_rate.is_some_and(|h| h > 0.0), "{m:?}");
+    // Warm-up requests have the rows' lengths but words of their own: they put none of the
+    // measured blocks in the cache (a fresh server, so nothing is left from the run above).
+    let sim = ServeChild::start(&["--decode-ms", "1", "--prefill-ms-per-token", "0.001"]);
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "openai-completions",
+        "--trace",
+        file.to_str().unwrap(),
+        "--warmup",
+        "2",
+    ]);
+    all_succeeded(&r);
+    assert_eq!(r.records.iter().filter(|x| x.warmup).count(), 2);
+    let cached: Vec<Option<u64>> = by_id(&r)
+        .iter()
+        .filter(|x| !x.warmup)
+        .map(|x| x.cached_tokens)
+        .collect();
+    assert_eq!(cached, [Some(0), Some(512), Some(0), Some(0)]);
 }
 
 #[test]
