@@ -8,65 +8,7 @@ use crate::telemetry::resources::ResourceSample;
 
 pub use super::render::{svg, write_png};
 
-/// One panel of a chart.
-#[derive(Debug, Clone)]
-pub enum Panel {
-    /// Grouped bars: one group per category, one bar per series.
-    Bars {
-        /// Panel title.
-        title: String,
-        /// Y axis label with unit.
-        y_label: String,
-        /// Category names (x axis).
-        categories: Vec<String>,
-        /// Series name and one value per category.
-        series: Vec<(String, Vec<f64>)>,
-    },
-    /// Cumulative distributions: share of requests (y, %) at or below a latency (x).
-    Cdf {
-        /// Panel title.
-        title: String,
-        /// X axis label with unit.
-        x_label: String,
-        /// Series name and its (x, percent) points, x ascending.
-        lines: Vec<(String, Vec<(f64, f64)>)>,
-    },
-    /// Lines against time: resource timelines (x in seconds from the scenario's first sample).
-    Timeline {
-        /// Panel title.
-        title: String,
-        /// Y axis label with unit.
-        y_label: String,
-        /// Series name and its (seconds, y) points.
-        series: Vec<(String, Vec<(f64, f64)>)>,
-    },
-    /// Lines against a numeric x.
-    Lines {
-        /// Panel title.
-        title: String,
-        /// X axis label with unit.
-        x_label: String,
-        /// Y axis label with unit.
-        y_label: String,
-        /// Series name and its (x, y) points.
-        series: Vec<(String, Vec<(f64, f64)>)>,
-    },
-}
-
-/// A chart: a title and panels laid out in a grid.
-#[derive(Debug, Clone)]
-pub struct Chart {
-    /// File stem (`ttft_percentiles`).
-    pub name: String,
-    /// Title over all panels.
-    pub title: String,
-    /// Panels, row by row.
-    pub panels: Vec<Panel>,
-    /// Grid (rows, columns).
-    pub grid: (usize, usize),
-    /// Pixel size.
-    pub size: (u32, u32),
-}
+pub use super::chart::{Chart, Panel};
 
 /// p50/p90/p95/p99 bars of the scenarios that have the distribution; `None` when none has it
 /// (TPOT of replies that were not streamed).

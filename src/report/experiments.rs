@@ -7,7 +7,7 @@
 //! differ in exactly one variable form one experiment together. Each variable gets its own
 //! chart; several runs varying the same variable are separate series on it.
 
-use super::charts::{Chart, Panel};
+use super::chart::{Chart, Panel};
 use super::tables::{Entry, short_id};
 use crate::results::params::ScenarioParams;
 

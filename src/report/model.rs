@@ -283,6 +283,15 @@ pub(crate) fn text(blocks: &[Block]) -> String {
     s
 }
 
+/// A number as reports show it (`-` when absent).
+pub(crate) fn f(x: Option<f64>) -> String {
+    match x {
+        None => "-".into(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 //! `model` renders as Markdown, HTML or text. The words come from the console's own builders.
 
 use super::console;
+use super::model::f;
 use super::model::{Block, Cell, Column, Table};
-use super::tables::{LAT_HEAD, SLO_HEAD, latency_rows};
 use crate::measure::record::Outcome;
 use crate::results::file::ScenarioResult;
 
@@ -124,7 +124,7 @@ pub(crate) fn scenario(sc: &ScenarioResult) -> Vec<Block> {
         b.push(Block::Table(text_table(
             "Targets",
             &SLO_COLUMNS,
-            super::tables::slo_rows(slo, |t| t.to_string()),
+            slo_rows(slo, |t| t.to_string()),
         )));
         b.push(Block::Fact(
             "Goodput",
@@ -142,6 +142,58 @@ pub(crate) fn scenario(sc: &ScenarioResult) -> Vec<Block> {
     }
     b
 }
+
+/// Header of `slo_rows`.
+pub(crate) const SLO_HEAD: [&str; 3] = ["target", "measured", "verdict"];
+
+/// One row per `--slo` target: the target (as `target` formats it), the measured value, the
+/// verdict.
+pub(crate) fn slo_rows(
+    slo: &crate::measure::slo::SloResult,
+    target: impl Fn(&str) -> String,
+) -> Vec<Vec<String>> {
+    slo.targets
+        .iter()
+        .map(|t| {
+            vec![
+                target(&t.target),
+                t.value
+                    .map_or("no data".into(), |v| format!("{v:.2} {}", t.unit)),
+                if t.passed { "PASS" } else { "FAIL" }.into(),
+            ]
+        })
+        .collect()
+}
+
+/// The latency table of one scenario (header `LAT_HEAD`).
+pub(crate) fn latency_rows(s: &ScenarioResult) -> Vec<Vec<String>> {
+    super::console::latency_dists(&s.metrics)
+        .into_iter()
+        .map(|(name, d)| {
+            // Counts say their unit in the name ("tokens/chunk (n)"); the rest are ms.
+            let label = if name.ends_with(')') {
+                name.to_string()
+            } else {
+                format!("{name} (ms)")
+            };
+            let mut row = vec![label];
+            match d {
+                Some(d) => {
+                    row.extend(
+                        [d.min, d.mean, d.p50, d.p90, d.p95, d.p99, d.max].map(|v| f(Some(v))),
+                    );
+                    row.push(d.count.to_string());
+                }
+                None => row.extend(std::iter::repeat_n("-".to_string(), 8)),
+            }
+            row
+        })
+        .collect()
+}
+
+pub(crate) const LAT_HEAD: [&str; 9] = [
+    "metric", "min", "mean", "p50", "p90", "p95", "p99", "max", "n",
+];
 
 #[cfg(test)]
 mod tests {

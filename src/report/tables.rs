@@ -1,7 +1,7 @@
 //! Text reports from saved results: Markdown, plain text, CSV. Pure: results in, strings out.
 //! Each scenario's section comes from `sections` (the content the console shows).
 
-use super::model::{self, Cell, Table};
+use super::model::{self, Cell, Table, f};
 use super::sections;
 use crate::measure::record::Outcome;
 use crate::results::file::{ResultFile, ScenarioResult};
@@ -38,15 +38,6 @@ pub fn entries(runs: &[ResultFile]) -> Vec<Entry<'_>> {
 /// The random suffix of a run id (`20260101T000000-abcdef` → `abcdef`).
 pub fn short_id(id: &str) -> &str {
     id.rsplit('-').next().unwrap_or(id)
-}
-
-/// A number as reports show it (`-` when absent).
-pub(crate) fn f(x: Option<f64>) -> String {
-    match x {
-        None => "-".into(),
-        Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
-        Some(v) => format!("{v:.2}"),
-    }
 }
 
 fn system_line(r: &ResultFile) -> String {
@@ -97,59 +88,6 @@ pub(crate) fn run_header(r: &ResultFile) -> Vec<(String, String)> {
         ("llmbench".into(), r.tool.version.clone()),
     ]
 }
-
-/// Latency rows of one scenario: metric, min, mean, p50, p90, p95, p99, max, n.
-/// Header of `slo_rows`.
-pub(crate) const SLO_HEAD: [&str; 3] = ["target", "measured", "verdict"];
-
-/// One row per `--slo` target: the target (as `target` formats it), the measured value, the
-/// verdict.
-pub(crate) fn slo_rows(
-    slo: &crate::measure::slo::SloResult,
-    target: impl Fn(&str) -> String,
-) -> Vec<Vec<String>> {
-    slo.targets
-        .iter()
-        .map(|t| {
-            vec![
-                target(&t.target),
-                t.value
-                    .map_or("no data".into(), |v| format!("{v:.2} {}", t.unit)),
-                if t.passed { "PASS" } else { "FAIL" }.into(),
-            ]
-        })
-        .collect()
-}
-
-/// The latency table of one scenario (header `LAT_HEAD`).
-pub(crate) fn latency_rows(s: &ScenarioResult) -> Vec<Vec<String>> {
-    super::console::latency_dists(&s.metrics)
-        .into_iter()
-        .map(|(name, d)| {
-            // Counts say their unit in the name ("tokens/chunk (n)"); the rest are ms.
-            let label = if name.ends_with(')') {
-                name.to_string()
-            } else {
-                format!("{name} (ms)")
-            };
-            let mut row = vec![label];
-            match d {
-                Some(d) => {
-                    row.extend(
-                        [d.min, d.mean, d.p50, d.p90, d.p95, d.p99, d.max].map(|v| f(Some(v))),
-                    );
-                    row.push(d.count.to_string());
-                }
-                None => row.extend(std::iter::repeat_n("-".to_string(), 8)),
-            }
-            row
-        })
-        .collect()
-}
-
-pub(crate) const LAT_HEAD: [&str; 9] = [
-    "metric", "min", "mean", "p50", "p90", "p95", "p99", "max", "n",
-];
 
 /// One overview row per scenario (Markdown, text and HTML reports).
 pub(crate) fn overview_rows(entries: &[Entry]) -> Vec<Vec<String>> {

@@ -50,14 +50,23 @@ fn a_trace_is_sent_at_its_timestamps() {
         let mut recs = r.records.clone();
         recs.sort_by_key(|x| x.id);
         let t0 = recs[0].scheduled_at_ms;
+        // Never before its trace time; the typical request on it (a busy machine can make one
+        // late, which the p99 below bounds as the issue asks).
+        let mut lags = Vec::new();
         for (rec, w) in recs.iter().zip(&want) {
             let sent = rec.sent_at_ms.ok_or("a request was not sent")? - t0;
-            if (sent - w).abs() >= 5.0 {
+            if sent < w - 0.5 {
                 return Err(format!(
-                    "request {} sent at {sent:.2} ms, trace says {w} ms",
+                    "request {} sent at {sent:.2} ms, before the trace's {w} ms",
                     rec.id
                 ));
             }
+            lags.push(sent - w);
+        }
+        lags.sort_by(f64::total_cmp);
+        let median = lags[lags.len() / 2];
+        if median >= 1.0 {
+            return Err(format!("median send {median:.2} ms after its trace time"));
         }
         let q = r.result().scenarios[0].metrics.queue_ms.unwrap();
         if q.p99 >= 5.0 {
