@@ -231,10 +231,11 @@ impl Client {
         // tokenizer the user gave; then, for a streamed response, one per content chunk (the
         // server's own tokens, where a built-in BPE is another model's); then the built-in BPE.
         let streamed = framing != Framing::Whole;
+        // Embeddings and rerank generate nothing: no output text to count.
         let tokenizer = self
             .tokenizer
             .as_ref()
-            .filter(|_| self.tokenizer_explicit || !streamed);
+            .filter(|_| self.proto.generates() && (self.tokenizer_explicit || !streamed));
         (rec.output_tokens, rec.output_tokens_source) =
             match (st.usage.completion_tokens, tokenizer) {
                 (Some(n), _) => (n, st.usage.source.or(Some(TokenSource::ServerUsage))),
