@@ -358,6 +358,15 @@ pub struct WorkloadArgs {
     #[arg(long, value_name = "FILE")]
     pub tools: Option<std::path::PathBuf>,
 
+    /// Attach COUNT synthetic images of WIDTHxHEIGHT pixels (seeded random pixels, as data
+    /// URLs) to every chat request; repeat the flag for several sizes.
+    #[arg(long = "image", value_name = "WxH[:COUNT]")]
+    pub image: Vec<String>,
+
+    /// Encoding of --image images: jpeg (quality 85) or png.
+    #[arg(long, default_value = "jpeg", value_name = "FORMAT")]
+    pub image_format: String,
+
     /// Texts per request for the openai-embeddings and rerank backends (documents to rank).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub batch_inputs: u32,

@@ -146,6 +146,7 @@ mod tests {
 
     fn spec() -> RequestSpec {
         RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text("find me".into()),
             max_tokens: Some(9),
             temperature: None,

@@ -88,6 +88,7 @@ mod tests {
     #[test]
     fn builds_and_decodes() {
         let spec = RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(3),
             temperature: Some(0.7),

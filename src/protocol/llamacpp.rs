@@ -147,6 +147,7 @@ mod tests {
     #[test]
     fn builds_completion_with_cache_and_ignore_eos() {
         let spec = RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(4),
             temperature: Some(0.0),

@@ -80,6 +80,10 @@ impl Protocol for Ollama {
         }
     }
 
+    fn takes_images(&self) -> bool {
+        true
+    }
+
     fn build(&self, spec: &RequestSpec, opts: &RequestOptions) -> HttpCall {
         let mut options = serde_json::Map::new();
         if let Some(n) = spec.max_tokens {
@@ -101,6 +105,23 @@ impl Protocol for Ollama {
         let o = body.as_object_mut().expect("object");
         o.insert("stream".into(), Value::Bool(opts.stream));
         o.insert("options".into(), Value::Object(options));
+        // Images: base64 without a URL prefix, on the last user message (chat) or the request.
+        if !spec.images.is_empty() {
+            let images: Vec<&str> = spec.images.iter().map(|i| i.base64()).collect();
+            match self.endpoint {
+                Endpoint::Chat => {
+                    if let Some(m) = o["messages"]
+                        .as_array_mut()
+                        .and_then(|a| a.iter_mut().rev().find(|m| m["role"] == "user"))
+                    {
+                        m["images"] = json!(images);
+                    }
+                }
+                Endpoint::Generate => {
+                    o.insert("images".into(), json!(images));
+                }
+            }
+        }
         HttpCall {
             path: path.into(),
             body,
@@ -186,6 +207,7 @@ mod tests {
     #[test]
     fn builds_chat_and_generate() {
         let spec = RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(7),
             temperature: Some(0.0),

@@ -151,7 +151,7 @@ impl Protocol for OpenAi {
 
     fn build(&self, spec: &RequestSpec, opts: &RequestOptions) -> HttpCall {
         let mut body = match self.flavor {
-            Flavor::Chat => json!({"model": opts.model, "messages": spec.prompt.messages()}),
+            Flavor::Chat => json!({"model": opts.model, "messages": chat_messages(spec)}),
             Flavor::Completions => json!({"model": opts.model, "prompt": spec.prompt.text()}),
         };
         let o = body.as_object_mut().expect("object");
@@ -209,6 +209,30 @@ impl Protocol for OpenAi {
     fn server_templates_prompt(&self) -> bool {
         self.flavor == Flavor::Chat
     }
+
+    fn takes_images(&self) -> bool {
+        self.flavor == Flavor::Chat
+    }
+}
+
+/// The chat messages; a request's images follow the text of its last user message as
+/// `image_url` parts (the text first, so a prefix cache never reaches a new prompt's images).
+fn chat_messages(spec: &RequestSpec) -> Value {
+    let mut msgs = serde_json::to_value(spec.prompt.messages()).expect("messages");
+    if spec.images.is_empty() {
+        return msgs;
+    }
+    let arr = msgs.as_array_mut().expect("array");
+    if let Some(m) = arr.iter_mut().rev().find(|m| m["role"] == "user") {
+        let mut parts = vec![json!({"type": "text", "text": m["content"].take()})];
+        parts.extend(
+            spec.images
+                .iter()
+                .map(|i| json!({"type": "image_url", "image_url": {"url": &*i.url}})),
+        );
+        m["content"] = Value::Array(parts);
+    }
+    msgs
 }
 
 /// Adds one parsed event to `out`.
@@ -281,6 +305,7 @@ mod tests {
     #[test]
     fn builds_streaming_chat_with_usage() {
         let spec = RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(5),
             temperature: Some(0.5),

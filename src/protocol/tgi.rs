@@ -141,6 +141,7 @@ mod tests {
     #[test]
     fn builds_stream_and_whole_requests() {
         let spec = RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(9),
             temperature: Some(0.0),

@@ -271,6 +271,10 @@ pub trait Protocol: Send + Sync {
     fn server_templates_prompt(&self) -> bool {
         false
     }
+    /// Whether requests can carry images (`--image`, dataset `"images"`).
+    fn takes_images(&self) -> bool {
+        false
+    }
     /// Whether the model generates text (embeddings and rerank do not: no output tokens, no
     /// requested length).
     fn generates(&self) -> bool {

@@ -148,6 +148,10 @@ pub struct ScenarioParams {
     /// Conversations: `--exclude-tag`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude_tags: Option<Vec<String>>,
+    /// Images sent with each request: the `--image` sizes and encoding (`1024x768:2 jpeg`), or
+    /// `dataset` when the dataset names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<String>,
     /// Conversations: `--include-tag`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_tags: Option<Vec<String>>,

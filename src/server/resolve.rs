@@ -352,6 +352,11 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
     if plan.options.tools.is_some() && backend != Backend::OpenAiChat {
         bail!("--tools works with the openai-chat backend (the backend is {backend})");
     }
+    if plan.scenarios.iter().any(|s| s.params.images.is_some()) && !plan.protocol.takes_images() {
+        bail!(
+            "images (--image, a dataset's \"images\") go with the openai-chat, ollama-chat and ollama-generate backends (the backend is {backend})"
+        );
+    }
     // Native APIs build their own paths: a full endpoint URL becomes its base.
     if plan.client.url_is_endpoint
         && backend.uses_native_paths()

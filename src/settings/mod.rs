@@ -2,6 +2,7 @@
 //! is opened or created and before any request or probe is sent. Commands take settings,
 //! never the raw flags.
 
+mod images;
 pub mod outputs;
 pub mod sim;
 pub mod url;
@@ -212,6 +213,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         }
     }
     let spec = RequestSpec {
+        images: Vec::new(),
         prompt: Prompt::Text(a.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.into())),
         max_tokens: Some(a.max_tokens),
         temperature: a.temperature,
@@ -402,6 +404,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         grace: a.grace,
     };
     crate::settings::workload::apply_workload(a, &mut settings)?;
+    images::apply_images(a, &mut settings)?;
     check_paths(a, &settings)?;
     Ok(settings)
 }

@@ -8,6 +8,12 @@ use crate::sim::engine::{EngineConfig, Timing};
 
 /// Simulator settings from flags.
 pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
+    if !(a.prefill_ms_per_token >= 0.0 && a.prefill_ms_per_token.is_finite()) {
+        bail!(
+            "--prefill-ms-per-token must be a finite number, zero or more (got {})",
+            a.prefill_ms_per_token
+        );
+    }
     let timing = match (a.ttft_ms, a.itl_ms) {
         (Some(ttft_ms), Some(itl_ms)) => {
             if !(ttft_ms >= 0.0 && itl_ms >= 0.0) {
@@ -24,7 +30,6 @@ pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
                 bail!("--max-batch must be at least 1");
             }
             for (flag, v) in [
-                ("--prefill-ms-per-token", a.prefill_ms_per_token),
                 ("--decode-ms", a.decode_ms),
                 ("--decode-ms-per-seq", a.decode_ms_per_seq),
             ] {
@@ -53,6 +58,7 @@ pub fn sim_config(a: &SimArgs) -> anyhow::Result<SimConfig> {
         faults: fault_config(a)?,
         reasoning_tokens: a.reasoning_tokens,
         tool_calls: a.tool_calls,
+        image_ms_per_token: a.prefill_ms_per_token,
         tokens_per_chunk: match a.tokens_per_chunk.as_str() {
             "mix" => 0,
             k => match k.parse::<u32>() {

@@ -249,6 +249,9 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
         sc.params.dataset = Some(path.display().to_string());
         sc.params.dataset_format = Some(ds.format.name().to_string());
         sc.params.dataset_prompts = Some(n);
+        if ds.specs.iter().any(|s| !s.images.is_empty()) {
+            sc.params.images = Some("dataset".into());
+        }
         sc.params.shuffle = Some(w.shuffle);
         sc.workload = Arc::new(PromptList { specs: ds.specs });
         plan.recorded.workload = Some("dataset".into());

@@ -157,6 +157,8 @@ pub struct Seq {
     /// How many tokens each streamed chunk carries (fixed mode: a chunk's tokens are all
     /// generated at its step).
     pub chunks: ChunkShape,
+    /// Fixed mode: added to the time to first token (the images' prefill).
+    pub extra_ttft_ms: f64,
     /// When it was submitted: an idle engine starts its first step from here, so the
     /// scheduling delay of the step task does not leak into the simulated timing.
     submitted: Instant,
@@ -207,6 +209,7 @@ impl Seq {
             seed,
             tx,
             chunks: ChunkShape::default(),
+            extra_ttft_ms: 0.0,
             submitted: Instant::now(),
             generated: 0,
         }
@@ -303,7 +306,7 @@ impl Engine {
                     // Chunk `step` goes out `step` gaps after the first; its tokens all at once.
                     let (mut step, mut in_step) = (0u64, 0u64);
                     loop {
-                        let at = t0 + ms(ttft_ms + itl_ms * step as f64);
+                        let at = t0 + ms(ttft_ms + seq.extra_ttft_ms + itl_ms * step as f64);
                         crate::load::timer::sleep_until(at).await;
                         if !seq.emit(&counters) {
                             break;

@@ -6,6 +6,7 @@
 mod embed;
 pub mod engine;
 pub mod fault;
+pub mod image;
 pub mod metrics;
 pub mod openai;
 mod openai_sse;
@@ -68,6 +69,10 @@ pub struct SimConfig {
     /// Chat requests that offer `tools` are answered with a call of the first one.
     #[serde(default)]
     pub tool_calls: bool,
+    /// Fixed mode: what each image token adds to the time to first token (ms; the engine
+    /// model prefills image tokens like any prompt token). See [`image`].
+    #[serde(default)]
+    pub image_ms_per_token: f64,
 }
 
 fn one() -> u32 {
@@ -90,6 +95,7 @@ impl Default for SimConfig {
             reasoning_tokens: 0,
             tokens_per_chunk: 1,
             tool_calls: false,
+            image_ms_per_token: 0.0,
         }
     }
 }
@@ -161,8 +167,18 @@ impl Sim {
 
     /// Starts generating a response to `prompt`.
     pub fn generate(&self, prompt: &str, max_tokens: Option<u64>) -> Generation {
+        self.generate_with_images(prompt, max_tokens, 0)
+    }
+
+    /// Starts generating a response to `prompt` and images of `image_tokens` tokens in all.
+    pub fn generate_with_images(
+        &self,
+        prompt: &str,
+        max_tokens: Option<u64>,
+        image_tokens: u64,
+    ) -> Generation {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let prompt_tokens = text::count(prompt);
+        let prompt_tokens = text::count(prompt) + image_tokens;
         let blocks = text::block_hashes(prompt, self.cfg.block_size);
         let max_tokens = max_tokens.unwrap_or(self.cfg.default_max_tokens as u64);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -173,6 +189,7 @@ impl Sim {
             seed,
         };
         seq.chunks = chunks;
+        seq.extra_ttft_ms = image_tokens as f64 * self.cfg.image_ms_per_token;
         let max_tokens = match self.cfg.timing {
             Timing::Fixed {
                 tokens: Some(n), ..

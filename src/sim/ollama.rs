@@ -192,7 +192,16 @@ async fn respond(sim: Arc<Sim>, v: Value, prompt: String, kind: Kind) -> Respons
     }
     let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(true);
     let max = v.pointer("/options/num_predict").and_then(Value::as_u64);
-    let mut g = sim.generate(&prompt, max);
+    // Images: on the request (generate) or on messages (chat).
+    let images = std::iter::once(&v)
+        .chain(v["messages"].as_array().into_iter().flatten())
+        .map(super::image::ollama_tokens)
+        .sum::<Result<u64, String>>();
+    let images = match images {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let mut g = sim.generate_with_images(&prompt, max, images);
     let prompt_tokens = g.prompt_tokens;
     if !stream {
         let d = wire::drain(&mut g, started, |_| async { true }).await;

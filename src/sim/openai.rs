@@ -98,7 +98,11 @@ async fn chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> R
         return error(StatusCode::BAD_REQUEST, "`messages` must be an array");
     };
     let prompt = render_messages(messages);
-    let resp = respond(&sim, &v, &prompt, Kind::Chat).await;
+    let images = match super::image::openai_tokens(messages) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let resp = respond(&sim, &v, &prompt, images, Kind::Chat).await;
     stamped(&sim, &headers, arrived, resp)
 }
 
@@ -112,7 +116,7 @@ async fn completions(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
         return error(StatusCode::BAD_REQUEST, "`prompt` must be a string");
     };
     let prompt = prompt.to_string();
-    let resp = respond(&sim, &v, &prompt, Kind::Text).await;
+    let resp = respond(&sim, &v, &prompt, 0, Kind::Text).await;
     stamped(&sim, &headers, arrived, resp)
 }
 
@@ -187,7 +191,7 @@ impl Drop for Stamped {
     }
 }
 
-async fn respond(sim: &Sim, v: &Value, prompt: &str, kind: Kind) -> Response {
+async fn respond(sim: &Sim, v: &Value, prompt: &str, image_tokens: u64, kind: Kind) -> Response {
     let model = v
         .get("model")
         .and_then(Value::as_str)
@@ -214,13 +218,13 @@ async fn respond(sim: &Sim, v: &Value, prompt: &str, kind: Kind) -> Response {
         let (_, rx) = tokio::sync::mpsc::unbounded_channel();
         Generation {
             id: u64::MAX,
-            prompt_tokens: super::text::count(prompt),
+            prompt_tokens: super::text::count(prompt) + image_tokens,
             max_tokens: 0,
             rx,
             chunks: Default::default(),
         }
     } else {
-        sim.generate(prompt, max_tokens(v))
+        sim.generate_with_images(prompt, max_tokens(v), image_tokens)
     };
     if !stream {
         let id = generation.id;

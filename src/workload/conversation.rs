@@ -381,6 +381,7 @@ impl<'a> Dialogue<'a> {
                 .sum(),
         };
         let spec = RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Messages(messages),
             max_tokens: Some(
                 self.conv.turns[self.next]
@@ -457,6 +458,7 @@ impl super::Workload for ConversationSet {
             None => Prompt::Text(text),
         };
         RequestSpec {
+            images: Vec::new(),
             prompt,
             max_tokens: Some(first.max_tokens.unwrap_or(self.default_max_tokens)),
             temperature: self.temperature,

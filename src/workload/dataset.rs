@@ -1,18 +1,22 @@
 //! Prompt datasets: JSONL, ShareGPT JSON and plain text. Errors name the file and line.
 //!
 //! - JSONL: one object per line, `{"prompt": "..."}` or `{"messages": [{"role", "content"}]}`,
-//!   optional `"max_tokens"`. Blank lines are ignored.
+//!   optional `"max_tokens"` and `"images"` (image files, relative to the dataset's folder,
+//!   sent with a chat request after its text). Blank lines are ignored.
 //! - ShareGPT: a JSON array of `{"conversations": [{"from": "human", "value": "..."},
 //!   {"from": "gpt", "value": "..."}]}`; the first human turn is the prompt and the reply that
 //!   follows it sets `max_tokens` (its estimated token count). Entries without a human turn are
 //!   skipped and counted.
 //! - Text: one prompt per non-blank line.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use super::image::Image;
 use super::{Message, Prompt, RequestSpec, estimate_tokens};
 
 /// Dataset formats.
@@ -81,13 +85,49 @@ fn message(v: &Value, at: &str) -> anyhow::Result<Message> {
     })
 }
 
+/// A record's `"images"`: file paths, relative to the dataset's folder, each read once.
+fn images(
+    v: &Value,
+    at: &str,
+    dir: &Path,
+    seen: &mut HashMap<String, Arc<Image>>,
+) -> anyhow::Result<Vec<Arc<Image>>> {
+    let Some(list) = v.get("images") else {
+        return Ok(Vec::new());
+    };
+    let list = list
+        .as_array()
+        .with_context(|| format!("{at}: \"images\" must be an array of file paths"))?;
+    list.iter()
+        .map(|p| {
+            let p = p
+                .as_str()
+                .with_context(|| format!("{at}: \"images\" must be an array of file paths"))?;
+            if let Some(img) = seen.get(p) {
+                return Ok(img.clone());
+            }
+            let path = dir.join(p);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("{at}: image {}: cannot read", path.display()))?;
+            let img = Arc::new(
+                Image::from_bytes(&bytes)
+                    .with_context(|| format!("{at}: image {}", path.display()))?,
+            );
+            seen.insert(p.to_string(), img.clone());
+            Ok(img)
+        })
+        .collect()
+}
+
 fn jsonl(
     file: &str,
+    dir: &Path,
     text: &str,
     max_tokens: u32,
     temp: Option<f64>,
 ) -> anyhow::Result<Vec<RequestSpec>> {
     let mut out = Vec::new();
+    let mut seen = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let at = format!("{file}:{}", i + 1);
         if line.trim().is_empty() {
@@ -124,6 +164,7 @@ fn jsonl(
                 as u32,
         };
         out.push(RequestSpec {
+            images: images(&v, &at, dir, &mut seen)?,
             prompt,
             max_tokens: Some(max),
             temperature: temp,
@@ -176,6 +217,7 @@ fn sharegpt(
             .and_then(value)
             .map(|r| estimate_tokens(&r).max(1) as u32);
         out.push(RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text(prompt),
             max_tokens: Some(reply.unwrap_or(max_tokens)),
             temperature: temp,
@@ -202,12 +244,22 @@ pub fn load(
     })?;
     let format = detect(path, format, &text)?;
     let (specs, skipped) = match format {
-        Format::Jsonl => (jsonl(&file, &text, max_tokens, temperature)?, 0),
+        Format::Jsonl => (
+            jsonl(
+                &file,
+                path.parent().unwrap_or(Path::new(".")),
+                &text,
+                max_tokens,
+                temperature,
+            )?,
+            0,
+        ),
         Format::ShareGpt => sharegpt(&file, &text, max_tokens, temperature)?,
         Format::Text => (
             text.lines()
                 .filter(|l| !l.trim().is_empty())
                 .map(|l| RequestSpec {
+                    images: Vec::new(),
                     prompt: Prompt::Text(l.to_string()),
                     max_tokens: Some(max_tokens),
                     temperature,
@@ -246,14 +298,21 @@ mod tests {
     #[test]
     fn jsonl_reads_prompts_and_messages_and_names_bad_lines() {
         let t = "{\"prompt\": \"a\"}\n\n{\"messages\": [{\"role\": \"user\", \"content\": \"b\"}], \"max_tokens\": 7}\n";
-        let s = jsonl("f.jsonl", t, 5, None).unwrap();
+        let s = jsonl("f.jsonl", Path::new("."), t, 5, None).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].max_tokens, Some(5));
         assert_eq!(s[1].max_tokens, Some(7));
         assert!(matches!(&s[1].prompt, Prompt::Messages(m) if m[0].content == "b"));
-        let e = jsonl("f.jsonl", "{\"prompt\": \"a\"}\n{\"x\": 1}\n", 5, None).unwrap_err();
+        let e = jsonl(
+            "f.jsonl",
+            Path::new("."),
+            "{\"prompt\": \"a\"}\n{\"x\": 1}\n",
+            5,
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("f.jsonl:2:"), "{e}");
-        let e = jsonl("f.jsonl", "\n\n{oops\n", 5, None).unwrap_err();
+        let e = jsonl("f.jsonl", Path::new("."), "\n\n{oops\n", 5, None).unwrap_err();
         assert!(e.to_string().starts_with("f.jsonl:3:"), "{e}");
     }
 

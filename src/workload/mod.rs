@@ -61,6 +61,8 @@ pub struct RequestSpec {
     pub max_tokens: Option<u32>,
     /// Sampling temperature to ask for.
     pub temperature: Option<f64>,
+    /// Images sent with the prompt (chat backends; after its text).
+    pub images: Vec<std::sync::Arc<image::Image>>,
 }
 
 /// A source of requests, addressed by index so any worker can take the next one.
@@ -107,6 +109,7 @@ impl Workload for FixedPrompt {
 pub mod chat_template;
 pub mod conversation;
 pub mod dataset;
+pub mod image;
 pub mod suites;
 pub mod synthetic;
 pub mod trace;

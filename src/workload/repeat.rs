@@ -73,6 +73,7 @@ mod tests {
     fn mix_of(ratio: f64) -> RepeatMix {
         RepeatMix {
             base: RequestSpec {
+                images: Vec::new(),
                 prompt: Prompt::Text("hello".into()),
                 max_tokens: None,
                 temperature: None,

@@ -123,6 +123,7 @@ pub fn steps(name: &str, base: &SuiteBase) -> Option<Vec<Step>> {
                     },
                     workload: Arc::new(PromptList {
                         specs: vec![RequestSpec {
+                            images: Vec::new(),
                             prompt: Prompt::Text(prompt.into()),
                             max_tokens: Some(max_tokens),
                             temperature: base.temperature,

@@ -117,6 +117,7 @@ impl Workload for Synthetic {
             None => self.default_max_tokens,
         };
         RequestSpec {
+            images: Vec::new(),
             prompt: super::Prompt::Text(s),
             max_tokens,
             temperature: self.temperature,

@@ -326,6 +326,7 @@ impl Workload for TraceWorkload {
             ^ 0x7ace);
         push_words(&mut s, left as usize, unique);
         RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text(s),
             max_tokens: Some(r.output.min(u32::MAX as u64) as u32),
             temperature: self.temperature,
@@ -345,6 +346,7 @@ impl Workload for TraceWorkload {
             mix(self.seed ^ mix(index ^ 0x3a53_0000)),
         );
         RequestSpec {
+            images: Vec::new(),
             prompt: Prompt::Text(s),
             max_tokens: Some(r.output.min(u32::MAX as u64) as u32),
             temperature: self.temperature,

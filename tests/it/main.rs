@@ -6,6 +6,7 @@ mod compare;
 mod conversations;
 mod diskfull;
 mod faults;
+mod images;
 mod inputs;
 mod large;
 mod lifecycle;

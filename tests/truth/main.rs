@@ -7,6 +7,7 @@
 mod common;
 mod compare;
 mod core;
+mod images;
 mod keepalive;
 mod protocols;
 mod tools;
