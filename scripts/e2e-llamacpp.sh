@@ -19,7 +19,10 @@
 #
 # Then, against llama.cpp's own C++ `llama-server` (which closes each connection just after its
 # response while advertising keep-alive): every request succeeds, one and four at once, through
-# its OpenAI chat endpoint and its native /completion.
+# its OpenAI chat endpoint and its native /completion. Last, llama-server started with
+# `--embeddings` serves /v1/embeddings: every request of 4 inputs succeeds with 4 vectors, and
+# llmbench's input tokens are the server's usage, summed. (Tool calls are not checked here: with this
+# model's chat template llama-server answers a `tools` request with plain text.)
 # LLMBENCH_BIN=path skips `cargo build --release` and uses that binary.
 set -euo pipefail
 # These runs are checks, not results worth keeping: never recorded in the user's results store.
@@ -103,9 +106,11 @@ say "starting llama_cpp.server at $URL"
 SERVER=$!
 PROXY=
 CPP=
+EMB=
 cleanup() {
     [ -n "$PROXY" ] && kill "$PROXY" 2>/dev/null || true
     [ -n "$CPP" ] && kill "$CPP" 2>/dev/null || true
+    [ -n "$EMB" ] && kill "$EMB" 2>/dev/null || true
     kill "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
     rm -rf "$WORK"
@@ -310,4 +315,43 @@ if failures:
     print("\ne2e: llama-server checks failed", file=sys.stderr)
     sys.exit(1)
 print("\ne2e: llama-server checks passed")
+PY
+
+# 8. Embeddings: llama-server with --embeddings (mean pooling) answers /v1/embeddings.
+kill "$CPP" 2>/dev/null || true
+EPORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+EURL=http://127.0.0.1:$EPORT
+say "starting llama-server --embeddings at $EURL"
+"$LLAMA_SERVER" -m "$GGUF" --host 127.0.0.1 --port "$EPORT" -c 2048 -np 2 --embeddings --pooling mean \
+    >"$CACHE/llama-server-embeddings.log" 2>&1 &
+EMB=$!
+for _ in $(seq 1 120); do
+    if curl -sf "$EURL/health" >/dev/null; then break; fi
+    if ! kill -0 "$EMB" 2>/dev/null; then
+        tail -30 "$CACHE/llama-server-embeddings.log" >&2
+        echo "e2e: llama-server --embeddings exited" >&2
+        exit 1
+    fi
+    sleep 1
+done
+say "llmbench run $EURL --backend openai-embeddings --batch-inputs 4 -n 24 -c 2"
+"$BIN" run "$EURL" --backend openai-embeddings --batch-inputs 4 -n 24 -c 2 --prompt "$PROMPT" \
+    -q -o "$WORK/emb.json" --records "$WORK/emb.jsonl"
+"$VENV/bin/python" - "$WORK" "$EURL" "$PROMPT" <<'PY'
+import json, sys, urllib.request
+work, url, prompt = sys.argv[1:4]
+sc = json.load(open(f"{work}/emb.json"))["scenarios"][0]
+recs = [r for r in (json.loads(l) for l in open(f"{work}/emb.jsonl") if l.strip()) if "run_end" not in r]
+m, o = sc["metrics"], sc["outcomes"]
+ok = (o.get("succeeded") == 24 and len(recs) == 24 and all(r.get("inputs") == 4 for r in recs)
+      and m["inputs"]["total"] == 96 and m["input_tokens"]["total"] > 0
+      and all(r.get("input_tokens_source") == "server_usage" for r in recs)
+      and m["input_tokens"]["total"] == sum(r["input_tokens"] for r in recs))
+print(("ok   " if ok else "FAIL ") + f"llama-server embeddings: {o.get('succeeded')}/24 succeeded, "
+      f"{m['inputs']['total']} inputs, {m['input_tokens']['total']} input tokens, "
+      f"latency p50 {m['ttft_ms']['p50']:.1f} ms ({o})")
+if not ok:
+    print("\ne2e: llama-server embeddings check failed", file=sys.stderr)
+    sys.exit(1)
+print("\ne2e: llama-server embeddings check passed")
 PY
