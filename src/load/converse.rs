@@ -66,7 +66,7 @@ async fn one_conversation(
             }
             return;
         }
-        d.reply(&reply);
+        d.reply_with(reply);
     }
 }
 

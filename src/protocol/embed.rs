@@ -147,6 +147,7 @@ mod tests {
     fn spec() -> RequestSpec {
         RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text("find me".into()),
             max_tokens: Some(9),
             temperature: None,

@@ -89,6 +89,7 @@ mod tests {
     fn builds_and_decodes() {
         let spec = RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(3),
             temperature: Some(0.7),

@@ -148,6 +148,7 @@ mod tests {
     fn builds_completion_with_cache_and_ignore_eos() {
         let spec = RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(4),
             temperature: Some(0.0),

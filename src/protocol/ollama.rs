@@ -208,6 +208,7 @@ mod tests {
     fn builds_chat_and_generate() {
         let spec = RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(7),
             temperature: Some(0.0),

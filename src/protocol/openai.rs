@@ -84,6 +84,7 @@ struct Message<'a> {
 
 #[derive(Deserialize)]
 struct ToolCall<'a> {
+    index: Option<u32>,
     #[serde(borrow)]
     id: Option<Text<'a>>,
     #[serde(borrow)]
@@ -169,7 +170,9 @@ impl Protocol for OpenAi {
         if let Some(t) = spec.temperature {
             o.insert("temperature".into(), json!(t));
         }
-        if let (Flavor::Chat, Some(tools)) = (self.flavor, &opts.tools) {
+        if let (Flavor::Chat, Some(tools)) =
+            (self.flavor, spec.tools.as_ref().or(opts.tools.as_ref()))
+        {
             o.insert("tools".into(), (**tools).clone());
         }
         HttpCall {
@@ -265,6 +268,18 @@ fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
                         .any(|t| !t.0.is_empty())
                 })
             });
+            for (i, c) in m.tool_calls.into_iter().enumerate() {
+                let (name, arguments) = match c.function {
+                    Some(f) => (f.name.map(|t| t.0.into_owned()), f.arguments),
+                    None => (None, None),
+                };
+                out.tool_parts.push(super::types::ToolCallPart {
+                    index: c.index.unwrap_or(i as u32),
+                    id: c.id.map(|t| t.0.into_owned()).filter(|t| !t.is_empty()),
+                    name,
+                    arguments: arguments.map(|t| t.0.into_owned()).unwrap_or_default(),
+                });
+            }
             for part in [m.reasoning_content, m.reasoning].into_iter().flatten() {
                 out.reasoning.push_str(&part.0);
             }
@@ -306,6 +321,7 @@ mod tests {
     fn builds_streaming_chat_with_usage() {
         let spec = RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(5),
             temperature: Some(0.5),

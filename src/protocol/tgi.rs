@@ -142,6 +142,7 @@ mod tests {
     fn builds_stream_and_whole_requests() {
         let spec = RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(9),
             temperature: Some(0.0),

@@ -215,6 +215,9 @@ pub struct Delta {
     pub tool_output: bool,
     /// Tool calls this event started (a tool-call delta carrying an `id`).
     pub tool_calls: u32,
+    /// The tool-call pieces this event carried (id, name and arguments text by call index),
+    /// assembled by the client into the reply a conversation sends back.
+    pub tool_parts: Vec<ToolCallPart>,
     /// Embeddings or rerank results the reply carried.
     pub items: Option<u32>,
     /// Tokens in this event when the protocol says (else one per content event).
@@ -231,6 +234,20 @@ pub struct Delta {
     pub error_status: Option<u16>,
     /// The server's own timings of this request, usually in the last event.
     pub timings: Option<ServerTimings>,
+}
+
+/// One streamed piece of a tool call: the first carries its id and name, later ones more of
+/// its arguments.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ToolCallPart {
+    /// Which call of the reply (OpenAI's `index`; its position when absent).
+    pub index: u32,
+    /// The call's id, on its first piece.
+    pub id: Option<String>,
+    /// The function's name, on its first piece.
+    pub name: Option<String>,
+    /// More of the arguments' text.
+    pub arguments: String,
 }
 
 /// A decoding failure: the event was not what the protocol allows.

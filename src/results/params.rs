@@ -203,6 +203,9 @@ pub struct ScenarioParams {
     /// Sampling temperature (always written; `null` when none was sent).
     #[serde(default)]
     pub temperature: Option<f64>,
+    /// Tools sent with requests: `dataset` when dataset records carry their own `"tools"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<String>,
     /// `--trace` file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,

@@ -349,8 +349,14 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
             "--batch-inputs works with the openai-embeddings and rerank backends (the backend is {backend})"
         );
     }
-    if plan.options.tools.is_some() && backend != Backend::OpenAiChat {
-        bail!("--tools works with the openai-chat backend (the backend is {backend})");
+    let dataset_tools = plan.scenarios.iter().any(|s| s.params.tools.is_some());
+    if (plan.options.tools.is_some() || dataset_tools) && backend != Backend::OpenAiChat {
+        let what = if dataset_tools {
+            "a dataset's \"tools\""
+        } else {
+            "--tools"
+        };
+        bail!("{what} works with the openai-chat backend (the backend is {backend})");
     }
     if plan.scenarios.iter().any(|s| s.params.images.is_some()) && !plan.protocol.takes_images() {
         bail!(

@@ -214,6 +214,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
     }
     let spec = RequestSpec {
         images: Vec::new(),
+        tools: None,
         prompt: Prompt::Text(a.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.into())),
         max_tokens: Some(a.max_tokens),
         temperature: a.temperature,

@@ -252,6 +252,9 @@ pub fn apply_workload(a: &RunArgs, plan: &mut RunSettings) -> anyhow::Result<()>
         if ds.specs.iter().any(|s| !s.images.is_empty()) {
             sc.params.images = Some("dataset".into());
         }
+        if ds.specs.iter().any(|s| s.tools.is_some()) {
+            sc.params.tools = Some("dataset".into());
+        }
         sc.params.shuffle = Some(w.shuffle);
         sc.workload = Arc::new(PromptList { specs: ds.specs });
         plan.recorded.workload = Some("dataset".into());
@@ -483,20 +486,7 @@ pub(crate) fn load_tools(path: &std::path::Path) -> anyhow::Result<serde_json::V
         .with_context(|| format!("--tools {}: cannot read", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("--tools {}: not JSON", path.display()))?;
-    let Some(tools) = v.as_array().filter(|a| !a.is_empty()) else {
-        bail!(
-            "--tools {}: expected a JSON array of tools ([{{\"type\": \"function\", \"function\": {{\"name\": ...}}}}])",
-            path.display()
-        );
-    };
-    for (i, t) in tools.iter().enumerate() {
-        if t["type"] != "function" || !t["function"]["name"].is_string() {
-            bail!(
-                "--tools {}: tool {} is not {{\"type\": \"function\", \"function\": {{\"name\": ...}}}}",
-                path.display(),
-                i + 1
-            );
-        }
-    }
+    crate::workload::check_tools(&v)
+        .map_err(|e| anyhow::anyhow!("--tools {}: {e}", path.display()))?;
     Ok(v)
 }

@@ -83,9 +83,48 @@ pub fn render_messages(messages: &[Value]) -> String {
         out.push_str(role);
         out.push_str(": ");
         out.push_str(&content);
+        // An assistant's tool calls are prompt text too: `name(arguments)` each.
+        for c in m["tool_calls"].as_array().into_iter().flatten() {
+            out.push_str(c["function"]["name"].as_str().unwrap_or_default());
+            out.push('(');
+            out.push_str(c["function"]["arguments"].as_str().unwrap_or_default());
+            out.push(')');
+        }
         out.push('\n');
     }
     out
+}
+
+/// Checks the tool messages as OpenAI's API does: each answers, by `tool_call_id`, a call of an
+/// earlier assistant message, whose calls have an id, a function name and JSON arguments.
+fn check_tool_messages(messages: &[Value]) -> Result<(), String> {
+    let mut ids = std::collections::HashSet::new();
+    for m in messages {
+        for c in m["tool_calls"].as_array().into_iter().flatten() {
+            let id = c["id"].as_str().filter(|s| !s.is_empty());
+            let name = c["function"]["name"].as_str().filter(|s| !s.is_empty());
+            let args = c["function"]["arguments"].as_str();
+            let (Some(id), Some(_), Some(args)) = (id, name, args) else {
+                return Err("a tool call needs an id, a function name and arguments".into());
+            };
+            if serde_json::from_str::<Value>(args).is_err() {
+                return Err(format!("tool call {id}: arguments are not JSON: {args}"));
+            }
+            ids.insert(id.to_string());
+        }
+        if m["role"] == "tool" {
+            match m["tool_call_id"].as_str() {
+                Some(id) if ids.contains(id) => {}
+                _ => {
+                    return Err(
+                        "messages with role 'tool' must answer a preceding message's tool_calls (tool_call_id)"
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -97,6 +136,9 @@ async fn chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> R
     let Some(messages) = v.get("messages").and_then(Value::as_array) else {
         return error(StatusCode::BAD_REQUEST, "`messages` must be an array");
     };
+    if let Err(e) = check_tool_messages(messages) {
+        return error(StatusCode::BAD_REQUEST, &e);
+    }
     let prompt = render_messages(messages);
     let images = match super::image::openai_tokens(messages) {
         Ok(n) => n,

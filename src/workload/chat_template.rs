@@ -158,10 +158,7 @@ mod tests {
             ("user", "Bye"),
         ]
         .iter()
-        .map(|(r, c)| Message {
-            role: r.to_string(),
-            content: c.to_string(),
-        })
+        .map(|(r, c)| Message::new(r, *c))
         .collect()
     }
 

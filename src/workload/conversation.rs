@@ -24,7 +24,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{Message, Prompt, RequestSpec, estimate_tokens};
+use super::{Message, Prompt, Reply, RequestSpec, ToolCall, estimate_tokens};
 
 /// A document a turn injects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,8 +252,8 @@ pub fn size(c: &Conversation, default_max_tokens: u32) -> Size {
 pub struct Dialogue<'a> {
     conv: &'a Conversation,
     next: usize,
-    /// (turn index, user text, reply) of finished turns.
-    done: Vec<(usize, String)>,
+    /// (turn index, reply) of finished turns.
+    done: Vec<(usize, Reply)>,
     /// Documents in the context: (turn that added it, document).
     live: Vec<(usize, &'a Document)>,
     pending_removal_applied: bool,
@@ -335,10 +335,7 @@ impl<'a> Dialogue<'a> {
             s.push_str(user);
             s
         };
-        Message {
-            role: "user".into(),
-            content,
-        }
+        Message::new("user", content)
     }
 
     /// The messages of the next turn: system prompt, every earlier turn with its reply, and
@@ -347,17 +344,21 @@ impl<'a> Dialogue<'a> {
         self.apply_turn_documents();
         let mut out = Vec::new();
         if let Some(s) = &self.conv.system {
-            out.push(Message {
-                role: "system".into(),
-                content: s.clone(),
-            });
+            out.push(Message::new("system", s.clone()));
         }
         for (t, reply) in &self.done {
             out.push(self.user_message(*t));
             out.push(Message {
-                role: "assistant".into(),
-                content: reply.clone(),
+                tool_calls: reply.tool_calls.clone(),
+                ..Message::new("assistant", reply.text.clone())
             });
+            // Each tool call is answered before the next user message, as an agent would.
+            for call in &reply.tool_calls {
+                out.push(Message {
+                    tool_call_id: Some(call.id.clone()),
+                    ..Message::new("tool", tool_result(call))
+                });
+            }
         }
         out.push(self.user_message(self.next));
         out
@@ -382,6 +383,7 @@ impl<'a> Dialogue<'a> {
         };
         let spec = RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Messages(messages),
             max_tokens: Some(
                 self.conv.turns[self.next]
@@ -393,13 +395,28 @@ impl<'a> Dialogue<'a> {
         (spec, shape)
     }
 
-    /// Records the model's reply to the current turn and moves to the next.
+    /// Records the model's reply (text only) to the current turn and moves to the next.
     pub fn reply(&mut self, text: &str) {
+        self.reply_with(Reply {
+            text: text.into(),
+            tool_calls: Vec::new(),
+        });
+    }
+
+    /// Records the model's reply, its tool calls included, and moves to the next turn.
+    pub fn reply_with(&mut self, reply: Reply) {
         self.apply_turn_documents();
-        self.done.push((self.next, text.to_string()));
+        self.done.push((self.next, reply));
         self.next += 1;
         self.pending_removal_applied = false;
     }
+}
+
+/// What a conversation sends back for a tool call: a small JSON result naming the function
+/// (no tool is run; the model sees a result of realistic shape and size).
+pub fn tool_result(call: &ToolCall) -> String {
+    serde_json::json!({"status": "ok", "function": call.function.name, "result": "done"})
+        .to_string()
 }
 
 /// Turns text-prompt requests into templated text (completion endpoints).
@@ -459,6 +476,7 @@ impl super::Workload for ConversationSet {
         };
         RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt,
             max_tokens: Some(first.max_tokens.unwrap_or(self.default_max_tokens)),
             temperature: self.temperature,

@@ -1,7 +1,7 @@
 //! Prompt datasets: JSONL, ShareGPT JSON and plain text. Errors name the file and line.
 //!
 //! - JSONL: one object per line, `{"prompt": "..."}` or `{"messages": [{"role", "content"}]}`,
-//!   optional `"max_tokens"` and `"images"` (image files, relative to the dataset's folder,
+//!   optional `"max_tokens"`, `"tools"` (an OpenAI `tools` array) and `"images"` (image files, relative to the dataset's folder,
 //!   sent with a chat request after its text). Blank lines are ignored.
 //! - ShareGPT: a JSON array of `{"conversations": [{"from": "human", "value": "..."},
 //!   {"from": "gpt", "value": "..."}]}`; the first human turn is the prompt and the reply that
@@ -79,10 +79,18 @@ fn message(v: &Value, at: &str) -> anyhow::Result<Message> {
     let content = v["content"]
         .as_str()
         .with_context(|| format!("{at}: a message needs a string \"content\""))?;
-    Ok(Message {
-        role: role.into(),
-        content: content.into(),
-    })
+    Ok(Message::new(role, content))
+}
+
+/// A record's `"tools"`: an OpenAI `tools` array sent with it.
+fn tools(v: &Value, at: &str) -> anyhow::Result<Option<Arc<Value>>> {
+    match v.get("tools") {
+        None | Some(Value::Null) => Ok(None),
+        Some(t) => {
+            super::check_tools(t).map_err(|e| anyhow::anyhow!("{at}: \"tools\": {e}"))?;
+            Ok(Some(Arc::new(t.clone())))
+        }
+    }
 }
 
 /// A record's `"images"`: file paths, relative to the dataset's folder, each read once.
@@ -165,6 +173,7 @@ fn jsonl(
         };
         out.push(RequestSpec {
             images: images(&v, &at, dir, &mut seen)?,
+            tools: tools(&v, &at)?,
             prompt,
             max_tokens: Some(max),
             temperature: temp,
@@ -218,6 +227,7 @@ fn sharegpt(
             .map(|r| estimate_tokens(&r).max(1) as u32);
         out.push(RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text(prompt),
             max_tokens: Some(reply.unwrap_or(max_tokens)),
             temperature: temp,
@@ -260,6 +270,7 @@ pub fn load(
                 .filter(|l| !l.trim().is_empty())
                 .map(|l| RequestSpec {
                     images: Vec::new(),
+                    tools: None,
                     prompt: Prompt::Text(l.to_string()),
                     max_tokens: Some(max_tokens),
                     temperature,

@@ -11,10 +11,58 @@ text, step by step, for an engineer who knows programming but not machine learni
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
-    /// `system`, `user` or `assistant`.
+    /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
     /// The message text.
     pub content: String,
+    /// An assistant message's tool calls (sent back in a conversation's next turn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// A `tool` message: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A message of `role` with `content` only.
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+/// A tool call a model made, in OpenAI's message shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call's id, which the `tool` message answering it names.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function called.
+    pub function: FunctionCall,
+}
+
+/// The function of a [`ToolCall`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    /// Its name.
+    pub name: String,
+    /// Its arguments: JSON text, as the model wrote it.
+    pub arguments: String,
+}
+
+/// What a model answered: the answer text and its tool calls (reasoning left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// The answer text.
+    pub text: String,
+    /// Tool calls, in the order the reply started them.
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// The input of one request.
@@ -31,10 +79,7 @@ impl Prompt {
     /// As chat messages.
     pub fn messages(&self) -> Vec<Message> {
         match self {
-            Prompt::Text(t) => vec![Message {
-                role: "user".into(),
-                content: t.clone(),
-            }],
+            Prompt::Text(t) => vec![Message::new("user", t.clone())],
             Prompt::Messages(m) => m.clone(),
         }
     }
@@ -63,6 +108,29 @@ pub struct RequestSpec {
     pub temperature: Option<f64>,
     /// Images sent with the prompt (chat backends; after its text).
     pub images: Vec<std::sync::Arc<image::Image>>,
+    /// An OpenAI `tools` array of this request (a dataset's `"tools"`; `--tools` applies to
+    /// requests without one).
+    pub tools: Option<std::sync::Arc<serde_json::Value>>,
+}
+
+/// Checks an OpenAI `tools` array: a non-empty list of `{"type": "function", "function":
+/// {"name": ...}}`. The error says what is wrong, for the caller to place.
+pub fn check_tools(v: &serde_json::Value) -> Result<(), String> {
+    let Some(tools) = v.as_array().filter(|a| !a.is_empty()) else {
+        return Err(
+            "expected a JSON array of tools ([{\"type\": \"function\", \"function\": {\"name\": ...}}])"
+                .into(),
+        );
+    };
+    for (i, t) in tools.iter().enumerate() {
+        if t["type"] != "function" || !t["function"]["name"].is_string() {
+            return Err(format!(
+                "tool {} is not {{\"type\": \"function\", \"function\": {{\"name\": ...}}}}",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A source of requests, addressed by index so any worker can take the next one.

@@ -74,6 +74,7 @@ mod tests {
         RepeatMix {
             base: RequestSpec {
                 images: Vec::new(),
+                tools: None,
                 prompt: Prompt::Text("hello".into()),
                 max_tokens: None,
                 temperature: None,

@@ -124,6 +124,7 @@ pub fn steps(name: &str, base: &SuiteBase) -> Option<Vec<Step>> {
                     workload: Arc::new(PromptList {
                         specs: vec![RequestSpec {
                             images: Vec::new(),
+                            tools: None,
                             prompt: Prompt::Text(prompt.into()),
                             max_tokens: Some(max_tokens),
                             temperature: base.temperature,

@@ -118,6 +118,7 @@ impl Workload for Synthetic {
         };
         RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: super::Prompt::Text(s),
             max_tokens,
             temperature: self.temperature,

@@ -327,6 +327,7 @@ impl Workload for TraceWorkload {
         push_words(&mut s, left as usize, unique);
         RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text(s),
             max_tokens: Some(r.output.min(u32::MAX as u64) as u32),
             temperature: self.temperature,
@@ -347,6 +348,7 @@ impl Workload for TraceWorkload {
         );
         RequestSpec {
             images: Vec::new(),
+            tools: None,
             prompt: Prompt::Text(s),
             max_tokens: Some(r.output.min(u32::MAX as u64) as u32),
             temperature: self.temperature,

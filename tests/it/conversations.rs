@@ -461,3 +461,150 @@ fn warmup_with_conversations_warms_the_server_and_is_left_out() {
     assert_eq!(sc.turns.iter().map(|t| t.stats.requests).sum::<u64>(), 4);
     assert_eq!(sc.params.json()["warmup"], 3);
 }
+
+#[test]
+fn a_tool_call_reply_goes_back_with_its_result_in_the_next_turn() {
+    let dir = TempDir::new("conv-tools");
+    let file = write_json(
+        &dir,
+        "c.json",
+        &serde_json::json!([{"id": "agent", "turns": [{"user": "weather?"}, {"user": "thanks"}]}]),
+    );
+    let tools = write_json(
+        &dir,
+        "tools.json",
+        &serde_json::json!([{"type": "function", "function": {"name": "get_weather"}}]),
+    );
+    // The first reply is a call streamed in two pieces; the second is text. (`--context-size`
+    // spares the context probe, so request 0 is the first turn.)
+    let srv = ScriptServer::start(Arc::new(|i| {
+        let ev = |v: serde_json::Value| Step::Write(format!("data: {v}\n\n").into_bytes());
+        let delta =
+            |d: serde_json::Value| serde_json::json!({"choices": [{"index": 0, "delta": d}]});
+        let mut s = vec![Step::Head(200, "text/event-stream")];
+        if i == 0 {
+            s.push(ev(delta(serde_json::json!({"tool_calls": [{"index": 0, "id": "call_7",
+                "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\""}}]}))));
+            s.push(ev(delta(serde_json::json!({"tool_calls": [{"index": 0,
+                "function": {"arguments": ": \"Paris\"}"}}]}))));
+        } else {
+            s.push(ev(delta(
+                serde_json::json!({"content": "You are welcome."}),
+            )));
+        }
+        s.push(Step::Write(b"data: [DONE]\n\n".to_vec()));
+        s
+    }));
+    let r = run(&[
+        &srv.url,
+        "--backend",
+        "openai-chat",
+        "--conversations",
+        &file,
+        "--tools",
+        &tools,
+        "--context-size",
+        "4096",
+    ]);
+    all_succeeded(&r);
+    let calls: Vec<_> = r.records.iter().map(|x| (x.turn, x.tool_calls)).collect();
+    assert_eq!(calls, [(Some(0), Some(1)), (Some(1), None)]);
+    let b = bodies(&srv);
+    let m = b[1]["messages"].as_array().unwrap();
+    let roles: Vec<&str> = m.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "user"]);
+    assert_eq!(
+        m[1]["tool_calls"],
+        serde_json::json!([{"id": "call_7", "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}])
+    );
+    assert_eq!(m[2]["tool_call_id"], "call_7");
+    let result: serde_json::Value =
+        serde_json::from_str(m[2]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(result["function"], "get_weather");
+    assert!(b[1]["tools"].is_array(), "every turn offers the tools");
+}
+
+#[test]
+fn agent_conversations_and_dataset_tools_against_the_simulator() {
+    let dir = TempDir::new("sim-tools");
+    let sim = ServeChild::start(&[
+        "--ttft-ms",
+        "2",
+        "--itl-ms",
+        "0.2",
+        "--tokens",
+        "6",
+        "--tool-calls",
+    ]);
+    let tools = write_json(
+        &dir,
+        "tools.json",
+        &serde_json::json!([{"type": "function", "function": {"name": "search"}}]),
+    );
+    // The simulator refuses a tool message that answers no call, or a call whose arguments
+    // are not JSON: three turns that all succeed sent every result back well formed.
+    let file = write_json(
+        &dir,
+        "c.json",
+        &serde_json::json!([{"id": "a", "turns": [{"user": "one"}, {"user": "two"}, {"user": "three"}]}]),
+    );
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "openai-chat",
+        "--conversations",
+        &file,
+        "--tools",
+        &tools,
+    ]);
+    all_succeeded(&r);
+    assert!(r.records.iter().all(|x| x.tool_calls == Some(1)));
+    let inputs: Vec<u64> = r.records.iter().map(|x| x.input_tokens.unwrap()).collect();
+    assert!(inputs.windows(2).all(|w| w[1] > w[0]), "{inputs:?}");
+    // Dataset records with their own tools: only they get a call.
+    let ds = dir.path("ds.jsonl");
+    std::fs::write(
+        &ds,
+        "{\"prompt\": \"find it\", \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"lookup\"}}]}\n{\"prompt\": \"just talk\"}\n",
+    )
+    .unwrap();
+    let ds = ds.display().to_string();
+    let r = run(&[&sim.url, "--backend", "openai-chat", "--dataset", &ds]);
+    all_succeeded(&r);
+    let calls: Vec<Option<u32>> = r.records.iter().map(|x| x.tool_calls).collect();
+    assert_eq!(calls, [Some(1), None]);
+    assert_eq!(
+        r.result().scenarios[0].params.tools.as_deref(),
+        Some("dataset")
+    );
+    // A bad tools array is named with its line; a backend without tools is refused.
+    std::fs::write(
+        dir.path("bad.jsonl"),
+        "{\"prompt\": \"x\"}\n{\"prompt\": \"y\", \"tools\": [{\"type\": \"web\"}]}\n",
+    )
+    .unwrap();
+    let bad = dir.path("bad.jsonl").display().to_string();
+    let r = run(&[&sim.url, "--backend", "openai-chat", "--dataset", &bad]);
+    assert_eq!(code(&r.output), 2);
+    assert!(
+        r.stderr()
+            .contains(&format!("{bad}:2: \"tools\": tool 1 is not")),
+        "{}",
+        r.stderr()
+    );
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "openai-completions",
+        "--dataset",
+        &ds,
+    ]);
+    assert_eq!(code(&r.output), 2);
+    assert!(
+        r.stderr()
+            .contains("a dataset's \"tools\" works with the openai-chat backend"),
+        "{}",
+        r.stderr()
+    );
+}

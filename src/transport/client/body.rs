@@ -10,6 +10,7 @@ use crate::protocol::{Delta, Usage};
 use crate::transport::http::describe;
 use crate::transport::policy::scrub;
 use crate::transport::sse::{Framer, Framing};
+use crate::workload::{FunctionCall, Reply, ToolCall};
 
 /// What one response carried, as it streamed in.
 #[derive(Default)]
@@ -27,6 +28,8 @@ struct Stream {
     tool_output: bool,
     /// Tool calls started.
     tool_calls: u32,
+    /// The tool calls, assembled from their pieces (by call index).
+    calls: Vec<PartialCall>,
     /// Embeddings or rerank results returned.
     items: Option<u32>,
     /// Reasoning text (never sent back in a conversation).
@@ -40,6 +43,15 @@ struct Stream {
     /// The body's first bytes while no event has been decoded: a server that answers a
     /// streamed request with one whole JSON body (a completion, or an error) is read from it.
     raw: Vec<u8>,
+}
+
+/// A tool call being streamed in.
+#[derive(Default)]
+struct PartialCall {
+    index: u32,
+    id: String,
+    name: String,
+    arguments: String,
 }
 
 /// How long the body is read after its end marker: what the server sends at once with it.
@@ -71,6 +83,25 @@ impl Stream {
         }
         self.tool_output |= d.tool_output;
         self.tool_calls += d.tool_calls;
+        for p in d.tool_parts {
+            let call = match self.calls.iter_mut().find(|c| c.index == p.index) {
+                Some(c) => c,
+                None => {
+                    self.calls.push(PartialCall {
+                        index: p.index,
+                        ..Default::default()
+                    });
+                    self.calls.last_mut().expect("just pushed")
+                }
+            };
+            if let Some(id) = p.id {
+                call.id = id;
+            }
+            if let Some(name) = p.name {
+                call.name = name;
+            }
+            call.arguments.push_str(&p.arguments);
+        }
         if let Some(u) = d.usage {
             let cur = &mut self.usage;
             cur.prompt_tokens = u.prompt_tokens.or(cur.prompt_tokens);
@@ -100,7 +131,7 @@ impl Client {
         mut rec: Record,
         mut resp: reqwest::Response,
         deadline: tokio::time::Instant,
-    ) -> (Record, String) {
+    ) -> (Record, Reply) {
         let framing = self.proto.framing(self.opts.stream);
         let mut framer = Framer::new(framing);
         let mut st = Stream::default();
@@ -315,7 +346,25 @@ impl Client {
         rec.outcome = Some(outcome);
         rec.error = error;
         rec.chunk_times_ms = st.chunk_times_ms;
-        (rec, st.text)
+        let tool_calls = st
+            .calls
+            .into_iter()
+            .map(|c| ToolCall {
+                id: c.id,
+                kind: "function".into(),
+                function: FunctionCall {
+                    name: c.name,
+                    arguments: c.arguments,
+                },
+            })
+            .collect();
+        (
+            rec,
+            Reply {
+                text: st.text,
+                tool_calls,
+            },
+        )
     }
 }
 

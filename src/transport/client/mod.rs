@@ -19,7 +19,7 @@ use crate::transport::http::{Reuse, build_http_client, send_noting_reuse};
 pub use crate::transport::http::{describe, http_client};
 pub use crate::transport::policy::is_sensitive_header;
 use crate::transport::policy::{backoff, retry_after, retryable, scrub, secrets_of};
-use crate::workload::RequestSpec;
+use crate::workload::{Reply, RequestSpec};
 use tokio_util::sync::CancellationToken;
 
 mod body;
@@ -151,14 +151,15 @@ impl Client {
         self.execute_with_reply(spec, scheduled_at).await.0
     }
 
-    /// Like [`Client::execute`], and also hands back the answer text (without reasoning, as
-    /// OpenAI's and vLLM's docs tell clients; empty when the request failed before any output).
+    /// Like [`Client::execute`], and also hands back the answer: its text (without reasoning,
+    /// as OpenAI's and vLLM's docs tell clients) and its tool calls (empty when the request
+    /// failed before any output).
     /// Multi-turn conversations send it back in the next turn; it is never written to records.
     pub async fn execute_with_reply(
         &self,
         spec: &RequestSpec,
         scheduled_at: Instant,
-    ) -> (Record, String) {
+    ) -> (Record, Reply) {
         let (rec, reply, _) = self.attempt(spec, scheduled_at).await;
         (rec, reply)
     }
@@ -220,7 +221,7 @@ impl Client {
         &self,
         spec: &RequestSpec,
         scheduled_at: Instant,
-    ) -> (Record, String, Option<Duration>) {
+    ) -> (Record, Reply, Option<Duration>) {
         let (mut rec, reply, retry_after) = self.attempt_raw(spec, scheduled_at).await;
         if let Some(e) = rec.error.take() {
             rec.error = Some(scrub(&e, &self.secrets));
@@ -232,7 +233,7 @@ impl Client {
         &self,
         spec: &RequestSpec,
         scheduled_at: Instant,
-    ) -> (Record, String, Option<Duration>) {
+    ) -> (Record, Reply, Option<Duration>) {
         let call = self.proto.build(spec, &self.opts);
         let url = if self.cfg.url_is_endpoint {
             self.cfg.with_query(&self.cfg.base_url)
@@ -267,7 +268,7 @@ impl Client {
         let cancelled = |c: &Self, rec| {
             (
                 c.fail(rec, Outcome::Cancelled, "cancelled while in flight"),
-                String::new(),
+                Reply::default(),
                 None,
             )
         };
@@ -302,7 +303,7 @@ impl Client {
                         Outcome::Timeout,
                         "no response before the request timeout",
                     ),
-                    String::new(),
+                    Reply::default(),
                     None,
                 );
             }
@@ -312,7 +313,11 @@ impl Client {
                 } else {
                     Outcome::TransportError
                 };
-                return (self.fail(rec, outcome, &describe(&e)), String::new(), None);
+                return (
+                    self.fail(rec, outcome, &describe(&e)),
+                    Reply::default(),
+                    None,
+                );
             }
             Ok(Ok(r)) => r,
         };
@@ -326,7 +331,7 @@ impl Client {
                 .and_then(|v| retry_after(v, chrono::Utc::now()));
             return (
                 self.http_error(rec, resp, deadline).await,
-                String::new(),
+                Reply::default(),
                 retry_after,
             );
         }
@@ -343,7 +348,7 @@ impl Client {
             );
             return (
                 self.fail(rec, Outcome::StreamError, &msg),
-                String::new(),
+                Reply::default(),
                 None,
             );
         }
