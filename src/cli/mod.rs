@@ -367,6 +367,11 @@ pub struct WorkloadArgs {
     #[arg(long, default_value = "jpeg", value_name = "FORMAT")]
     pub image_format: String,
 
+    /// Attach COUNT synthetic audio clips of SECONDS each (16 kHz mono WAV, quiet seeded
+    /// noise) to every openai-chat request as input_audio parts; repeatable.
+    #[arg(long = "audio", value_name = "SECONDS[:COUNT]")]
+    pub audio: Vec<String>,
+
     /// Texts per request for the openai-embeddings and rerank backends (documents to rank).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub batch_inputs: u32,

@@ -148,6 +148,7 @@ mod tests {
         RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt: Prompt::Text("find me".into()),
             max_tokens: Some(9),
             temperature: None,

@@ -209,6 +209,7 @@ mod tests {
         let spec = RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(7),
             temperature: Some(0.0),

@@ -216,13 +216,17 @@ impl Protocol for OpenAi {
     fn takes_images(&self) -> bool {
         self.flavor == Flavor::Chat
     }
+
+    fn takes_audio(&self) -> bool {
+        self.flavor == Flavor::Chat
+    }
 }
 
-/// The chat messages; a request's images follow the text of its last user message as
-/// `image_url` parts (the text first, so a prefix cache never reaches a new prompt's images).
+/// The chat messages; a request's images and audio follow the text of its last user message as
+/// `image_url` and `input_audio` parts (the text first, so a prefix cache never reaches a new prompt's images).
 fn chat_messages(spec: &RequestSpec) -> Value {
     let mut msgs = serde_json::to_value(spec.prompt.messages()).expect("messages");
-    if spec.images.is_empty() {
+    if spec.images.is_empty() && spec.audio.is_empty() {
         return msgs;
     }
     let arr = msgs.as_array_mut().expect("array");
@@ -233,6 +237,9 @@ fn chat_messages(spec: &RequestSpec) -> Value {
                 .iter()
                 .map(|i| json!({"type": "image_url", "image_url": {"url": &*i.url}})),
         );
+        parts.extend(spec.audio.iter().map(
+            |a| json!({"type": "input_audio", "input_audio": {"data": &*a.data, "format": "wav"}}),
+        ));
         m["content"] = Value::Array(parts);
     }
     msgs
@@ -322,6 +329,7 @@ mod tests {
         let spec = RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt: Prompt::Text("hi".into()),
             max_tokens: Some(5),
             temperature: Some(0.5),

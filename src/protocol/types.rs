@@ -292,6 +292,10 @@ pub trait Protocol: Send + Sync {
     fn takes_images(&self) -> bool {
         false
     }
+    /// Whether requests can carry audio (`--audio`).
+    fn takes_audio(&self) -> bool {
+        false
+    }
     /// Whether the model generates text (embeddings and rerank do not: no output tokens, no
     /// requested length).
     fn generates(&self) -> bool {

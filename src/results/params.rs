@@ -109,6 +109,9 @@ pub struct ContextLimit {
 /// What one scenario was asked to do.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioParams {
+    /// Audio clips sent with each request: the `--audio` lengths (`2.5s:1 wav`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<String>,
     /// `--chat-template` the prompts were rendered with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_template: Option<String>,

@@ -358,6 +358,9 @@ pub async fn resolve(plan: &mut crate::settings::RunSettings) -> anyhow::Result<
         };
         bail!("{what} works with the openai-chat backend (the backend is {backend})");
     }
+    if plan.scenarios.iter().any(|s| s.params.audio.is_some()) && !plan.protocol.takes_audio() {
+        bail!("--audio goes with the openai-chat backend (the backend is {backend})");
+    }
     if plan.scenarios.iter().any(|s| s.params.images.is_some()) && !plan.protocol.takes_images() {
         bail!(
             "images (--image, a dataset's \"images\") go with the openai-chat, ollama-chat and ollama-generate backends (the backend is {backend})"

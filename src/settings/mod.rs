@@ -2,7 +2,7 @@
 //! is opened or created and before any request or probe is sent. Commands take settings,
 //! never the raw flags.
 
-mod images;
+mod media;
 pub mod outputs;
 pub mod sim;
 pub mod url;
@@ -215,6 +215,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
     let spec = RequestSpec {
         images: Vec::new(),
         tools: None,
+        audio: Vec::new(),
         prompt: Prompt::Text(a.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.into())),
         max_tokens: Some(a.max_tokens),
         temperature: a.temperature,
@@ -405,7 +406,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         grace: a.grace,
     };
     crate::settings::workload::apply_workload(a, &mut settings)?;
-    images::apply_images(a, &mut settings)?;
+    media::apply_media(a, &mut settings)?;
     check_paths(a, &settings)?;
     Ok(settings)
 }

@@ -6,7 +6,7 @@
 mod embed;
 pub mod engine;
 pub mod fault;
-pub mod image;
+pub mod media;
 pub mod metrics;
 pub mod openai;
 mod openai_sse;

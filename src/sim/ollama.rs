@@ -195,7 +195,7 @@ async fn respond(sim: Arc<Sim>, v: Value, prompt: String, kind: Kind) -> Respons
     // Images: on the request (generate) or on messages (chat).
     let images = std::iter::once(&v)
         .chain(v["messages"].as_array().into_iter().flatten())
-        .map(super::image::ollama_tokens)
+        .map(super::media::ollama_tokens)
         .sum::<Result<u64, String>>();
     let images = match images {
         Ok(n) => n,

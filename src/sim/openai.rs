@@ -140,7 +140,7 @@ async fn chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> R
         return error(StatusCode::BAD_REQUEST, &e);
     }
     let prompt = render_messages(messages);
-    let images = match super::image::openai_tokens(messages) {
+    let images = match super::media::openai_tokens(messages) {
         Ok(n) => n,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };

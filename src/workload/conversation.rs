@@ -384,6 +384,7 @@ impl<'a> Dialogue<'a> {
         let spec = RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt: Prompt::Messages(messages),
             max_tokens: Some(
                 self.conv.turns[self.next]
@@ -477,6 +478,7 @@ impl super::Workload for ConversationSet {
         RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt,
             max_tokens: Some(first.max_tokens.unwrap_or(self.default_max_tokens)),
             temperature: self.temperature,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::image::Image;
+use super::media::Image;
 use super::{Message, Prompt, RequestSpec, estimate_tokens};
 
 /// Dataset formats.
@@ -174,6 +174,7 @@ fn jsonl(
         out.push(RequestSpec {
             images: images(&v, &at, dir, &mut seen)?,
             tools: tools(&v, &at)?,
+            audio: Vec::new(),
             prompt,
             max_tokens: Some(max),
             temperature: temp,
@@ -228,6 +229,7 @@ fn sharegpt(
         out.push(RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt: Prompt::Text(prompt),
             max_tokens: Some(reply.unwrap_or(max_tokens)),
             temperature: temp,
@@ -271,6 +273,7 @@ pub fn load(
                 .map(|l| RequestSpec {
                     images: Vec::new(),
                     tools: None,
+                    audio: Vec::new(),
                     prompt: Prompt::Text(l.to_string()),
                     max_tokens: Some(max_tokens),
                     temperature,

@@ -107,10 +107,12 @@ pub struct RequestSpec {
     /// Sampling temperature to ask for.
     pub temperature: Option<f64>,
     /// Images sent with the prompt (chat backends; after its text).
-    pub images: Vec<std::sync::Arc<image::Image>>,
+    pub images: Vec<std::sync::Arc<media::Image>>,
     /// An OpenAI `tools` array of this request (a dataset's `"tools"`; `--tools` applies to
     /// requests without one).
     pub tools: Option<std::sync::Arc<serde_json::Value>>,
+    /// Audio clips sent with the prompt (`openai-chat` `input_audio` parts, after the images).
+    pub audio: Vec<std::sync::Arc<media::Audio>>,
 }
 
 /// Checks an OpenAI `tools` array: a non-empty list of `{"type": "function", "function":
@@ -177,7 +179,7 @@ impl Workload for FixedPrompt {
 pub mod chat_template;
 pub mod conversation;
 pub mod dataset;
-pub mod image;
+pub mod media;
 pub mod suites;
 pub mod synthetic;
 pub mod trace;

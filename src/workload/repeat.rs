@@ -75,6 +75,7 @@ mod tests {
             base: RequestSpec {
                 images: Vec::new(),
                 tools: None,
+                audio: Vec::new(),
                 prompt: Prompt::Text("hello".into()),
                 max_tokens: None,
                 temperature: None,

@@ -125,6 +125,7 @@ pub fn steps(name: &str, base: &SuiteBase) -> Option<Vec<Step>> {
                         specs: vec![RequestSpec {
                             images: Vec::new(),
                             tools: None,
+                            audio: Vec::new(),
                             prompt: Prompt::Text(prompt.into()),
                             max_tokens: Some(max_tokens),
                             temperature: base.temperature,

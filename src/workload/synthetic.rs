@@ -119,6 +119,7 @@ impl Workload for Synthetic {
         RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt: super::Prompt::Text(s),
             max_tokens,
             temperature: self.temperature,

@@ -328,6 +328,7 @@ impl Workload for TraceWorkload {
         RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt: Prompt::Text(s),
             max_tokens: Some(r.output.min(u32::MAX as u64) as u32),
             temperature: self.temperature,
@@ -349,6 +350,7 @@ impl Workload for TraceWorkload {
         RequestSpec {
             images: Vec::new(),
             tools: None,
+            audio: Vec::new(),
             prompt: Prompt::Text(s),
             max_tokens: Some(r.output.min(u32::MAX as u64) as u32),
             temperature: self.temperature,

@@ -7,8 +7,8 @@
 mod common;
 mod compare;
 mod core;
-mod images;
 mod keepalive;
+mod media;
 mod protocols;
 mod tools;
 mod traces;

@@ -1,4 +1,4 @@
-//! `--image` and dataset images: what goes on the wire, and bad input refused before any
+//! `--image`, `--audio` and dataset images: what goes on the wire, and bad input refused before any
 //! request.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use crate::common::*;
 
 fn png(w: u32, h: u32) -> Vec<u8> {
     let img =
-        llmbench::workload::image::synthetic(w, h, llmbench::workload::image::Encoding::Png, 3)
+        llmbench::workload::media::synthetic(w, h, llmbench::workload::media::Encoding::Png, 3)
             .unwrap();
     base64::engine::general_purpose::STANDARD
         .decode(img.base64())
@@ -48,14 +48,14 @@ fn images_go_after_the_text_of_the_last_user_message_as_data_urls() {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(data)
                 .unwrap();
-            assert_eq!(llmbench::sim::image::dimensions(&bytes), Some((64, 32)));
+            assert_eq!(llmbench::sim::media::dimensions(&bytes), Some((64, 32)));
             seen.insert(url.to_string());
         }
         // Two distinct images in one request.
         assert_ne!(parts[1], parts[2]);
     }
     // Eight distinct images cycled over the requests.
-    assert_eq!(seen.len(), llmbench::workload::image::VARIANTS);
+    assert_eq!(seen.len(), llmbench::workload::media::VARIANTS);
 }
 
 #[test]
@@ -145,4 +145,38 @@ fn bad_image_flags_and_backends_without_images_exit_2_before_any_request() {
         assert!(r.stderr().contains(says), "{args:?}: {}", r.stderr());
     }
     assert_eq!(srv.requests.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn audio_clips_go_as_input_audio_wav_parts_after_the_images() {
+    let srv = ScriptServer::start(Arc::new(|_| openai_stream(1, 1, 2, 1)));
+    let r = run(&[
+        &srv.url,
+        "--backend",
+        "openai-chat",
+        "-n",
+        "3",
+        "--prompt",
+        "Listen.",
+        "--image",
+        "8x8",
+        "--audio",
+        "0.5:2",
+    ]);
+    assert!(r.output.status.success(), "{}", r.stderr());
+    let p = &r.result().scenarios[0].params;
+    assert_eq!(p.audio.as_deref(), Some("0.5s:2 wav"));
+    assert_eq!(p.images.as_deref(), Some("8x8:1 jpeg"));
+    for b in srv.bodies.lock().unwrap().iter() {
+        let v: serde_json::Value = serde_json::from_str(b).unwrap();
+        let parts = v["messages"][0]["content"].as_array().unwrap();
+        let kinds: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["text", "image_url", "input_audio", "input_audio"]);
+        assert_eq!(parts[2]["input_audio"]["format"], "wav");
+        let wav = base64::engine::general_purpose::STANDARD
+            .decode(parts[2]["input_audio"]["data"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(llmbench::sim::media::wav_seconds(&wav), Some(0.5));
+        assert_ne!(parts[2], parts[3]);
+    }
 }

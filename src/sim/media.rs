@@ -1,10 +1,12 @@
-//! Images in the simulator: its prefill rule for them, and reading their size.
+//! Images and audio in the simulator: its prefill rule for them, and reading their size.
 //!
 //! **Rule:** an image of W×H pixels is `ceil(W/28) × ceil(H/28)` prompt tokens (one token per
 //! 28×28-pixel tile, as Qwen2-VL merges its 14-pixel patches 2×2; a 448×448 image is 256
 //! tokens). They count in the reply's `prompt_tokens`. In the engine model they are prompt
 //! tokens like any other (prefill cost per token, never prefix-cached); in fixed mode each one
 //! adds `--prefill-ms-per-token` to the time to first token (text costs nothing there).
+//! An audio clip (`input_audio`, WAV) is `ceil(25 · seconds)` tokens (one per 40 ms, as
+//! Qwen2-Audio's encoder pools Whisper's frames), costed the same way.
 
 use std::io::Cursor;
 
@@ -19,7 +21,38 @@ pub fn tokens(width: u32, height: u32) -> u64 {
     u64::from(width.div_ceil(TILE)) * u64::from(height.div_ceil(TILE))
 }
 
-/// Image tokens of an OpenAI chat request: every `image_url` part of every message, each a
+/// Audio tokens per second.
+pub const AUDIO_TOKENS_PER_S: f64 = 25.0;
+
+/// Prompt tokens of a clip of `seconds`.
+pub fn audio_tokens(seconds: f64) -> u64 {
+    (seconds * AUDIO_TOKENS_PER_S - 1e-9).ceil().max(1.0) as u64
+}
+
+/// Seconds of a PCM WAV file: its `data` chunk over its byte rate.
+pub fn wav_seconds(b: &[u8]) -> Option<f64> {
+    if b.len() < 12 || &b[..4] != b"RIFF" || &b[8..12] != b"WAVE" {
+        return None;
+    }
+    let (mut at, mut byte_rate) = (12usize, None);
+    while at + 8 <= b.len() {
+        let id = &b[at..at + 4];
+        let len = u32::from_le_bytes(b[at + 4..at + 8].try_into().ok()?) as usize;
+        let body = at + 8;
+        if id == b"fmt " && body + 12 <= b.len() {
+            byte_rate = Some(u32::from_le_bytes(b[body + 8..body + 12].try_into().ok()?));
+        }
+        if id == b"data" {
+            let rate = f64::from(byte_rate.filter(|r| *r > 0)?);
+            let len = len.min(b.len() - body);
+            return Some(len as f64 / rate);
+        }
+        at = body + len + (len & 1);
+    }
+    None
+}
+
+/// Image and audio tokens of an OpenAI chat request: every `image_url` part of every message, each a
 /// `data:` URL (the simulator fetches nothing).
 pub fn openai_tokens(messages: &[Value]) -> Result<u64, String> {
     let mut n = 0;
@@ -27,6 +60,16 @@ pub fn openai_tokens(messages: &[Value]) -> Result<u64, String> {
         let Some(parts) = m.get("content").and_then(Value::as_array) else {
             continue;
         };
+        for p in parts.iter().filter(|p| p["type"] == "input_audio") {
+            let data = p["input_audio"]["data"]
+                .as_str()
+                .ok_or("an input_audio part needs base64 data")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|e| format!("an audio clip is not valid base64 ({e})"))?;
+            let secs = wav_seconds(&bytes).ok_or("the simulator reads audio as PCM WAV only")?;
+            n += audio_tokens(secs);
+        }
         for p in parts.iter().filter(|p| p["type"] == "image_url") {
             let url = p["image_url"]["url"]
                 .as_str()
@@ -107,6 +150,30 @@ mod tests {
         assert_eq!(tokens(100, 60), 12);
         assert_eq!(tokens(1, 1), 1);
         assert_eq!(tokens(1024, 768), 37 * 28);
+    }
+
+    #[test]
+    fn audio_is_25_tokens_a_second() {
+        assert_eq!(audio_tokens(1.0), 25);
+        assert_eq!(audio_tokens(0.5), 13);
+        assert_eq!(audio_tokens(2.5), 63);
+        // Two seconds of 16 kHz mono 16-bit PCM: 64000 data bytes at 32000 bytes a second.
+        let mut bytes = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        bytes.extend_from_slice(&16u32.to_le_bytes());
+        bytes.extend_from_slice(&[1, 0, 1, 0]);
+        bytes.extend_from_slice(&16_000u32.to_le_bytes());
+        bytes.extend_from_slice(&32_000u32.to_le_bytes());
+        bytes.extend_from_slice(&[2, 0, 16, 0]);
+        bytes.extend_from_slice(b"data");
+        bytes.extend_from_slice(&64_000u32.to_le_bytes());
+        bytes.resize(bytes.len() + 64_000, 0);
+        assert_eq!(wav_seconds(&bytes), Some(2.0));
+        let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let m = serde_json::json!([{"role": "user", "content": [
+            {"type": "text", "text": "hi"},
+            {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
+        ]}]);
+        assert_eq!(openai_tokens(m.as_array().unwrap()), Ok(50));
     }
 
     #[test]

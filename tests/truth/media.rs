@@ -1,5 +1,6 @@
-//! Images against the simulator's truth: each image is ceil(W/28) · ceil(H/28) prompt tokens,
-//! and in fixed mode each image token adds `--prefill-ms-per-token` to the time to first token.
+//! Images and audio against the simulator's truth: each image is ceil(W/28) · ceil(H/28) prompt
+//! tokens, each audio clip ceil(25 · seconds), and in fixed mode each of these tokens adds
+//! `--prefill-ms-per-token` to the time to first token.
 
 use llmbench::measure::record::Outcome;
 
@@ -80,6 +81,20 @@ fn images_add_their_tokens_and_prefill_to_ttft() {
     ]);
     ok(&r, 2);
     assert_eq!(input_tokens(&r)[0] - p[0], 512);
+    // Audio: 2.5 s is 25 · 2.5 = 62.5, so 63 tokens a clip.
+    let r = run(&[
+        &sim.url,
+        "--backend",
+        "openai-chat",
+        "-n",
+        "2",
+        "--prompt",
+        "Describe.",
+        "--audio",
+        "2.5:2",
+    ]);
+    ok(&r, 2);
+    assert_eq!(input_tokens(&r)[0] - p[0], 126);
     // PNG, several sizes, and Ollama's base64 list: 100x60 is 4 · 3 = 12 tokens, 28x28 one.
     for backend in ["openai-chat", "ollama-chat", "ollama-generate"] {
         let args = [

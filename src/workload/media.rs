@@ -1,4 +1,5 @@
-//! Images sent with chat requests (`--image WIDTHxHEIGHT[:COUNT]`, dataset `"images"`).
+//! Images and audio sent with chat requests (`--image WIDTHxHEIGHT[:COUNT]`, dataset
+//! `"images"`, `--audio SECONDS[:COUNT]`).
 //!
 //! Synthetic images are seeded random pixels (as vLLM's `random-mm` dataset makes them),
 //! encoded once before the run as JPEG or PNG and carried as `data:` URLs, so encoding never
@@ -12,7 +13,7 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 
 use super::{RequestSpec, Workload};
-use crate::sim::image::dimensions;
+use crate::sim::media::dimensions;
 
 /// Distinct images made for each `--image` size (more when one request takes more).
 pub const VARIANTS: usize = 8;
@@ -169,44 +170,153 @@ pub fn synthetic_sets(
             .collect::<anyhow::Result<Vec<_>>>()?;
         per_size.push(imgs);
     }
-    // Enough sets that every variant of every size is used.
-    let sets = per_size
+    let counts: Vec<usize> = sizes.iter().map(|s| s.count as usize).collect();
+    Ok(cycle(&per_size, &counts))
+}
+
+/// Sets that use every variant of every kind: set `i` takes `counts[k]` consecutive variants
+/// of kind `k` from `i · counts[k]` on (so none repeats within a set).
+fn cycle<T>(per_kind: &[Vec<Arc<T>>], counts: &[usize]) -> Vec<Vec<Arc<T>>> {
+    let sets = per_kind
         .iter()
-        .zip(sizes)
-        .map(|(v, s)| v.len().div_ceil(s.count as usize))
+        .zip(counts)
+        .map(|(v, c)| v.len().div_ceil(*c))
         .max()
         .unwrap_or(1);
-    Ok((0..sets)
+    (0..sets)
         .map(|i| {
-            per_size
+            per_kind
                 .iter()
-                .zip(sizes)
-                .flat_map(|(v, s)| {
-                    let c = s.count as usize;
-                    (0..c).map(move |j| v[(i * c + j) % v.len()].clone())
+                .zip(counts)
+                .flat_map(|(v, &c)| (0..c).map(move |j| v[(i * c + j) % v.len()].clone()))
+                .collect()
+        })
+        .collect()
+}
+
+/// One audio clip as sent: a base64 WAV file (OpenAI's `input_audio`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audio {
+    /// The WAV file, base64.
+    pub data: Arc<str>,
+    /// Its length in seconds.
+    pub seconds: f64,
+}
+
+/// Sample rate of synthetic audio (Hz; mono, 16-bit).
+pub const AUDIO_RATE: u32 = 16_000;
+/// Longest synthetic clip (seconds).
+pub const MAX_AUDIO_SECONDS: f64 = 120.0;
+/// Most clips of one length per request.
+pub const MAX_AUDIO_COUNT: u32 = 4;
+
+/// One `--audio SECONDS[:COUNT]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioLength {
+    /// Seconds of each clip.
+    pub seconds: f64,
+    /// Clips of this length per request.
+    pub count: u32,
+}
+
+impl AudioLength {
+    /// Parses `SECONDS[:COUNT]`.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        let shape = || format!("--audio {s:?}: expected SECONDS[:COUNT], e.g. 5 or 2.5:2");
+        let (secs, count) = match s.split_once(':') {
+            Some((a, c)) => (a, c.trim().parse::<u32>().ok().with_context(shape)?),
+            None => (s, 1),
+        };
+        let seconds: f64 = secs.trim().parse().ok().with_context(shape)?;
+        if !(seconds > 0.0 && seconds <= MAX_AUDIO_SECONDS) {
+            bail!("--audio {s:?}: SECONDS must be above 0 and at most {MAX_AUDIO_SECONDS}");
+        }
+        if !(1..=MAX_AUDIO_COUNT).contains(&count) {
+            bail!("--audio {s:?}: COUNT must be from 1 to {MAX_AUDIO_COUNT}");
+        }
+        Ok(Self { seconds, count })
+    }
+
+    /// As the flag spells it.
+    pub fn label(&self) -> String {
+        format!("{}s:{}", self.seconds, self.count)
+    }
+}
+
+/// A synthetic clip: seeded quiet noise, 16 kHz mono 16-bit PCM in a WAV file.
+pub fn synthetic_audio(seconds: f64, seed: u64) -> Audio {
+    let samples = (seconds * f64::from(AUDIO_RATE)).round().max(1.0) as u32;
+    let data_len = samples * 2;
+    let mut w = Vec::with_capacity(44 + data_len as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&AUDIO_RATE.to_le_bytes());
+    w.extend_from_slice(&(AUDIO_RATE * 2).to_le_bytes()); // bytes per second
+    w.extend_from_slice(&2u16.to_le_bytes()); // block align
+    w.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_len.to_le_bytes());
+    let mut state = seed;
+    for _ in 0..samples {
+        state = crate::rng::splitmix64(state);
+        // Quiet noise: within ±1024 of silence.
+        let v = (state % 2048) as i16 - 1024;
+        w.extend_from_slice(&v.to_le_bytes());
+    }
+    Audio {
+        data: base64::engine::general_purpose::STANDARD.encode(&w).into(),
+        seconds: f64::from(samples) / f64::from(AUDIO_RATE),
+    }
+}
+
+/// The clips of every request, cycled like images.
+pub fn audio_sets(lengths: &[AudioLength], seed: u64) -> Vec<Vec<Arc<Audio>>> {
+    let per_len: Vec<Vec<Arc<Audio>>> = lengths
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            (0..VARIANTS.max(l.count as usize))
+                .map(|v| {
+                    let seed =
+                        seed ^ crate::rng::splitmix64(((k as u64) << 40) | v as u64 | 1 << 63);
+                    Arc::new(synthetic_audio(l.seconds, seed))
                 })
                 .collect()
         })
-        .collect())
+        .collect();
+    let counts: Vec<usize> = lengths.iter().map(|l| l.count as usize).collect();
+    cycle(&per_len, &counts)
 }
 
-/// A workload whose requests carry images besides those they already have.
-pub struct WithImages {
+/// A workload whose requests carry images and audio besides what they already have.
+pub struct WithMedia {
     /// The requests.
     pub inner: Arc<dyn Workload>,
-    /// Request `i` takes `sets[i % sets.len()]` (never empty).
-    pub sets: Arc<Vec<Vec<Arc<Image>>>>,
+    /// Request `i` takes `images[i % images.len()]` (none when empty).
+    pub images: Arc<Vec<Vec<Arc<Image>>>>,
+    /// Request `i` takes `audio[i % audio.len()]` (none when empty).
+    pub audio: Arc<Vec<Vec<Arc<Audio>>>>,
 }
 
-impl WithImages {
+impl WithMedia {
     fn add(&self, mut spec: RequestSpec, index: u64) -> RequestSpec {
-        let set = &self.sets[(index % self.sets.len() as u64) as usize];
-        spec.images.extend(set.iter().cloned());
+        if !self.images.is_empty() {
+            let set = &self.images[(index % self.images.len() as u64) as usize];
+            spec.images.extend(set.iter().cloned());
+        }
+        if !self.audio.is_empty() {
+            let set = &self.audio[(index % self.audio.len() as u64) as usize];
+            spec.audio.extend(set.iter().cloned());
+        }
         spec
     }
 }
 
-impl Workload for WithImages {
+impl Workload for WithMedia {
     fn get(&self, index: u64) -> RequestSpec {
         self.add(self.inner.get(index), index)
     }
@@ -253,6 +363,22 @@ mod tests {
                 .decode(a.base64())
                 .unwrap();
             assert_eq!(dimensions(&bytes), Some((64, 48)));
+        }
+    }
+
+    #[test]
+    fn synthetic_audio_is_a_wav_of_its_length() {
+        let a = synthetic_audio(1.5, 9);
+        assert_eq!(a.seconds, 1.5);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&*a.data)
+            .unwrap();
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert_eq!(bytes.len(), 44 + 24_000 * 2);
+        assert_ne!(synthetic_audio(1.5, 10).data, a.data);
+        assert_eq!(AudioLength::parse("2.5:2").unwrap().count, 2);
+        for bad in ["0", "-1", "121", "x", "5:0", "5:5"] {
+            assert!(AudioLength::parse(bad).is_err(), "{bad}");
         }
     }
 
