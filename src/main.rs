@@ -1,7 +1,8 @@
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() {
-    let cli = llmbench::cli::Cli::parse();
+    let matches = llmbench::cli::command().get_matches();
+    let cli = llmbench::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     llmbench::install_panic_hook();
     llmbench::measure::health::raise_open_file_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
