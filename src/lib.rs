@@ -38,6 +38,11 @@ pub(crate) fn panicked() -> bool {
     PANICKED.load(Ordering::SeqCst)
 }
 
+/// Prints a command's error on standard error: "error: …", the prefix in colour on a terminal.
+pub fn print_error(e: &anyhow::Error) {
+    report::colour::eprint_error!("{e:#}");
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {

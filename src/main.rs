@@ -18,7 +18,7 @@ fn main() {
     let code = match rt.block_on(llmbench::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            llmbench::print_error(&e);
             2
         }
     };

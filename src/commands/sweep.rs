@@ -152,7 +152,12 @@ pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
         } else {
             cmd.render_help()
         };
-        super::say(help.to_string().trim_end())?;
+        let text = if crate::report::colour::enabled(crate::report::colour::Stream::Stdout) {
+            help.ansi().to_string()
+        } else {
+            help.to_string()
+        };
+        super::say(text.trim_end())?;
         return Ok(0);
     }
     let sp = match split(&a.args) {

@@ -141,3 +141,97 @@ fn serve_help_groups_the_simulator_flags() {
         "{h}"
     );
 }
+
+/// A run of the simulator whose targets give one PASS and one FAIL (exit 3).
+const VERDICT_RUN: &[&str] = &[
+    "run",
+    "-n",
+    "2",
+    "--ttft-ms",
+    "5",
+    "--itl-ms",
+    "1",
+    "--tokens",
+    "3",
+    "-q",
+    "--slo",
+    "ttft_p50<10s,ttft_p50<0.001ms",
+];
+
+#[test]
+fn no_colour_through_a_pipe_even_without_no_color() {
+    let o = bin()
+        .env_remove("NO_COLOR")
+        .args(VERDICT_RUN)
+        .output()
+        .unwrap();
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(out.contains("PASS") && out.contains("FAIL"), "{out}");
+    assert!(err.contains("error: performance targets"), "{err}");
+    assert!(
+        !o.stdout.contains(&0x1b) && !o.stderr.contains(&0x1b),
+        "{out}{err}"
+    );
+    // clap's own errors too.
+    let o = bin()
+        .env_remove("NO_COLOR")
+        .args(["run", "-c", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!o.stderr.contains(&0x1b), "{}", text(&o.stderr));
+}
+
+/// Runs `argv` with a pseudo-terminal as its standard streams (util-linux `script`); `None`
+/// when `script` is not installed.
+fn on_a_terminal(argv: &[&str], no_color: Option<&str>) -> Option<String> {
+    let probe = std::process::Command::new("script")
+        .arg("--version")
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return None;
+    }
+    let home = std::env::temp_dir().join("llmbench-it-no-home");
+    let line = std::iter::once(env!("CARGO_BIN_EXE_llmbench"))
+        .chain(argv.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .env("LLMBENCH_NO_STORE", "1")
+        .env("LLMBENCH_HOME", home)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        c.env("NO_COLOR", v);
+    }
+    let o = c.stdin(std::process::Stdio::null()).output().unwrap();
+    Some(text(&o.stdout))
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let Some(t) = on_a_terminal(VERDICT_RUN, None) else {
+        return;
+    };
+    let red_fail = format!("{}FAIL", anstyle_red());
+    assert!(t.contains(&red_fail), "{t:?}");
+    assert!(t.contains("\x1b[") && t.contains("PASS"), "{t:?}");
+    assert!(t.contains(&format!("{}error:", anstyle_red())), "{t:?}");
+    for v in ["1", "true"] {
+        let t = on_a_terminal(VERDICT_RUN, Some(v)).unwrap();
+        assert!(
+            t.contains("FAIL") && t.contains("error: performance"),
+            "{t:?}"
+        );
+        assert!(!t.contains('\x1b'), "NO_COLOR={v}: {t:?}");
+    }
+}
+
+/// Bold red, as the console writes it.
+fn anstyle_red() -> &'static str {
+    "\x1b[1m\x1b[31m"
+}
