@@ -57,5 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Export(args) => commands::history::export(args),
         Command::Report(args) => commands::report::report(args),
         Command::Summarize(args) => commands::summarize::summarize(args),
+        Command::Completions(args) => commands::shell::completions(args),
+        Command::Man(args) => commands::shell::man(args),
     }
 }

@@ -49,6 +49,36 @@ pub enum Command {
     Report(ReportArgs),
     /// Rebuild the summary (and optionally a result file) from a --records JSONL file alone.
     Summarize(SummarizeArgs),
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) of llmbench or of one command.
+    #[command(
+        after_long_help = "Example:\n  llmbench man > llmbench.1 && man ./llmbench.1\n  llmbench man run | man -l -"
+    )]
+    Man(ManArgs),
+}
+
+/// How to install the completion scripts.
+const COMPLETIONS_HELP: &str = "Install:
+  bash:       llmbench completions bash > ~/.local/share/bash-completion/completions/llmbench
+  zsh:        llmbench completions zsh > ~/.zfunc/_llmbench   (with fpath+=~/.zfunc before compinit)
+  fish:       llmbench completions fish > ~/.config/fish/completions/llmbench.fish
+  powershell: llmbench completions powershell | Out-String | Invoke-Expression   (in $PROFILE)";
+
+/// `llmbench completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `llmbench man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command (e.g. run) for its own page, named llmbench-COMMAND.
+    pub command: Option<String>,
 }
 
 /// `llmbench summarize`.
@@ -90,6 +120,13 @@ pub fn sweep_command() -> clap::Command {
         .about("Run one scenario per value of one varied flag, into one result file")
         .long_about(SWEEP_ABOUT)
         .after_long_help(SWEEP_EXAMPLES)
+}
+
+/// The whole command line as completions and manual pages describe it: `sweep` with `run`'s
+/// flags.
+pub fn full_command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command().mut_subcommand("sweep", |_| sweep_command())
 }
 
 /// The command line as parsed: `Cli` with `llmbench help sweep` showing `run`'s flags.
@@ -241,6 +278,7 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         command().debug_assert();
+        full_command().debug_assert();
         sweep_command().debug_assert();
     }
 }

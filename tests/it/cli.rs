@@ -235,3 +235,88 @@ fn colour_on_a_terminal_unless_no_color() {
 fn anstyle_red() -> &'static str {
     "\x1b[1m\x1b[31m"
 }
+
+#[test]
+fn completions_for_each_shell_name_the_commands_and_the_sweep_flags() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let s = help(&["completions", shell]);
+        assert!(s.len() > 1000, "{shell}: {} bytes", s.len());
+        // Flags as each shell spells them (fish: `-l concurrency`).
+        for word in ["run", "sweep", "serve", "completions", "concurrency", "slo"] {
+            assert!(s.contains(word), "{shell}: no {word}");
+        }
+        if shell == "fish" {
+            assert!(
+                s.contains("using_subcommand sweep\" -s c -l concurrency"),
+                "a sweep's flags: {s}"
+            );
+        }
+        if shell == "bash" {
+            // The sweep's own flags complete too: its entry lists run's options.
+            let sweep = s
+                .find("\n        llmbench__subcmd__sweep)")
+                .expect("a sweep case");
+            let opts = &s[sweep..sweep + s[sweep..].find("opts=").unwrap() + 2000];
+            assert!(opts.contains("--prompt-tokens"), "{opts}");
+        }
+    }
+    let dir = TempDir::new("completions");
+    let path = dir.path("llmbench.bash");
+    std::fs::write(&path, help(&["completions", "bash"])).unwrap();
+    match std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+    {
+        Ok(o) => assert!(o.status.success(), "bash -n: {}", text(&o.stderr)),
+        Err(e) => eprintln!("skipped bash -n: {e}"),
+    }
+    let o = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// A page's first request after clap_mangen's two-line preamble (`.ie`/`.el`: the apostrophe
+/// string for groff and other roffs): the `.TH` title line.
+fn title_line(page: &str) -> &str {
+    page.lines()
+        .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+        .unwrap_or_default()
+}
+
+#[test]
+fn man_pages_are_roff() {
+    let m = help(&["man"]);
+    assert!(
+        m.starts_with(".ie ") || m.starts_with(".TH"),
+        "{}",
+        &m[..m.len().min(200)]
+    );
+    assert_eq!(title_line(&m), ".TH llmbench 1  \"llmbench 0.1.0\" ");
+    for sub in ["run", "sweep", "completions", "man"] {
+        assert!(
+            m.contains(&format!("llmbench\\-{sub}(1)")),
+            "{sub} listed: {m}"
+        );
+    }
+    let r = help(&["man", "run"]);
+    assert!(
+        title_line(&r).starts_with(".TH llmbench-run 1 "),
+        "{}",
+        title_line(&r)
+    );
+    assert!(
+        title_line(&r).contains("llmbench 0.1.0"),
+        "{}",
+        title_line(&r)
+    );
+    assert!(r.contains("\\-\\-concurrency"), "run's flags");
+    assert!(r.contains("Examples:"), "run's examples");
+    let s = help(&["man", "sweep"]);
+    assert!(
+        s.contains("\\-\\-prompt\\-tokens"),
+        "a sweep's page lists run's flags"
+    );
+    let o = bin().args(["man", "nosuch"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("man nosuch: no such command"));
+}
