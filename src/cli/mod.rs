@@ -17,6 +17,11 @@ pub use sim::{ServeArgs, SimArgs};
 #[derive(Debug, Parser)]
 #[command(name = "llmbench", version, about, long_about = None)]
 pub struct Cli {
+    /// A failing command prints its error as one JSON object on standard error:
+    /// {"error": "…", "exit_code": N}. Give it before the command (`llmbench --json run …`).
+    #[arg(long)]
+    pub json: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -120,6 +125,15 @@ pub fn sweep_command() -> clap::Command {
         .about("Run one scenario per value of one varied flag, into one result file")
         .long_about(SWEEP_ABOUT)
         .after_long_help(SWEEP_EXAMPLES)
+}
+
+/// Whether `argv` (program name first) asks for errors as JSON: `--json` among the words
+/// before the command. Read before parsing, so a parse error can honour it too.
+pub fn json_errors_asked(argv: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    argv.into_iter()
+        .skip(1)
+        .take_while(|a| a.to_str().is_some_and(|s| s.starts_with('-')))
+        .any(|a| a == "--json")
 }
 
 /// The whole command line as completions and manual pages describe it: `sweep` with `run`'s
@@ -237,6 +251,10 @@ pub struct HistoryArgs {
     /// Most runs to list.
     #[arg(short = 'n', long, default_value_t = 50)]
     pub limit: usize,
+
+    /// Print the runs as a JSON array, newest first (each with its per-scenario summary).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `llmbench export`.
@@ -274,6 +292,21 @@ fn optimize_backend(v: &str) -> Result<ServerKind, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn asked(words: &[&str]) -> bool {
+        json_errors_asked(words.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn json_errors_are_asked_before_the_command_only() {
+        assert!(asked(&["llmbench", "--json", "run", "-c", "x"]));
+        assert!(!asked(&["llmbench", "run", "--json"]));
+        assert!(!asked(&[
+            "llmbench", "compare", "a", "b", "--json", "c.json"
+        ]));
+        assert!(!asked(&["llmbench"]));
+        assert!(!asked(&["--json"]), "the program name is not a flag");
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -320,3 +320,145 @@ fn man_pages_are_roff() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("man nosuch: no such command"));
 }
+
+/// A quick run of the simulator's fixed mode.
+const QUICK: &[&str] = &["--ttft-ms", "5", "--itl-ms", "1", "--tokens", "8"];
+
+#[test]
+fn dash_output_puts_the_result_json_alone_on_stdout() {
+    let o = bin()
+        .args(["run", "--requests", "8", "-o", "-"])
+        .args(QUICK)
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // The whole of standard output is one JSON document: nothing before or after it.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stdout {:?}", text(&o.stdout)));
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["target"]["simulated"], true);
+    let sc = &v["scenarios"][0];
+    assert_eq!(sc["outcomes"]["scheduled"], 8, "{sc}");
+    assert!(
+        sc["metrics"]["ttft_ms"]["p50"].as_f64().unwrap() >= 5.0,
+        "{sc}"
+    );
+    assert_eq!(sc["metrics"]["output_tokens"]["total"], 64, "{sc}");
+    let r: llmbench::results::file::ResultFile = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r.scenarios.len(), 1);
+    // The console summary went to standard error.
+    assert!(
+        err.contains("Scenario default") && err.contains("TTFT"),
+        "{err}"
+    );
+
+    // A sweep too: one document with a scenario per step.
+    let o = bin()
+        .args(["sweep", "-c", "1,2", "-n", "2", "-o", "-"])
+        .args(QUICK)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["scenarios"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn history_json_lists_the_stored_runs() {
+    let home = TempDir::new("history-json");
+    let o = with_home(&home.0)
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([]), "an empty store is an empty array");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let o = with_home(&home.0)
+            .args(["run", "-n", "2", "-q", "-o", "-"])
+            .args(QUICK)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        ids.push(r["run_id"].as_str().unwrap().to_string());
+    }
+    let o = with_home(&home.0)
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = v.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{v}");
+    let mut listed: Vec<String> = runs
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids);
+    for r in runs {
+        assert_eq!(r["status"], "completed");
+        assert_eq!(r["scenarios"], 1);
+        assert!(
+            r["summary"][0]["ttft_p50_ms"].as_f64().unwrap() >= 5.0,
+            "{r}"
+        );
+    }
+}
+
+/// The one JSON object a `--json` failure writes on standard error.
+fn json_error(o: &std::process::Output) -> serde_json::Value {
+    let err = text(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    serde_json::from_str(&err).unwrap_or_else(|e| panic!("{e}: {err}"))
+}
+
+#[test]
+fn json_errors_are_one_object_with_the_exit_code() {
+    // A value clap refuses.
+    let o = bin()
+        .args(["--json", "run", "-c", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    let v = json_error(&o);
+    assert_eq!(v["exit_code"], 2);
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        msg.contains("--concurrency") && msg.contains("many"),
+        "{msg}"
+    );
+    assert!(!msg.starts_with("error:"), "{msg}");
+    // A value the settings pass refuses (before any request).
+    let o = bin()
+        .args(["--json", "run", "--dataset", "/no/such/prompts.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let v = json_error(&o);
+    assert_eq!(v["exit_code"], 2);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("/no/such/prompts.jsonl"),
+        "{v}"
+    );
+    // Without --json, the usual text.
+    let o = bin().args(["run", "-c", "many"]).output().unwrap();
+    assert!(
+        text(&o.stderr).starts_with("error: "),
+        "{}",
+        text(&o.stderr)
+    );
+    // Help is not an error.
+    let o = bin().args(["--json", "run", "-h"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o.stdout).contains("Usage: llmbench run"));
+}
