@@ -244,6 +244,9 @@ async fn execute_with(
         return Ok(EXIT_CANCELLED);
     };
     result.server = Some(record);
+    // A sweep says which step starts, and ends with one table comparing the steps.
+    let steps = plan.scenarios.len();
+    let sweep = plan.recorded.sweep.as_ref().filter(|_| steps > 1);
     for (i, sc) in plan.scenarios.iter().enumerate() {
         if i > 0
             && plan.telemetry.isolate
@@ -268,6 +271,9 @@ async fn execute_with(
             eprintln!("Skipping {}: {}", skip.name, skip.reason);
             result.skipped.push(skip);
             continue;
+        }
+        if sweep.is_some() {
+            eprintln!("Step {}/{steps}: {}", i + 1, sc.name);
         }
         let monitor = crate::telemetry::monitor::Monitor::start(&telemetry, epoch).await;
         let mut res = run_scenario(client.clone(), sc, &mut sinks, cancel).await?;
@@ -295,6 +301,16 @@ async fn execute_with(
         if sinks.failure.is_some() {
             break;
         }
+    }
+    if let Some(sw) = sweep
+        && result.scenarios.len() > 1
+    {
+        say(format!(
+            "Sweep of {}: {} steps\n{}",
+            sw.name,
+            result.scenarios.len(),
+            console::sweep_table(&result.scenarios)
+        ));
     }
     result.status = if crate::panicked() {
         RunStatus::Failed

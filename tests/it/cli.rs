@@ -462,3 +462,52 @@ fn json_errors_are_one_object_with_the_exit_code() {
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o.stdout).contains("Usage: llmbench run"));
 }
+
+#[test]
+fn a_sweep_says_each_step_and_ends_with_one_comparison_table() {
+    let o = bin()
+        .args(["sweep", "-c", "1,2,4", "-n", "4"])
+        .args(QUICK)
+        .output()
+        .unwrap();
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for (i, c) in ["1", "2", "4"].iter().enumerate() {
+        assert!(
+            err.contains(&format!("Step {}/3: concurrency={c}\n", i + 1)),
+            "{err}"
+        );
+    }
+    let at = out.find("Sweep of concurrency: 3 steps").expect(&out);
+    assert!(
+        at > out.find("Scenario concurrency=4").unwrap(),
+        "the table comes last"
+    );
+    let table = &out[at..];
+    for col in [
+        "load",
+        "req/s",
+        "out tok/s",
+        "TTFT p50",
+        "TTFT p99",
+        "TPOT p50",
+        "E2E p99",
+        "errors",
+    ] {
+        assert!(table.contains(col), "{col}: {table}");
+    }
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("concurrency="))
+        .collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for (row, c) in rows.iter().zip(["c=1", "c=2", "c=4"]) {
+        assert!(row.contains(c), "{row}");
+        // No request failed: the last cell is 0.
+        let cells: Vec<&str> = row.split(['│', '┆']).map(str::trim).collect();
+        assert_eq!(cells[cells.len() - 2], "0", "{row}");
+    }
+    // A plain run prints neither.
+    let o = bin().args(["run", "-n", "2"]).args(QUICK).output().unwrap();
+    assert!(!text(&o.stderr).contains("Step 1/") && !text(&o.stdout).contains("Sweep of"));
+}
