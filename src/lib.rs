@@ -38,6 +38,34 @@ pub(crate) fn panicked() -> bool {
     PANICKED.load(Ordering::SeqCst)
 }
 
+/// Prints a command's error on standard error: "error: …", the prefix in colour on a terminal;
+/// with `json`, one JSON object `{"error": "…", "exit_code": N}` on one line.
+pub fn print_error(e: &anyhow::Error, exit_code: i32, json: bool) {
+    if json {
+        eprintln!("{}", error_json(&format!("{e:#}"), exit_code));
+    } else {
+        report::colour::eprint_error!("{e:#}");
+    }
+}
+
+fn error_json(message: &str, exit_code: i32) -> serde_json::Value {
+    serde_json::json!({ "error": message, "exit_code": exit_code })
+}
+
+/// Ends the process on a command line clap could not parse (or on `--help`, `--version`):
+/// clap's own text, or with `json` (and a real error) one JSON object with the error's first
+/// paragraph.
+pub fn exit_on_parse_error(e: clap::Error, json: bool) -> ! {
+    if json && e.use_stderr() {
+        let text = e.to_string();
+        let first = text.split("\n\n").next().unwrap_or_default().trim();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        eprintln!("{}", error_json(message, e.exit_code()));
+        std::process::exit(e.exit_code());
+    }
+    e.exit()
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
@@ -52,5 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Export(args) => commands::history::export(args),
         Command::Report(args) => commands::report::report(args),
         Command::Summarize(args) => commands::summarize::summarize(args),
+        Command::Completions(args) => commands::shell::completions(args),
+        Command::Man(args) => commands::shell::man(args),
     }
 }

@@ -13,6 +13,15 @@ fn fig(v: &serde_json::Value, digits: usize) -> String {
 /// Runs `history`; returns the process exit code.
 pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
     let db = db_path()?;
+    if a.json {
+        let rows = if db.exists() {
+            Store::open(&db)?.list(a.model.as_deref(), a.target.as_deref(), a.limit)?
+        } else {
+            Vec::new()
+        };
+        super::say(serde_json::to_string_pretty(&rows)?)?;
+        return Ok(0);
+    }
     if !db.exists() {
         super::say(format!(
             "No runs recorded yet (results store: {}).",

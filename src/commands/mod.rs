@@ -8,6 +8,7 @@ pub mod optimize_verify;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod shell;
 pub mod suites;
 pub mod summarize;
 pub mod sweep;

@@ -309,15 +309,17 @@ pub async fn verify(
     let base = match bench(&argv, cmd, dir, "before", ready).await? {
         Ok(r) => r,
         Err(code) => {
-            eprintln!("error: the benchmark of the server as given failed (exit {code})");
+            crate::report::colour::eprint_error!(
+                "the benchmark of the server as given failed (exit {code})"
+            );
             return Ok(code);
         }
     };
     let new = match bench(&argv, &after.command, dir, "after", ready).await? {
         Ok(r) => r,
         Err(code) => {
-            eprintln!(
-                "error: the benchmark with the recommended settings failed (exit {code}); its server log: {}",
+            crate::report::colour::eprint_error!(
+                "the benchmark with the recommended settings failed (exit {code}); its server log: {}",
                 dir.join("after.server.log").display()
             );
             return Ok(code);

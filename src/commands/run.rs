@@ -212,11 +212,13 @@ async fn execute_with(
     };
     // With `-o -` the result JSON owns standard output: the tables go to stderr.
     let to_stderr = plan.output == Some(OutputTarget::Stdout);
+    // Verdicts in colour only where that stream is a terminal (never in a pipe or a file).
     let say = |text: String| {
+        use crate::report::colour::{Stream, for_stream};
         if to_stderr {
-            eprintln!("{text}");
+            eprintln!("{}", for_stream(&text, Stream::Stderr));
         } else {
-            println!("{text}");
+            println!("{}", for_stream(&text, Stream::Stdout));
         }
     };
     let out_file = plan.output.as_ref().and_then(|o| o.path());
@@ -242,6 +244,9 @@ async fn execute_with(
         return Ok(EXIT_CANCELLED);
     };
     result.server = Some(record);
+    // A sweep says which step starts, and ends with one table comparing the steps.
+    let steps = plan.scenarios.len();
+    let sweep = plan.recorded.sweep.as_ref().filter(|_| steps > 1);
     for (i, sc) in plan.scenarios.iter().enumerate() {
         if i > 0
             && plan.telemetry.isolate
@@ -266,6 +271,9 @@ async fn execute_with(
             eprintln!("Skipping {}: {}", skip.name, skip.reason);
             result.skipped.push(skip);
             continue;
+        }
+        if sweep.is_some() {
+            eprintln!("Step {}/{steps}: {}", i + 1, sc.name);
         }
         let monitor = crate::telemetry::monitor::Monitor::start(&telemetry, epoch).await;
         let mut res = run_scenario(client.clone(), sc, &mut sinks, cancel).await?;
@@ -294,6 +302,16 @@ async fn execute_with(
             break;
         }
     }
+    if let Some(sw) = sweep
+        && result.scenarios.len() > 1
+    {
+        say(format!(
+            "Sweep of {}: {} steps\n{}",
+            sw.name,
+            result.scenarios.len(),
+            console::sweep_table(&result.scenarios)
+        ));
+    }
     result.status = if crate::panicked() {
         RunStatus::Failed
     } else if sinks.failure.is_some() {
@@ -318,8 +336,8 @@ async fn execute_with(
         }
     }
     if let Some(f) = &sinks.failure {
-        eprintln!(
-            "error: {f}: no request was sent after it; what was measured is kept (status write_failed)"
+        crate::report::colour::eprint_error!(
+            "{f}: no request was sent after it; what was measured is kept (status write_failed)"
         );
     }
     result.failure = sinks.failure.clone();
@@ -330,7 +348,7 @@ async fn execute_with(
         Some(OutputTarget::File(p)) => match result.write(p) {
             Ok(()) => eprintln!("Result written to {}", p.display()),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                crate::report::colour::eprint_error!("{e:#}");
                 output_failed = true;
             }
         },
@@ -341,8 +359,8 @@ async fn execute_with(
         s.stop().await;
     }
     if result.status == RunStatus::Failed {
-        eprintln!(
-            "error: llmbench hit an internal error during the run (the panic above): the result is marked failed and not stored"
+        crate::report::colour::eprint_error!(
+            "llmbench hit an internal error during the run (the panic above): the result is marked failed and not stored"
         );
         return Ok(EXIT_INTERNAL_ERROR);
     }
@@ -364,18 +382,18 @@ async fn execute_with(
     });
     if scheduled == 0 && result.status == RunStatus::Completed {
         // Every scenario (or every conversation) was skipped: the reasons are above.
-        eprintln!(
-            "error: nothing was measured: no request was sent (skipped scenarios and conversations are listed above)"
+        crate::report::colour::eprint_error!(
+            "nothing was measured: no request was sent (skipped scenarios and conversations are listed above)"
         );
         return Ok(EXIT_NOTHING_MEASURED);
     }
     if scheduled > 0 && succeeded == 0 && result.status == RunStatus::Completed {
         match result.scenarios.iter().find_map(|s| s.errors.first()) {
-            Some(e) => eprintln!(
-                "error: every request failed; the first reason: {}",
+            Some(e) => crate::report::colour::eprint_error!(
+                "every request failed; the first reason: {}",
                 e.message
             ),
-            None => eprintln!("error: every request failed"),
+            None => crate::report::colour::eprint_error!("every request failed"),
         }
         return Ok(EXIT_ALL_FAILED);
     }
@@ -386,8 +404,8 @@ async fn execute_with(
         .map(|s| s.name.as_str())
         .collect();
     if !failed.is_empty() {
-        eprintln!(
-            "error: performance targets (--slo) failed in {}",
+        crate::report::colour::eprint_error!(
+            "performance targets (--slo) failed in {}",
             failed.join(", ")
         );
         return Ok(EXIT_SLO_FAILED);

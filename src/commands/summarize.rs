@@ -53,7 +53,11 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
     }
     let scenarios = rebuild(&records);
     for sc in &scenarios {
-        println!("{}", console::scenario_text(sc));
+        let text = console::scenario_text(sc);
+        println!(
+            "{}",
+            crate::report::colour::for_stream(&text, crate::report::colour::Stream::Stdout)
+        );
     }
     let result = ResultFile {
         schema_version: crate::results::file::SCHEMA_VERSION,

@@ -131,8 +131,35 @@ pub fn split(args: &[String]) -> anyhow::Result<Split> {
     Ok(Split { flag, values, rest })
 }
 
+/// Whether the words ask for help (`-h`: short, `--help`: long), before any `--`. The sweep
+/// takes its words unparsed, so clap never sees these.
+fn help_asked(args: &[String]) -> Option<bool> {
+    args.iter()
+        .take_while(|a| *a != "--")
+        .find_map(|a| match a.as_str() {
+            "-h" => Some(false),
+            "--help" => Some(true),
+            _ => None,
+        })
+}
+
 /// Runs the sweep; returns the process exit code.
 pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
+    if let Some(long) = help_asked(&a.args) {
+        let mut cmd = crate::cli::sweep_command().bin_name("llmbench sweep");
+        let help = if long {
+            cmd.render_long_help()
+        } else {
+            cmd.render_help()
+        };
+        let text = if crate::report::colour::enabled(crate::report::colour::Stream::Stdout) {
+            help.ansi().to_string()
+        } else {
+            help.to_string()
+        };
+        super::say(text.trim_end())?;
+        return Ok(0);
+    }
     let sp = match split(&a.args) {
         Ok(sp) => sp,
         Err(e) => {
@@ -207,5 +234,13 @@ mod tests {
         assert!(split(&s(&["-c", "1,2", "--rate", "1,2"])).is_err());
         assert!(split(&s(&["-c", "4"])).is_err());
         assert!(split(&s(&["-c", "1,,2"])).is_err());
+    }
+
+    #[test]
+    fn help_is_asked_before_a_double_dash_only() {
+        assert_eq!(help_asked(&s(&["-c", "1,2", "-h"])), Some(false));
+        assert_eq!(help_asked(&s(&["--help"])), Some(true));
+        assert_eq!(help_asked(&s(&["-c", "1,2", "--", "--help"])), None);
+        assert_eq!(help_asked(&s(&["-c", "1,2"])), None);
     }
 }

@@ -56,6 +56,55 @@ pub fn latency_table(sc: &ScenarioResult) -> Table {
     t
 }
 
+/// A sweep's comparison: one row per step with its load, throughput, the key latencies and the
+/// requests that did not succeed.
+pub fn sweep_table(scenarios: &[ScenarioResult]) -> Table {
+    use crate::results::params::Load;
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "step",
+        "load",
+        "req/s",
+        "out tok/s",
+        "TTFT p50 ms",
+        "TTFT p99 ms",
+        "TPOT p50 ms",
+        "E2E p99 ms",
+        "errors",
+    ]);
+    let q = |d: &Option<Dist>, p: fn(&Dist) -> f64| d.as_ref().map_or("-".into(), |d| fmt(p(d)));
+    for sc in scenarios {
+        let m = &sc.metrics;
+        let load = match &sc.params.load {
+            Some(Load::Closed { concurrency }) => format!("c={concurrency}"),
+            Some(Load::Open { rate, .. }) => format!("{rate} req/s"),
+            None => "-".into(),
+        };
+        t.add_row(vec![
+            sc.name.clone(),
+            load,
+            format!("{:.2}", m.requests_per_s),
+            format!("{:.1}", m.output_tokens_per_s),
+            q(&m.ttft_ms, |d| d.p50),
+            q(&m.ttft_ms, |d| d.p99),
+            q(&m.tpot_ms, |d| d.p50),
+            q(&m.e2e_ms, |d| d.p99),
+            (sc.outcomes.scheduled
+                - sc.outcomes
+                    .get(Outcome::Succeeded)
+                    .min(sc.outcomes.scheduled))
+            .to_string(),
+        ]);
+    }
+    for i in 2..9 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
 /// The latency rows a scenario shows, in order: TTFT, then for reasoning replies the first
 /// answer token and the reasoning time, TPOT, ITL, then for several tokens per chunk the gap
 /// per token and the tokens per chunk, E2E and queue. Console and reports share it.

@@ -2,6 +2,7 @@
 
 pub mod chart;
 pub mod charts;
+pub(crate) mod colour;
 pub mod console;
 pub(crate) mod experiments;
 pub mod export;

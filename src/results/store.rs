@@ -31,8 +31,8 @@ pub fn db_path() -> anyhow::Result<PathBuf> {
     Ok(home()?.join("llmbench.db"))
 }
 
-/// One stored run, as `history` lists it.
-#[derive(Debug, Clone, PartialEq)]
+/// One stored run, as `history` lists it (and `history --json` writes it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunRow {
     /// Run id.
     pub id: String,
