@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Sinks;
+use super::live::{InFlight, Live};
 use crate::measure::record::{Outcome, Record};
 use crate::measure::stats::{Accumulator, Summary};
 
@@ -25,8 +26,7 @@ pub(crate) struct Collector {
     measured: bool,
     started: Instant,
     last_message: Instant,
-    errors: u64,
-    tokens: u64,
+    live: Live,
     dropped: u64,
     /// Writing the records file failed; later records are not written.
     write_failed: bool,
@@ -40,7 +40,15 @@ pub(crate) struct Collected {
 }
 
 impl Collector {
-    pub fn new(show: bool, total: Option<u64>, name: &str, unit: Unit, measured: bool) -> Self {
+    /// A collector of `total` records (or of a run of `duration`) named `name`.
+    pub fn new(
+        show: bool,
+        total: Option<u64>,
+        duration: Option<Duration>,
+        name: &str,
+        unit: Unit,
+        measured: bool,
+    ) -> Self {
         let target = if show {
             ProgressDrawTarget::stderr()
         } else {
@@ -53,14 +61,14 @@ impl Collector {
         let pb = match total {
             Some(n) => ProgressBar::with_draw_target(Some(n), target).with_style(
                 ProgressStyle::with_template(&format!(
-                    "{{prefix}} [{{bar:30}}] {{pos}}/{{len}}{unit} {{elapsed_precise}} {{msg}}"
+                    "{{prefix}} [{{bar:30}}] {{pos}}/{{len}}{unit} {{elapsed_precise}} ETA {{eta}} | {{msg}}"
                 ))
                 .expect("template")
                 .progress_chars("=> "),
             ),
             None => ProgressBar::with_draw_target(None, target).with_style(
                 ProgressStyle::with_template(&format!(
-                    "{{prefix}} {{spinner}} {{pos}}{unit} done {{elapsed_precise}} {{msg}}"
+                    "{{prefix}} {{spinner}} {{pos}}{unit} done {{elapsed_precise}} | {{msg}}"
                 ))
                 .expect("template"),
             ),
@@ -74,8 +82,7 @@ impl Collector {
             measured,
             started: now,
             last_message: now,
-            errors: 0,
-            tokens: 0,
+            live: Live::new(duration),
             dropped: 0,
             write_failed: false,
         }
@@ -95,11 +102,10 @@ impl Collector {
         }
         if rec.retried {
             // A retried attempt: written and counted apart; its request is still running.
-        } else if rec.outcome() == Outcome::Succeeded {
-            self.tokens += rec.output_tokens;
-            self.pb.inc(1);
         } else {
-            self.errors += 1;
+            if !self.pb.is_hidden() {
+                self.live.take(rec);
+            }
             self.pb.inc(1);
         }
         // The message is formatted at most every 100 ms, and never for a hidden bar (`-q`):
@@ -113,13 +119,14 @@ impl Collector {
         }
     }
 
-    fn message(&self) {
-        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
-        self.pb.set_message(format!(
-            "errors {} | {:.1} tok/s",
-            self.errors,
-            self.tokens as f64 / secs
-        ));
+    fn message(&mut self) {
+        let line = self.live.line();
+        self.pb.set_message(line);
+    }
+
+    /// The gauge of requests in flight, for the senders to move.
+    pub fn in_flight(&self) -> InFlight {
+        self.live.in_flight.clone()
     }
 
     /// Seconds since the phase began.
@@ -128,7 +135,7 @@ impl Collector {
     }
 
     /// Clears the bar and hands over what was collected.
-    pub fn finish(self) -> Collected {
+    pub fn finish(mut self) -> Collected {
         if !self.pb.is_hidden() {
             self.message();
         }

@@ -23,12 +23,20 @@ enum Msg {
     Stopped(String),
 }
 
+/// Counters the conversation workers share.
+struct Counters {
+    /// The next record id.
+    ids: AtomicU64,
+    /// Turns in flight (the live view).
+    in_flight: super::live::InFlight,
+}
+
 async fn one_conversation(
     client: &Client,
     sc: &Scenario,
     set: &ConversationSet,
     conv: &Conversation,
-    ids: &AtomicU64,
+    counters: &Counters,
     cancel: &Cancel,
     tx: &mpsc::Sender<Msg>,
 ) {
@@ -50,9 +58,11 @@ async fn one_conversation(
             };
         let scheduled = Instant::now();
         // A hard cancel ends it inside the client, keeping what it had received.
+        let in_flight = counters.in_flight.start();
         let (mut rec, reply) = client.execute_with_reply(&spec, scheduled).await;
+        drop(in_flight);
         rec.scenario = sc.name.clone();
-        rec.id = ids.fetch_add(1, Ordering::Relaxed);
+        rec.id = counters.ids.fetch_add(1, Ordering::Relaxed);
         rec.conversation = Some(conv.id.clone());
         rec.turn = Some(t as u32);
         let ok = rec.outcome() == Outcome::Succeeded;
@@ -110,7 +120,18 @@ pub(crate) async fn run(
     let selected = Arc::new(selected);
     let (tx, mut rx) = mpsc::channel(super::COLLECT_QUEUE);
     let next = Arc::new(AtomicUsize::new(0));
-    let ids = Arc::new(AtomicU64::new(0));
+    let mut col = Collector::new(
+        sinks.progress,
+        Some(turns_total),
+        sc.stop.duration,
+        &sc.name,
+        Unit::Turns,
+        true,
+    );
+    let ids = Arc::new(Counters {
+        ids: AtomicU64::new(0),
+        in_flight: col.in_flight(),
+    });
     let start = Instant::now();
     let duration = sc.stop.duration;
     // Workers borrow the scenario and set for the life of this function: scoped by joining
@@ -139,13 +160,6 @@ pub(crate) async fn run(
         });
     }
     drop(tx);
-    let mut col = Collector::new(
-        sinks.progress,
-        Some(turns_total),
-        &sc.name,
-        Unit::Turns,
-        true,
-    );
     let mut items = Vec::new();
     while let Some(msg) = rx.recv().await {
         match msg {

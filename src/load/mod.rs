@@ -3,6 +3,7 @@
 
 pub(crate) mod collect;
 pub mod converse;
+pub(crate) mod live;
 pub mod runner;
 pub mod schedule;
 pub mod timer;

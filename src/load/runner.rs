@@ -27,6 +27,7 @@ struct Phase {
     warmup: bool,
     cancel: Cancel,
     tx: mpsc::Sender<Record>,
+    in_flight: super::live::InFlight,
 }
 
 impl Phase {
@@ -38,6 +39,7 @@ impl Phase {
             self.workload.get(id)
         };
         let client = &self.client;
+        let _in_flight = self.in_flight.start();
         // Retried attempts reach the collector before the request's final record.
         let mut retried = Vec::new();
         let mut on_retried = |mut r: Record| {
@@ -201,6 +203,7 @@ pub(crate) async fn warm_up(
         let col = Collector::new(
             sinks.progress,
             Some(sc.warmup),
+            None,
             &name,
             Unit::Requests,
             false,
@@ -230,6 +233,7 @@ pub(crate) async fn run(
     let col = Collector::new(
         sinks.progress,
         sc.stop.requests,
+        sc.stop.duration,
         &sc.name,
         Unit::Requests,
         true,
@@ -263,6 +267,7 @@ async fn run_phase(
         warmup,
         cancel: cancel.clone(),
         tx,
+        in_flight: col.in_flight(),
     });
     let driver = match load {
         Load::Closed { concurrency } => tokio::spawn(closed(phase, concurrency, stop)),

@@ -511,3 +511,45 @@ fn a_sweep_says_each_step_and_ends_with_one_comparison_table() {
     let o = bin().args(["run", "-n", "2"]).args(QUICK).output().unwrap();
     assert!(!text(&o.stderr).contains("Step 1/") && !text(&o.stdout).contains("Sweep of"));
 }
+
+#[test]
+fn live_view_on_a_terminal_shows_eta_in_flight_and_recent_latency_then_clears() {
+    let argv = [
+        "run",
+        "--requests",
+        "80",
+        "-c",
+        "4",
+        "--ttft-ms",
+        "20",
+        "--itl-ms",
+        "5",
+        "--tokens",
+        "20",
+    ];
+    let Some(t) = on_a_terminal(&argv, Some("1")) else {
+        return;
+    };
+    // A frame of the bar: progress, ETA, in flight, current rates, recent TTFT and ITL.
+    let frame = t
+        .split(['\r', '\n'])
+        .rfind(|l| l.contains("in flight"))
+        .unwrap_or_else(|| panic!("no live frame in {t:?}"));
+    for part in [
+        "/80",
+        "ETA",
+        "in flight",
+        "tok/s",
+        "req/s",
+        "TTFT p50",
+        "ITL p50",
+        "errors 0",
+    ] {
+        assert!(frame.contains(part), "{part:?} missing from {frame:?}");
+    }
+    // The bar is cleared before the summary: nothing of it after the last clear-line.
+    let last_clear = t.rfind("\x1b[2K").expect("the bar clears its line");
+    let after = &t[last_clear..];
+    assert!(!after.contains("in flight"), "{after:?}");
+    assert!(after.contains("TTFT"), "the summary follows: {after:?}");
+}
