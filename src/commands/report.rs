@@ -70,6 +70,31 @@ pub fn write_report(runs: &[ResultFile], dir: &Path) -> anyhow::Result<Vec<PathB
             &mut written,
         )?;
     }
+    // The machine each run measured on (vLLM's benchmark framework writes `*_system.json`):
+    // one file for one run, an object by run id for several.
+    let systems: Vec<(&str, serde_json::Value)> = runs
+        .iter()
+        .filter_map(|r| {
+            let sys = r.system.as_ref()?;
+            Some((r.run_id.as_str(), serde_json::to_value(sys).ok()?))
+        })
+        .collect();
+    if !systems.is_empty() {
+        let v = match &systems[..] {
+            [(_, one)] if runs.len() == 1 => one.clone(),
+            _ => serde_json::Value::Object(
+                systems
+                    .into_iter()
+                    .map(|(id, v)| (id.to_string(), v))
+                    .collect(),
+            ),
+        };
+        write(
+            &dir.join("system.json"),
+            serde_json::to_string_pretty(&v)?.as_bytes(),
+            &mut written,
+        )?;
+    }
     let chart_dir = dir.join("charts");
     std::fs::create_dir_all(&chart_dir)
         .with_context(|| format!("cannot create {}", chart_dir.display()))?;

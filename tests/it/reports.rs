@@ -189,6 +189,16 @@ fn sweep_report_writes_every_file_with_one_csv_row_per_scenario() {
             assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f}");
         }
     }
+    // The machine, as vLLM's framework's `*_system.json` gives it: the result's `system`.
+    let sys: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rep.join("system.json")).unwrap()).unwrap();
+    let res: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(sys, res["system"]);
+    assert!(
+        sys.is_object() && !sys.as_object().unwrap().is_empty(),
+        "{sys}"
+    );
     let csv = std::fs::read_to_string(rep.join("results.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 4, "{csv}");
