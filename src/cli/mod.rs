@@ -413,6 +413,15 @@ pub struct TelemetryArgs {
     /// Restart the --server-cmd server before every scenario (cold caches each time).
     #[arg(long, requires = "server_cmd")]
     pub isolate: bool,
+
+    /// Price of one GPU per hour (US dollars): reports cost per million output and input
+    /// tokens at the measured throughput.
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    pub gpu_cost_per_hour: Option<f64>,
+
+    /// GPUs paid for by --gpu-cost-per-hour (default: the GPUs detected on this machine).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub gpus: Option<i64>,
 }
 
 /// `llmbench optimize`.

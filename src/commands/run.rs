@@ -225,6 +225,7 @@ async fn execute_with(
         progress: !plan.quiet,
         stop: cancel.soft.clone(),
         failure: None,
+        energy: Some(crate::telemetry::gpu::energy_j),
     };
     let preflight = async {
         let context = crate::settings::workload::server_context(&plan, &result.target.model).await;
@@ -272,7 +273,16 @@ async fn execute_with(
         let (resources, metrics) = monitor.finish().await;
         res.resources = Some(resources);
         res.server_metrics = metrics;
+        let detected_gpus = result.system.as_ref().map_or(0, |s| s.gpus.len());
+        res.cost = plan.cost.usd_per_hour.and_then(|u| {
+            crate::measure::cost::cost(u, plan.cost.gpus_or(detected_gpus), &res.metrics)
+        });
+        res.energy_j_per_output_token =
+            crate::measure::cost::joules_per_token(res.energy_j, res.metrics.output_tokens.total);
         say(console::scenario_text(&res));
+        if plan.cost.usd_per_hour.is_some() && res.cost.is_none() {
+            say("Cost: unknown: no GPU detected; give --gpus N".to_string());
+        }
         for line in crate::report::telemetry::lines(&res) {
             say(line);
         }

@@ -63,6 +63,9 @@ pub struct Sinks {
     pub stop: CancellationToken,
     /// The first write failure (the records file), set by the collector.
     pub failure: Option<String>,
+    /// Reads the GPUs' cumulative energy counters (J), at the start and end of each measured
+    /// phase; `None` (or a reading of `None`): no energy figure.
+    pub energy: Option<fn() -> Option<f64>>,
 }
 
 /// Runs one scenario (warm-up, then the measured phase): conversations turn by turn, other

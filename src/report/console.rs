@@ -120,6 +120,29 @@ pub(crate) fn tokens_text(m: &Metrics) -> String {
     s
 }
 
+/// "$2.00 per million output tokens, $4.00 per million input tokens (2 GPUs at $3.60/h)".
+pub(crate) fn cost_text(sc: &ScenarioResult) -> Option<String> {
+    let c = sc.cost.as_ref()?;
+    let per = |x: Option<f64>| x.map_or("unknown".to_string(), |x| format!("${x:.4}"));
+    Some(format!(
+        "{} per million output tokens, {} per million input tokens ({} GPU{} at ${:.2}/h each)",
+        per(c.usd_per_million_output_tokens),
+        per(c.usd_per_million_input_tokens),
+        c.gpus,
+        if c.gpus == 1 { "" } else { "s" },
+        c.usd_per_hour
+    ))
+}
+
+/// "1.500 J per output token (300.0 J over the measured window)".
+pub(crate) fn energy_text(sc: &ScenarioResult) -> Option<String> {
+    let e = sc.energy_j?;
+    Some(match sc.energy_j_per_output_token {
+        Some(j) => format!("{j:.3} J per output token ({e:.1} J over the measured window)"),
+        None => format!("{e:.1} J over the measured window (no output tokens)"),
+    })
+}
+
 /// "10 scheduled: 9 succeeded, 1 timeout".
 pub(crate) fn outcomes_text(o: &Outcomes) -> String {
     let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
@@ -221,6 +244,12 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
     }
     if let Some(t) = reasoning_text(m) {
         s.push_str(&format!("Reasoning replies: {t}\n"));
+    }
+    if let Some(t) = cost_text(sc) {
+        s.push_str(&format!("Cost: {t}\n"));
+    }
+    if let Some(t) = energy_text(sc) {
+        s.push_str(&format!("Energy: {t}\n"));
     }
     s.push_str(&format!("Outcomes: {}\n", outcomes_text(o)));
     // Why they failed, most frequent first (as oha does): the server's own words.

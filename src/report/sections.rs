@@ -86,6 +86,12 @@ pub(crate) fn scenario(sc: &ScenarioResult) -> Vec<Block> {
     if let Some(t) = console::reasoning_text(m) {
         b.push(Block::Fact("Reasoning replies", t));
     }
+    if let Some(t) = console::cost_text(sc) {
+        b.push(Block::Fact("Cost", t));
+    }
+    if let Some(t) = console::energy_text(sc) {
+        b.push(Block::Fact("Energy", t));
+    }
     b.push(Block::Fact("Outcomes", console::outcomes_text(o)));
     if !sc.errors.is_empty() {
         b.push(Block::List(

@@ -103,6 +103,17 @@ pub struct ScenarioResult {
     /// Performance targets (`--slo`): each target's value and verdict, and goodput.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<crate::measure::slo::SloResult>,
+    /// Cost per million tokens at the measured throughput (`--gpu-cost-per-hour`); null
+    /// without it or without a GPU count.
+    #[serde(default)]
+    pub cost: Option<crate::measure::cost::Cost>,
+    /// Energy the GPUs used over the measured window (J, from NVML's energy counters); null
+    /// when they cannot be read.
+    #[serde(default)]
+    pub energy_j: Option<f64>,
+    /// `energy_j` / output tokens of succeeded requests; null when either is unknown.
+    #[serde(default)]
+    pub energy_j_per_output_token: Option<f64>,
 }
 
 impl ScenarioResult {

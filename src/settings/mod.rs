@@ -2,6 +2,7 @@
 //! is opened or created and before any request or probe is sent. Commands take settings,
 //! never the raw flags.
 
+pub mod cost;
 pub mod outputs;
 pub mod sim;
 pub mod url;
@@ -108,6 +109,8 @@ pub struct RunSettings {
     pub pull: bool,
     /// `--grace`: how long Ctrl-C waits for requests in flight.
     pub grace: std::time::Duration,
+    /// `--gpu-cost-per-hour`, `--gpus`.
+    pub cost: cost::CostSettings,
 }
 
 /// Fewest requests per second `--rate` takes (one per 1000 s).
@@ -400,6 +403,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         quiet: a.quiet,
         pull: a.pull,
         grace: a.grace,
+        cost: cost::cost_settings(&a.telemetry)?,
     };
     crate::settings::workload::apply_workload(a, &mut settings)?;
     check_paths(a, &settings)?;
