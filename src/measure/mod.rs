@@ -8,5 +8,6 @@ pub mod record;
 pub mod samples;
 pub mod slo;
 pub mod stats;
+pub mod steady;
 pub mod tokenize;
 pub mod turns;

@@ -143,6 +143,32 @@ pub(crate) fn energy_text(sc: &ScenarioResult) -> Option<String> {
     })
 }
 
+/// The steady-state figures beside the whole run's, when a ramp-up or drain was detected.
+pub(crate) fn steady_text(sc: &ScenarioResult) -> Option<String> {
+    let s = sc.steady_state.as_ref()?;
+    let m = &sc.metrics;
+    let p = |x: Option<crate::measure::steady::Pcts>| {
+        x.map_or("-".to_string(), |x| {
+            format!("p50 {} p99 {}", fmt(x.p50), fmt(x.p99))
+        })
+    };
+    Some(format!(
+        "{:.1} output tok/s, {:.2} req/s (whole run {:.1} tok/s, {:.2} req/s); TTFT {} ms, TPOT {} ms; window {:.0}–{:.0} ms ({} requests, {:.0} in flight): ramp-up {:.2} s and drain {:.2} s left out",
+        s.output_tokens_per_s,
+        s.requests_per_s,
+        m.output_tokens_per_s,
+        m.requests_per_s,
+        p(s.ttft_ms),
+        p(s.tpot_ms),
+        s.start_ms,
+        s.end_ms,
+        s.requests,
+        s.plateau_in_flight,
+        s.ramp_up_s,
+        s.drain_s
+    ))
+}
+
 /// "10 scheduled: 9 succeeded, 1 timeout".
 pub(crate) fn outcomes_text(o: &Outcomes) -> String {
     let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
@@ -238,6 +264,9 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
     s.push_str(&latency_table(sc).to_string());
     s.push('\n');
     s.push_str(&format!("Throughput: {}\n", throughput_text(m)));
+    if let Some(t) = steady_text(sc) {
+        s.push_str(&format!("Steady state: {t}\n"));
+    }
     s.push_str(&format!("Tokens: {}\n", tokens_text(m)));
     if let Some(t) = inputs_text(m) {
         s.push_str(&format!("Inputs: {t}\n"));

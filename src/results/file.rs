@@ -114,6 +114,10 @@ pub struct ScenarioResult {
     /// `energy_j` / output tokens of succeeded requests; null when either is unknown.
     #[serde(default)]
     pub energy_j_per_output_token: Option<f64>,
+    /// Throughput and latency over the steady-state window, when a ramp-up or drain was
+    /// detected (see docs/architecture.md, "Steady state"); null otherwise.
+    #[serde(default)]
+    pub steady_state: Option<crate::measure::steady::SteadyState>,
 }
 
 impl ScenarioResult {
@@ -125,7 +129,9 @@ impl ScenarioResult {
         params: crate::results::params::ScenarioParams,
         s: crate::measure::stats::Summary,
     ) -> Self {
+        let open_loop = matches!(params.load, Some(crate::results::params::Load::Open { .. }));
         Self {
+            steady_state: crate::measure::steady::analyze(&s.timings, open_loop),
             name: name.to_string(),
             params,
             warnings: crate::measure::stats::warnings(&s.metrics),
