@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::server::detect::ServerKind;
 
+mod capacity;
 mod sim;
 
+pub use capacity::{ByArg, CAPACITY_ABOUT, CapacityArgs, CapacityFlags};
 pub use sim::{ServeArgs, SimArgs};
 
 /// Benchmark LLM inference servers: TTFT, TPOT, ITL, end-to-end latency, throughput.
@@ -32,6 +34,9 @@ pub enum Command {
     /// Run one scenario per value of one varied flag (see `llmbench sweep --help`).
     #[command(long_about = SWEEP_ABOUT)]
     Sweep(SweepArgs),
+    /// Find the highest load that meets every --slo target (see `llmbench capacity --help`).
+    #[command(long_about = CAPACITY_ABOUT)]
+    Capacity(CapacityArgs),
     /// Describe this machine (CPU, memory, GPUs) and the LLM servers on the usual local ports.
     Detect(DetectArgs),
     /// Recommend server settings for this machine and a model size, each with its reason.

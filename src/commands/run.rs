@@ -226,6 +226,7 @@ async fn execute_with(
         stop: cancel.soft.clone(),
         failure: None,
         energy: Some(crate::telemetry::gpu::energy_j),
+        watch: None,
     };
     let preflight = async {
         let context = crate::settings::workload::server_context(&plan, &result.target.model).await;
@@ -243,7 +244,21 @@ async fn execute_with(
         return Ok(EXIT_CANCELLED);
     };
     result.server = Some(record);
-    for (i, sc) in plan.scenarios.iter().enumerate() {
+    let mut steps = plan.steps.take();
+    let mut next_index = 0;
+    loop {
+        let (sc, watch) = match steps.as_mut() {
+            Some(s) => match s.next(&result.scenarios) {
+                Some(x) => x,
+                None => break,
+            },
+            None => match plan.scenarios.get(next_index) {
+                Some(sc) => (sc.clone(), None),
+                None => break,
+            },
+        };
+        let (i, sc) = (next_index, &sc);
+        next_index += 1;
         if i > 0
             && plan.telemetry.isolate
             && let Some(s) = server.as_deref_mut()
@@ -269,7 +284,20 @@ async fn execute_with(
             continue;
         }
         let monitor = crate::telemetry::monitor::Monitor::start(&telemetry, epoch).await;
-        let mut res = run_scenario(client.clone(), sc, &mut sinks, cancel).await?;
+        // A watched scenario (a `capacity` step) stops on its own token, a child of the run's.
+        let step_cancel = match watch {
+            Some(_) => crate::load::Cancel {
+                soft: cancel.soft.child_token(),
+                hard: cancel.hard.clone(),
+            },
+            None => cancel.clone(),
+        };
+        sinks.watch = watch;
+        sinks.stop = step_cancel.soft.clone();
+        let ran = run_scenario(client.clone(), sc, &mut sinks, &step_cancel).await;
+        sinks.watch = None;
+        sinks.stop = cancel.soft.clone();
+        let mut res = ran?;
         let (resources, metrics) = monitor.finish().await;
         res.resources = Some(resources);
         res.server_metrics = metrics;
@@ -313,6 +341,10 @@ async fn execute_with(
     } else {
         RunStatus::Completed
     };
+    if let Some(s) = steps.as_mut() {
+        let cancelled = result.status == RunStatus::Cancelled;
+        s.finish(&mut result, cancelled);
+    }
     // Every record handed to the writer thread reaches the file, then the run's end line,
     // before the result names it.
     if let Some(w) = sinks.records.take() {
@@ -388,6 +420,13 @@ async fn execute_with(
             None => eprintln!("error: every request failed"),
         }
         return Ok(EXIT_ALL_FAILED);
+    }
+    if let Some(c) = &result.capacity {
+        if c.capacity.is_none() {
+            eprintln!("error: no load met the targets (--slo)");
+            return Ok(EXIT_SLO_FAILED);
+        }
+        return Ok(0);
     }
     let failed: Vec<&str> = result
         .scenarios

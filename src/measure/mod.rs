@@ -1,6 +1,7 @@
 //! What happened and what it adds up to: records, token counting, statistics in bounded
 //! memory, per-turn statistics, SLO verdicts and the client's own load. No I/O here.
 
+pub mod capacity;
 pub mod cost;
 pub mod health;
 pub mod metrics;

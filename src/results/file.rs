@@ -202,6 +202,9 @@ pub struct ResultFile {
     /// and how llmbench ran it when it did (`--server-cmd`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<crate::server::managed::ServerRecord>,
+    /// `llmbench capacity`: the load found under the targets, its interval and the steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::measure::capacity::CapacityResult>,
 }
 
 /// A scenario that was not run.

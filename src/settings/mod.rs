@@ -2,6 +2,7 @@
 //! is opened or created and before any request or probe is sent. Commands take settings,
 //! never the raw flags.
 
+pub mod capacity;
 pub mod cost;
 pub mod outputs;
 pub mod sim;
@@ -111,6 +112,8 @@ pub struct RunSettings {
     pub grace: std::time::Duration,
     /// `--gpu-cost-per-hour`, `--gpus`.
     pub cost: cost::CostSettings,
+    /// Scenarios chosen as the run goes (`capacity`); `None`: `scenarios` in order.
+    pub steps: Option<Box<dyn crate::load::Steps>>,
 }
 
 /// Fewest requests per second `--rate` takes (one per 1000 s).
@@ -404,6 +407,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         pull: a.pull,
         grace: a.grace,
         cost: cost::cost_settings(&a.telemetry)?,
+        steps: None,
     };
     crate::settings::workload::apply_workload(a, &mut settings)?;
     check_paths(a, &settings)?;

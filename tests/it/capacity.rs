@@ -41,3 +41,122 @@ fn closed_loop_steady_state_matches_the_simulator_truth() {
     let tpot = s.tpot_ms.unwrap();
     assert!((tpot.p50 - 5.0).abs() < 0.5, "{tpot:?}");
 }
+
+/// The simulator's engine: each decode step costs 1 ms + 2 ms per running sequence, no
+/// prefill cost, 8 tokens per request, so TPOT at concurrency c is about 1 + 2c ms and the
+/// target `tpot_p90 < 26ms` holds up to c = 12 (25 ms) and not from 13 (27 ms) on.
+const ENGINE: [&str; 10] = [
+    "--decode-ms",
+    "1",
+    "--decode-ms-per-seq",
+    "2",
+    "--prefill-ms-per-token",
+    "0",
+    "--max-tokens",
+    "8",
+    "--ignore-eos",
+    "-q",
+];
+const SLO: &str = "tpot_p90<26ms";
+
+/// The true capacity from a fixed fine grid of plain runs (concurrency 1 to 20, 60 requests
+/// each, the target judged on each run's own p90), against `capacity`'s answer and cost.
+#[test]
+fn capacity_finds_the_grid_truth_with_a_third_of_its_requests() {
+    let dir = TempDir::new("capacity");
+    let grid = dir.path("grid.json");
+    let list: Vec<String> = (1..=20).map(|c| c.to_string()).collect();
+    let o = bin()
+        .args(["sweep", "-c", &list.join(","), "-n", "60", "--slo", SLO])
+        .args(ENGINE)
+        .arg("-o")
+        .arg(&grid)
+        .output()
+        .unwrap();
+    // Some grid points fail the target: exit 3.
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let g = llmbench::results::file::ResultFile::read(&grid).unwrap();
+    let grid_requests: u64 = g.scenarios.iter().map(|s| s.outcomes.scheduled).sum();
+    let passed: Vec<bool> = g
+        .scenarios
+        .iter()
+        .map(|s| s.slo.as_ref().unwrap().passed)
+        .collect();
+    let truth = passed.iter().take_while(|p| **p).count() as f64;
+    assert!(truth >= 4.0, "grid: {passed:?}");
+
+    let out = dir.path("cap.json");
+    let o = bin()
+        .args(["capacity", "--slo", SLO, "--by", "concurrency", "-n", "300"])
+        .args(ENGINE)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("Capacity: "), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(crate::schema::errors(&v), Vec::<String>::new());
+    let r = llmbench::results::file::ResultFile::read(&out).unwrap();
+    let c = r.capacity.as_ref().unwrap();
+    let found = c.capacity.unwrap();
+    eprintln!(
+        "capacity {found} (first fail {:?}) vs grid truth {truth}; requests {} vs grid {grid_requests}",
+        c.first_fail, c.requests
+    );
+    assert!(
+        (found - truth).abs() <= 0.05 * truth,
+        "found {found}, grid truth {truth}: {stdout}"
+    );
+    assert!(
+        c.requests * 3 <= grid_requests,
+        "capacity used {} requests, the grid {grid_requests}",
+        c.requests
+    );
+    // The steps are scenarios of the result, and the first (far below capacity) stopped
+    // early, on a fraction of its 300-request budget.
+    assert_eq!(r.scenarios.len(), c.steps.len());
+    let first = &c.steps[0];
+    assert_eq!(first.load, 1.0);
+    assert!(first.stopped_early, "{first:?}");
+    assert!(first.requests * 4 <= 300, "{first:?}");
+    let t = &first.targets[0];
+    assert!(t.upper.unwrap() < 26.0 && t.lower.unwrap() <= t.value.unwrap());
+}
+
+#[test]
+fn capacity_flags_are_checked_before_anything_is_sent() {
+    for (args, says) in [
+        (vec!["capacity"], "--slo"),
+        (
+            vec!["capacity", "--slo", "tpot_p90<26ms", "-c", "4"],
+            "--by",
+        ),
+        (vec!["capacity", "--slo", "requests_per_s>4"], "percentiles"),
+        (vec!["capacity", "--slo", "ttft_mean<4ms"], "percentiles"),
+        (
+            vec!["capacity", "--slo", "ttft_p99<4ms", "--start", "0"],
+            "--start",
+        ),
+        (
+            vec!["capacity", "--slo", "ttft_p99<4ms", "--precision", "2"],
+            "--precision",
+        ),
+    ] {
+        let o = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
