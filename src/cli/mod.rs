@@ -252,6 +252,11 @@ pub struct RunArgs {
     /// its send times by X-Request-Id).
     #[arg(long, value_name = "NAME")]
     pub request_id_header: Option<String>,
+
+    /// Keep sending until the 95 % interval of this percentile lies within ± the given share
+    /// of its value, e.g. "ttft_p99±5%" (or +-5%); bounded by --requests or --duration.
+    #[arg(long, value_name = "METRIC_pQ±X%")]
+    pub until: Option<String>,
 }
 
 /// Help of `llmbench sweep`.

@@ -240,3 +240,57 @@ impl Steps for CapacitySteps {
         result.capacity = Some(c);
     }
 }
+
+/// `run --until`: a watcher that stops the scenario once the statistic's interval is narrow
+/// enough. The first look comes after `first_look` finished requests (requests that ran side
+/// by side are alike, so the first round alone would give a falsely narrow interval); then
+/// after every 5 more, and at least 5 % more each time (a long run sorts its values about 15
+/// times per doubling, not once per request).
+pub(crate) fn until_watch(
+    u: &crate::settings::capacity::Until,
+    first_look: u64,
+) -> (Watch, Arc<Mutex<UntilState>>) {
+    let state = Arc::new(Mutex::new(UntilState {
+        values: StepValues::new(1),
+        next_look: first_look.max(5),
+        reached: false,
+    }));
+    let (s, target, spec, rel) = (state.clone(), [u.target.clone()], u.spec.clone(), u.rel);
+    let watch: Watch = Box::new(move |r| {
+        let mut st = s.lock().expect("until state");
+        st.values.add(&target, r);
+        if st.reached {
+            return true;
+        }
+        let n = st.values.finished;
+        if n >= st.next_look {
+            st.next_look = (n + 5).max(n + n / 20);
+            let checks = st.values.check(&target);
+            st.reached = checks
+                .first()
+                .is_some_and(|c| crate::measure::capacity::until_check(&spec, c, rel).reached);
+        }
+        st.reached
+    });
+    (watch, state)
+}
+
+/// What the `--until` watcher has seen.
+pub(crate) struct UntilState {
+    values: StepValues,
+    next_look: u64,
+    reached: bool,
+}
+
+/// The `--until` figures of a finished scenario (over all its records).
+pub(crate) fn until_result(
+    u: &crate::settings::capacity::Until,
+    state: &Mutex<UntilState>,
+) -> Option<crate::measure::capacity::UntilResult> {
+    let st = state.lock().ok()?;
+    let c = st.values.check(std::slice::from_ref(&u.target));
+    // The figures and `reached` are of every record, those in flight at the stop included.
+    let mut r = crate::measure::capacity::until_check(&u.spec, c.first()?, u.rel);
+    r.stopped = st.reached;
+    Some(r)
+}

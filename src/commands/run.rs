@@ -284,7 +284,25 @@ async fn execute_with(
             continue;
         }
         let monitor = crate::telemetry::monitor::Monitor::start(&telemetry, epoch).await;
-        // A watched scenario (a `capacity` step) stops on its own token, a child of the run's.
+        // `--until`: the scenario stops once its interval is narrow enough.
+        let mut until_state = None;
+        let watch = match (watch, &plan.until) {
+            (None, Some(u)) => {
+                // Not before four rounds of a closed loop, nor before 30 requests.
+                let first_look = match sc.load {
+                    crate::load::schedule::Load::Closed { concurrency } => {
+                        (4 * concurrency as u64).max(30)
+                    }
+                    crate::load::schedule::Load::Open { .. } => 30,
+                };
+                let (w, st) = super::capacity::until_watch(u, first_look);
+                until_state = Some(st);
+                Some(w)
+            }
+            (w, _) => w,
+        };
+        // A watched scenario (a `capacity` step, `--until`) stops on its own token, a child
+        // of the run's.
         let step_cancel = match watch {
             Some(_) => crate::load::Cancel {
                 soft: cancel.soft.child_token(),
@@ -298,6 +316,9 @@ async fn execute_with(
         sinks.watch = None;
         sinks.stop = cancel.soft.clone();
         let mut res = ran?;
+        if let (Some(u), Some(st)) = (&plan.until, &until_state) {
+            res.until = super::capacity::until_result(u, st);
+        }
         let (resources, metrics) = monitor.finish().await;
         res.resources = Some(resources);
         res.server_metrics = metrics;

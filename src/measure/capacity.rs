@@ -211,6 +211,45 @@ pub fn step_verdict(checks: &[TargetCheck]) -> Verdict {
     }
 }
 
+/// `run --until`: how narrow the interval of one statistic got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UntilResult {
+    /// As typed (`ttft_p99±5%`).
+    pub until: String,
+    /// Values judged.
+    pub n: u64,
+    /// The sample percentile.
+    pub value: Option<f64>,
+    /// Lower end of its 95 % interval.
+    pub lower: Option<f64>,
+    /// Upper end.
+    pub upper: Option<f64>,
+    /// True when both ends are within ± the share of the value (over every record of the
+    /// scenario, those still in flight when it stopped included).
+    pub reached: bool,
+    /// True when the scenario stopped sending because the interval was narrow enough (false:
+    /// `--requests`/`--duration` came first).
+    #[serde(default)]
+    pub stopped: bool,
+}
+
+/// Whether a statistic's interval lies within `± rel` of its value.
+pub fn until_check(spec: &str, c: &TargetCheck, rel: f64) -> UntilResult {
+    let reached = match (c.value, c.lower, c.upper) {
+        (Some(v), Some(lo), Some(hi)) => v > 0.0 && lo >= v * (1.0 - rel) && hi <= v * (1.0 + rel),
+        _ => false,
+    };
+    UntilResult {
+        until: spec.to_string(),
+        n: c.n,
+        value: c.value,
+        lower: c.lower,
+        upper: c.upper,
+        reached,
+        stopped: false,
+    }
+}
+
 /// What the search varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -412,6 +451,21 @@ mod tests {
         let c = s.check(&t);
         assert_eq!(c[0].verdict, Verdict::Fail);
         assert_eq!((c[0].value, c[0].lower), (None, None));
+    }
+
+    #[test]
+    fn until_needs_both_ends_within_the_share() {
+        let c = |v, lo, hi| TargetCheck {
+            target: "ttft_p50<0".into(),
+            n: 100,
+            value: Some(v),
+            lower: lo,
+            upper: hi,
+            verdict: Verdict::Undecided,
+        };
+        assert!(until_check("x", &c(100.0, Some(96.0), Some(104.0)), 0.05).reached);
+        assert!(!until_check("x", &c(100.0, Some(94.0), Some(101.0)), 0.05).reached);
+        assert!(!until_check("x", &c(100.0, Some(96.0), None), 0.05).reached);
     }
 
     #[test]

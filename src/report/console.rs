@@ -143,6 +143,27 @@ pub(crate) fn energy_text(sc: &ScenarioResult) -> Option<String> {
     })
 }
 
+/// "ttft_p99±5%: 123.4 ms [118.2, 128.9] over 400 requests: reached".
+pub(crate) fn until_text(u: &crate::measure::capacity::UntilResult) -> String {
+    let o = |x: Option<f64>| x.map_or("?".to_string(), fmt);
+    format!(
+        "{}: {} ms [{}, {}] (95 % interval) over {} values: {}",
+        u.until,
+        o(u.value),
+        o(u.lower),
+        o(u.upper),
+        u.n,
+        match (u.stopped, u.reached) {
+            (true, true) => "narrow enough, stopped",
+            (true, false) => {
+                "stopped when narrow enough, but the requests then in flight widened it again"
+            }
+            (false, true) => "narrow enough at the bound (--requests/--duration)",
+            (false, false) => "not narrow enough before --requests/--duration",
+        }
+    )
+}
+
 /// The steady-state figures beside the whole run's, when a ramp-up or drain was detected.
 pub(crate) fn steady_text(sc: &ScenarioResult) -> Option<String> {
     let s = sc.steady_state.as_ref()?;
@@ -273,6 +294,9 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
     }
     if let Some(t) = reasoning_text(m) {
         s.push_str(&format!("Reasoning replies: {t}\n"));
+    }
+    if let Some(u) = &sc.until {
+        s.push_str(&format!("Until: {}\n", until_text(u)));
     }
     if let Some(t) = cost_text(sc) {
         s.push_str(&format!("Cost: {t}\n"));

@@ -118,6 +118,10 @@ pub struct ScenarioResult {
     /// detected (see docs/architecture.md, "Steady state"); null otherwise.
     #[serde(default)]
     pub steady_state: Option<crate::measure::steady::SteadyState>,
+    /// `--until`: the statistic's interval when the scenario ended, and whether it was narrow
+    /// enough (the scenario stopped for it) or the bound came first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<crate::measure::capacity::UntilResult>,
 }
 
 impl ScenarioResult {

@@ -114,3 +114,56 @@ pub fn set_load(run: &mut RunArgs, by: By, load: f64) {
         By::Rate => run.rate = Some(load),
     }
 }
+
+/// `--until METRIC_pQ±X%`: stop once the statistic's 95 % interval is that narrow.
+#[derive(Debug, Clone)]
+pub struct Until {
+    /// As typed.
+    pub spec: String,
+    /// The statistic, as a target the capacity checks read (`<` 0: only its values matter).
+    pub target: Target,
+    /// Half-width allowed, as a share of the value.
+    pub rel: f64,
+}
+
+/// Parses and checks `--until` (`None` when not given); it needs --requests or --duration.
+pub fn until(run: &RunArgs) -> anyhow::Result<Option<Until>> {
+    let Some(spec) = &run.until else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        anyhow::anyhow!(
+            "--until {spec:?}: {why} (expected e.g. \"ttft_p99±5%\": a percentile of ttft, tpot, e2e or queue, ± a share)"
+        )
+    };
+    let (stat, width) = spec
+        .split_once('±')
+        .or_else(|| spec.split_once("+-"))
+        .ok_or_else(|| bad("no ±"))?;
+    let target = crate::measure::slo::parse(&format!("{}<0", stat.trim()))
+        .map_err(|_| bad("not a percentile"))?
+        .pop()
+        .ok_or_else(|| bad("not a percentile"))?;
+    let _ = crate::measure::capacity::judgeable(&target).ok_or_else(|| bad("not a percentile"))?;
+    let w = width.trim();
+    let rel = match w.strip_suffix('%') {
+        Some(v) => v.trim().parse::<f64>().map(|x| x / 100.0),
+        None => w.parse::<f64>(),
+    };
+    let rel = match rel {
+        Ok(x) if x > 0.0 && x < 1.0 => x,
+        _ => {
+            return Err(bad(
+                "the width must be a share between 0 and 1, e.g. 5% or 0.05",
+            ));
+        }
+    };
+    if run.requests.is_none() && run.duration.is_none() {
+        bail!("--until needs a bound: give --requests or --duration too");
+    }
+    Ok(Some(Until {
+        spec: spec.clone(),
+        target,
+        rel,
+    }))
+}

@@ -114,6 +114,8 @@ pub struct RunSettings {
     pub cost: cost::CostSettings,
     /// Scenarios chosen as the run goes (`capacity`); `None`: `scenarios` in order.
     pub steps: Option<Box<dyn crate::load::Steps>>,
+    /// `--until`: each scenario stops once this interval is narrow enough.
+    pub until: Option<capacity::Until>,
 }
 
 /// Fewest requests per second `--rate` takes (one per 1000 s).
@@ -408,6 +410,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         grace: a.grace,
         cost: cost::cost_settings(&a.telemetry)?,
         steps: None,
+        until: capacity::until(a)?,
     };
     crate::settings::workload::apply_workload(a, &mut settings)?;
     check_paths(a, &settings)?;

@@ -160,3 +160,81 @@ fn capacity_flags_are_checked_before_anything_is_sent() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// `--until`: the simulator's engine with prompts of seeded, varying lengths (prefill 0.2 ms a
+/// token), so TTFT spreads; the run stops once the median's 95 % interval lies within ±5 %,
+/// long before its bound, and a bound too small for that says so.
+#[test]
+fn until_stops_when_the_interval_is_narrow_enough() {
+    let dir = TempDir::new("until");
+    let out = dir.path("r.json");
+    let sim = [
+        "--prefill-ms-per-token",
+        "0.2",
+        "--decode-ms",
+        "2",
+        "--prompt-tokens",
+        "100",
+        "--prompt-tokens-stdev",
+        "60",
+        "--max-tokens",
+        "2",
+        "--ignore-eos",
+        "-c",
+        "16",
+        "-q",
+    ];
+    let o = bin()
+        .args(["run", "--until", "ttft_p50±5%", "-n", "3000"])
+        .args(sim)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("stopped"), "{stdout}");
+    let r = llmbench::results::file::ResultFile::read(&out).unwrap();
+    let sc = &r.scenarios[0];
+    let u = sc.until.as_ref().unwrap();
+    assert!(u.stopped, "{u:?}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(crate::schema::errors(&v), Vec::<String>::new());
+    // The figures are of every record, the 16 still in flight at the stop included: they
+    // can widen the interval a little past ±5 % (then `reached` is false and the console
+    // says so), never far.
+    let (v, lo, hi) = (u.value.unwrap(), u.lower.unwrap(), u.upper.unwrap());
+    assert!(lo >= 0.9 * v && hi <= 1.1 * v, "{u:?}");
+    assert_eq!(u.reached, lo >= 0.95 * v && hi <= 1.05 * v, "{u:?}");
+    // It stopped: far fewer than the bound, and the TTFT really spreads (the interval is
+    // not narrow for free).
+    assert!(sc.outcomes.scheduled < 1500, "{}", sc.outcomes.scheduled);
+    let t = sc.metrics.ttft_ms.as_ref().unwrap();
+    assert!(t.p99 > 1.5 * t.min, "{t:?}");
+
+    // A p99 needs 368 values for an upper end: 50 requests end at the bound, not reached.
+    let o = bin()
+        .args(["run", "--until", "ttft_p99+-5%", "-n", "50"])
+        .args(sim)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = llmbench::results::file::ResultFile::read(&out).unwrap();
+    let u = r.scenarios[0].until.as_ref().unwrap();
+    assert!(!u.reached && !u.stopped && u.upper.is_none(), "{u:?}");
+    assert_eq!(r.scenarios[0].outcomes.scheduled, 50);
+    // Bad specs and a missing bound exit 2 before anything is sent.
+    for (args, says) in [
+        (vec!["--until", "ttft_p99"], "--until"),
+        (vec!["--until", "ttft_mean±5%", "-n", "5"], "--until"),
+        (vec!["--until", "ttft_p99±150%", "-n", "5"], "--until"),
+        (vec!["--until", "ttft_p99±5%"], "--requests or --duration"),
+    ] {
+        let o = bin().arg("run").args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
