@@ -73,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => commands::serve::serve(args).await,
         Command::Suites => commands::suites::suites(),
         Command::Sweep(args) => commands::sweep::sweep(args).await,
+        Command::Capacity(args) => commands::capacity::capacity(args).await,
         Command::Detect(args) => commands::detect::detect_cmd(args).await,
         Command::Optimize(args) => commands::optimize::optimize(args).await,
         Command::Compare(args) => commands::compare::compare(args),

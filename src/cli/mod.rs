@@ -7,9 +7,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::server::detect::ServerKind;
 
+mod capacity;
 mod run;
 mod sim;
 
+pub use capacity::{ByArg, CAPACITY_ABOUT, CapacityArgs, CapacityFlags};
 pub use run::{ArrivalArg, OutputArgs, RUN_EXAMPLES, RunArgs, TelemetryArgs, WorkloadArgs};
 pub use sim::{ServeArgs, SimArgs};
 
@@ -40,6 +42,9 @@ pub enum Command {
     /// Run one scenario per value of one varied flag (see `llmbench sweep --help`).
     #[command(long_about = SWEEP_ABOUT, disable_help_flag = true)]
     Sweep(SweepArgs),
+    /// Find the highest load that meets every --slo target (see `llmbench capacity --help`).
+    #[command(long_about = CAPACITY_ABOUT)]
+    Capacity(CapacityArgs),
     /// Describe this machine (CPU, memory, GPUs) and the LLM servers on the usual local ports.
     Detect(DetectArgs),
     /// Recommend server settings for this machine and a model size, each with its reason.

@@ -193,6 +193,13 @@ pub struct RunArgs {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DUR", help_heading = H_LOAD)]
     pub grace: std::time::Duration,
 
+    /// Keep sending until a percentile is known to ± a share of its value, e.g. "ttft_p99±5%".
+    ///
+    /// Stops once the 95 % interval of that percentile lies within ± the given share of its
+    /// value (or +-5%); bounded by --requests or --duration.
+    #[arg(long, value_name = "METRIC_pQ±X%", help_heading = H_LOAD)]
+    pub until: Option<String>,
+
     // ---- Workload ----
     /// Output token limit per request.
     #[arg(long, default_value_t = 128, value_name = "N", help_heading = H_WORKLOAD)]
@@ -458,4 +465,14 @@ pub struct TelemetryArgs {
     /// Cold caches each time.
     #[arg(long, requires = "server_cmd", help_heading = H_SERVER)]
     pub isolate: bool,
+
+    /// Price of one GPU per hour (US dollars): cost per million tokens.
+    ///
+    /// Reports cost per million output and input tokens at the measured throughput.
+    #[arg(long, value_name = "USD", allow_negative_numbers = true, help_heading = H_SERVER)]
+    pub gpu_cost_per_hour: Option<f64>,
+
+    /// GPUs paid for by --gpu-cost-per-hour (default: the GPUs detected on this machine).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, help_heading = H_SERVER)]
+    pub gpus: Option<i64>,
 }

@@ -227,6 +227,8 @@ async fn execute_with(
         progress: !plan.quiet,
         stop: cancel.soft.clone(),
         failure: None,
+        energy: Some(crate::telemetry::gpu::energy_j),
+        watch: None,
     };
     let preflight = async {
         let context = crate::settings::workload::server_context(&plan, &result.target.model).await;
@@ -245,9 +247,23 @@ async fn execute_with(
     };
     result.server = Some(record);
     // A sweep says which step starts, and ends with one table comparing the steps.
-    let steps = plan.scenarios.len();
-    let sweep = plan.recorded.sweep.as_ref().filter(|_| steps > 1);
-    for (i, sc) in plan.scenarios.iter().enumerate() {
+    let total_steps = plan.scenarios.len();
+    let sweep = plan.recorded.sweep.as_ref().filter(|_| total_steps > 1);
+    let mut steps = plan.steps.take();
+    let mut next_index = 0;
+    loop {
+        let (sc, watch) = match steps.as_mut() {
+            Some(s) => match s.next(&result.scenarios) {
+                Some(x) => x,
+                None => break,
+            },
+            None => match plan.scenarios.get(next_index) {
+                Some(sc) => (sc.clone(), None),
+                None => break,
+            },
+        };
+        let (i, sc) = (next_index, &sc);
+        next_index += 1;
         if i > 0
             && plan.telemetry.isolate
             && let Some(s) = server.as_deref_mut()
@@ -273,14 +289,57 @@ async fn execute_with(
             continue;
         }
         if sweep.is_some() {
-            eprintln!("Step {}/{steps}: {}", i + 1, sc.name);
+            eprintln!("Step {}/{total_steps}: {}", i + 1, sc.name);
         }
         let monitor = crate::telemetry::monitor::Monitor::start(&telemetry, epoch).await;
-        let mut res = run_scenario(client.clone(), sc, &mut sinks, cancel).await?;
+        // `--until`: the scenario stops once its interval is narrow enough.
+        let mut until_state = None;
+        let watch = match (watch, &plan.until) {
+            (None, Some(u)) => {
+                // Not before four rounds of a closed loop, nor before 30 requests.
+                let first_look = match sc.load {
+                    crate::load::schedule::Load::Closed { concurrency } => {
+                        (4 * concurrency as u64).max(30)
+                    }
+                    crate::load::schedule::Load::Open { .. } => 30,
+                };
+                let (w, st) = super::capacity::until_watch(u, first_look);
+                until_state = Some(st);
+                Some(w)
+            }
+            (w, _) => w,
+        };
+        // A watched scenario (a `capacity` step, `--until`) stops on its own token, a child
+        // of the run's.
+        let step_cancel = match watch {
+            Some(_) => crate::load::Cancel {
+                soft: cancel.soft.child_token(),
+                hard: cancel.hard.clone(),
+            },
+            None => cancel.clone(),
+        };
+        sinks.watch = watch;
+        sinks.stop = step_cancel.soft.clone();
+        let ran = run_scenario(client.clone(), sc, &mut sinks, &step_cancel).await;
+        sinks.watch = None;
+        sinks.stop = cancel.soft.clone();
+        let mut res = ran?;
+        if let (Some(u), Some(st)) = (&plan.until, &until_state) {
+            res.until = super::capacity::until_result(u, st);
+        }
         let (resources, metrics) = monitor.finish().await;
         res.resources = Some(resources);
         res.server_metrics = metrics;
+        let detected_gpus = result.system.as_ref().map_or(0, |s| s.gpus.len());
+        res.cost = plan.cost.usd_per_hour.and_then(|u| {
+            crate::measure::cost::cost(u, plan.cost.gpus_or(detected_gpus), &res.metrics)
+        });
+        res.energy_j_per_output_token =
+            crate::measure::cost::joules_per_token(res.energy_j, res.metrics.output_tokens.total);
         say(console::scenario_text(&res));
+        if plan.cost.usd_per_hour.is_some() && res.cost.is_none() {
+            say("Cost: unknown: no GPU detected; give --gpus N".to_string());
+        }
         for line in crate::report::telemetry::lines(&res) {
             say(line);
         }
@@ -321,6 +380,10 @@ async fn execute_with(
     } else {
         RunStatus::Completed
     };
+    if let Some(s) = steps.as_mut() {
+        let cancelled = result.status == RunStatus::Cancelled;
+        s.finish(&mut result, cancelled);
+    }
     // Every record handed to the writer thread reaches the file, then the run's end line,
     // before the result names it.
     if let Some(w) = sinks.records.take() {
@@ -396,6 +459,13 @@ async fn execute_with(
             None => crate::report::colour::eprint_error!("every request failed"),
         }
         return Ok(EXIT_ALL_FAILED);
+    }
+    if let Some(c) = &result.capacity {
+        if c.capacity.is_none() {
+            eprintln!("error: no load met the targets (--slo)");
+            return Ok(EXIT_SLO_FAILED);
+        }
+        return Ok(0);
     }
     let failed: Vec<&str> = result
         .scenarios

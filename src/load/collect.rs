@@ -116,6 +116,11 @@ impl Collector {
         }
         if self.measured {
             self.acc.add(rec);
+            if let Some(w) = sinks.watch.as_mut()
+                && w(rec)
+            {
+                sinks.stop.cancel();
+            }
         }
     }
 

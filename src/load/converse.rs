@@ -133,6 +133,7 @@ pub(crate) async fn run(
         in_flight: col.in_flight(),
     });
     let start = Instant::now();
+    let energy_at_start = sinks.energy.and_then(|f| f());
     let duration = sc.stop.duration;
     // Workers borrow the scenario and set for the life of this function: scoped by joining
     // them all before returning.
@@ -172,6 +173,7 @@ pub(crate) async fn run(
     }
     while workers.join_next().await.is_some() {}
     let got = col.finish();
+    let energy_at_end = sinks.energy.and_then(|f| f());
     let mut params = sc.params.clone();
     params.conversations_run = Some(selected.len() as u64);
     params.conversations_skipped = Some(skipped);
@@ -186,6 +188,10 @@ pub(crate) async fn run(
     res.warnings = warnings;
     res.turns = crate::measure::turns::per_turn(&items);
     res.rag = crate::measure::turns::rag(&items);
+    res.energy_j = energy_at_start
+        .zip(energy_at_end)
+        .map(|(a, b)| b - a)
+        .filter(|e| *e >= 0.0);
     Ok(res)
 }
 

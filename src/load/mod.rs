@@ -64,6 +64,24 @@ pub struct Sinks {
     pub stop: CancellationToken,
     /// The first write failure (the records file), set by the collector.
     pub failure: Option<String>,
+    /// Reads the GPUs' cumulative energy counters (J), at the start and end of each measured
+    /// phase; `None` (or a reading of `None`): no energy figure.
+    pub energy: Option<fn() -> Option<f64>>,
+    /// Sees every measured record of the scenario running; when it returns true, `stop` is
+    /// cancelled (no new request; those in flight finish).
+    pub watch: Option<Watch>,
+}
+
+/// Watches a scenario's measured records as they finish; true: enough, stop sending.
+pub type Watch = Box<dyn FnMut(&crate::measure::record::Record) -> bool + Send>;
+
+/// Scenarios chosen one at a time from the results so far (`capacity`), instead of a fixed
+/// list.
+pub trait Steps: Send {
+    /// The next scenario and the watcher of its records; `None` ends the run.
+    fn next(&mut self, done: &[ScenarioResult]) -> Option<(Scenario, Option<Watch>)>;
+    /// Adds what the steps found to the result file (`cancelled`: the run was stopped).
+    fn finish(&mut self, result: &mut crate::results::file::ResultFile, cancelled: bool);
 }
 
 /// Runs one scenario (warm-up, then the measured phase): conversations turn by turn, other

@@ -238,9 +238,15 @@ pub(crate) async fn run(
         Unit::Requests,
         true,
     );
+    let energy_at_start = sinks.energy.and_then(|f| f());
     let (client_load, got) =
         run_phase(client, sc, sc.load, sc.stop, false, cancel, sinks, col).await;
+    let energy_at_end = sinks.energy.and_then(|f| f());
     let mut res = ScenarioResult::from_summary(&sc.name, sc.params.clone(), got.summary);
+    res.energy_j = energy_at_start
+        .zip(energy_at_end)
+        .map(|(a, b)| b - a)
+        .filter(|e| *e >= 0.0);
     res.warnings.extend(client_load.reasons.iter().cloned());
     res.client = Some(client_load);
     Ok(res)

@@ -1,11 +1,14 @@
 //! What happened and what it adds up to: records, token counting, statistics in bounded
 //! memory, per-turn statistics, SLO verdicts and the client's own load. No I/O here.
 
+pub mod capacity;
+pub mod cost;
 pub mod health;
 pub mod metrics;
 pub mod record;
 pub mod samples;
 pub mod slo;
 pub mod stats;
+pub mod steady;
 pub mod tokenize;
 pub mod turns;

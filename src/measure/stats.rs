@@ -25,6 +25,9 @@ pub struct Summary {
     pub errors: Vec<ErrorCount>,
     /// Per-request latencies of succeeded requests (for goodput and significance tests).
     pub samples: RequestSamples,
+    /// Every sent request's times, for the steady-state window (empty beyond
+    /// [`super::steady::MAX_TIMINGS`] requests).
+    pub timings: Vec<super::steady::Timing>,
 }
 
 /// Most requests whose per-request figures a scenario keeps (a uniform sample beyond).
@@ -147,6 +150,8 @@ pub struct Accumulator {
     samples: RequestSamples,
     retried: u64,
     stale_resends: u64,
+    timings: Vec<super::steady::Timing>,
+    timings_overflow: bool,
 }
 
 impl Accumulator {
@@ -158,6 +163,16 @@ impl Accumulator {
         }
         *self.outcomes.entry(r.outcome()).or_default() += 1;
         self.stale_resends += u64::from(r.stale_connection_resent);
+        if !self.timings_overflow
+            && let Some(t) = super::steady::Timing::of(r)
+        {
+            if self.timings.len() < super::steady::MAX_TIMINGS {
+                self.timings.push(t);
+            } else {
+                self.timings_overflow = true;
+                self.timings = Vec::new();
+            }
+        }
         if let Some(sent) = r.sent_at_ms {
             self.sent += 1;
             self.first_sent = Some(self.first_sent.map_or(sent, |f| f.min(sent)));
@@ -360,6 +375,7 @@ impl Accumulator {
             metrics,
             errors,
             samples: self.samples,
+            timings: self.timings,
         }
     }
 }
@@ -410,6 +426,7 @@ mod tests {
             metrics: m,
             errors,
             samples,
+            ..
         } = summarize(&records);
         assert_eq!(samples.len(), 2);
         assert_eq!(samples.ttft_ms, vec![Some(50.0), Some(50.0)]);

@@ -169,6 +169,76 @@ pub(crate) fn tokens_text(m: &Metrics) -> String {
     s
 }
 
+/// "$2.00 per million output tokens, $4.00 per million input tokens (2 GPUs at $3.60/h)".
+pub(crate) fn cost_text(sc: &ScenarioResult) -> Option<String> {
+    let c = sc.cost.as_ref()?;
+    let per = |x: Option<f64>| x.map_or("unknown".to_string(), |x| format!("${x:.4}"));
+    Some(format!(
+        "{} per million output tokens, {} per million input tokens ({} GPU{} at ${:.2}/h each)",
+        per(c.usd_per_million_output_tokens),
+        per(c.usd_per_million_input_tokens),
+        c.gpus,
+        if c.gpus == 1 { "" } else { "s" },
+        c.usd_per_hour
+    ))
+}
+
+/// "1.500 J per output token (300.0 J over the measured window)".
+pub(crate) fn energy_text(sc: &ScenarioResult) -> Option<String> {
+    let e = sc.energy_j?;
+    Some(match sc.energy_j_per_output_token {
+        Some(j) => format!("{j:.3} J per output token ({e:.1} J over the measured window)"),
+        None => format!("{e:.1} J over the measured window (no output tokens)"),
+    })
+}
+
+/// "ttft_p99±5%: 123.4 ms [118.2, 128.9] over 400 requests: reached".
+pub(crate) fn until_text(u: &crate::measure::capacity::UntilResult) -> String {
+    let o = |x: Option<f64>| x.map_or("?".to_string(), fmt);
+    format!(
+        "{}: {} ms [{}, {}] (95 % interval) over {} values: {}",
+        u.until,
+        o(u.value),
+        o(u.lower),
+        o(u.upper),
+        u.n,
+        match (u.stopped, u.reached) {
+            (true, true) => "narrow enough, stopped",
+            (true, false) => {
+                "stopped when narrow enough, but the requests then in flight widened it again"
+            }
+            (false, true) => "narrow enough at the bound (--requests/--duration)",
+            (false, false) => "not narrow enough before --requests/--duration",
+        }
+    )
+}
+
+/// The steady-state figures beside the whole run's, when a ramp-up or drain was detected.
+pub(crate) fn steady_text(sc: &ScenarioResult) -> Option<String> {
+    let s = sc.steady_state.as_ref()?;
+    let m = &sc.metrics;
+    let p = |x: Option<crate::measure::steady::Pcts>| {
+        x.map_or("-".to_string(), |x| {
+            format!("p50 {} p99 {}", fmt(x.p50), fmt(x.p99))
+        })
+    };
+    Some(format!(
+        "{:.1} output tok/s, {:.2} req/s (whole run {:.1} tok/s, {:.2} req/s); TTFT {} ms, TPOT {} ms; window {:.0}–{:.0} ms ({} requests, {:.0} in flight): ramp-up {:.2} s and drain {:.2} s left out",
+        s.output_tokens_per_s,
+        s.requests_per_s,
+        m.output_tokens_per_s,
+        m.requests_per_s,
+        p(s.ttft_ms),
+        p(s.tpot_ms),
+        s.start_ms,
+        s.end_ms,
+        s.requests,
+        s.plateau_in_flight,
+        s.ramp_up_s,
+        s.drain_s
+    ))
+}
+
 /// "10 scheduled: 9 succeeded, 1 timeout".
 pub(crate) fn outcomes_text(o: &Outcomes) -> String {
     let mut parts = vec![format!("{} succeeded", o.get(Outcome::Succeeded))];
@@ -264,12 +334,24 @@ pub fn scenario_text(sc: &ScenarioResult) -> String {
     s.push_str(&latency_table(sc).to_string());
     s.push('\n');
     s.push_str(&format!("Throughput: {}\n", throughput_text(m)));
+    if let Some(t) = steady_text(sc) {
+        s.push_str(&format!("Steady state: {t}\n"));
+    }
     s.push_str(&format!("Tokens: {}\n", tokens_text(m)));
     if let Some(t) = inputs_text(m) {
         s.push_str(&format!("Inputs: {t}\n"));
     }
     if let Some(t) = reasoning_text(m) {
         s.push_str(&format!("Reasoning replies: {t}\n"));
+    }
+    if let Some(u) = &sc.until {
+        s.push_str(&format!("Until: {}\n", until_text(u)));
+    }
+    if let Some(t) = cost_text(sc) {
+        s.push_str(&format!("Cost: {t}\n"));
+    }
+    if let Some(t) = energy_text(sc) {
+        s.push_str(&format!("Energy: {t}\n"));
     }
     s.push_str(&format!("Outcomes: {}\n", outcomes_text(o)));
     // Why they failed, most frequent first (as oha does): the server's own words.

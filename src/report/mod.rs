@@ -1,5 +1,6 @@
 //! Reports: each takes finished results and turns them into text or bytes. No measuring here.
 
+pub mod capacity;
 pub mod chart;
 pub mod charts;
 pub(crate) mod colour;

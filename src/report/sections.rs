@@ -79,12 +79,21 @@ pub(crate) fn scenario(sc: &ScenarioResult) -> Vec<Block> {
         format!("{} requests in {:.2} s", o.scheduled, m.duration_s),
     ));
     b.push(Block::Fact("Throughput", console::throughput_text(m)));
+    if let Some(t) = console::steady_text(sc) {
+        b.push(Block::Fact("Steady state", t));
+    }
     b.push(Block::Fact("Tokens", console::tokens_text(m)));
     if let Some(t) = console::inputs_text(m) {
         b.push(Block::Fact("Inputs", t));
     }
     if let Some(t) = console::reasoning_text(m) {
         b.push(Block::Fact("Reasoning replies", t));
+    }
+    if let Some(t) = console::cost_text(sc) {
+        b.push(Block::Fact("Cost", t));
+    }
+    if let Some(t) = console::energy_text(sc) {
+        b.push(Block::Fact("Energy", t));
     }
     b.push(Block::Fact("Outcomes", console::outcomes_text(o)));
     if !sc.errors.is_empty() {

@@ -103,6 +103,25 @@ pub struct ScenarioResult {
     /// Performance targets (`--slo`): each target's value and verdict, and goodput.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<crate::measure::slo::SloResult>,
+    /// Cost per million tokens at the measured throughput (`--gpu-cost-per-hour`); null
+    /// without it or without a GPU count.
+    #[serde(default)]
+    pub cost: Option<crate::measure::cost::Cost>,
+    /// Energy the GPUs used over the measured window (J, from NVML's energy counters); null
+    /// when they cannot be read.
+    #[serde(default)]
+    pub energy_j: Option<f64>,
+    /// `energy_j` / output tokens of succeeded requests; null when either is unknown.
+    #[serde(default)]
+    pub energy_j_per_output_token: Option<f64>,
+    /// Throughput and latency over the steady-state window, when a ramp-up or drain was
+    /// detected (see docs/architecture.md, "Steady state"); null otherwise.
+    #[serde(default)]
+    pub steady_state: Option<crate::measure::steady::SteadyState>,
+    /// `--until`: the statistic's interval when the scenario ended, and whether it was narrow
+    /// enough (the scenario stopped for it) or the bound came first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<crate::measure::capacity::UntilResult>,
 }
 
 impl ScenarioResult {
@@ -114,7 +133,9 @@ impl ScenarioResult {
         params: crate::results::params::ScenarioParams,
         s: crate::measure::stats::Summary,
     ) -> Self {
+        let open_loop = matches!(params.load, Some(crate::results::params::Load::Open { .. }));
         Self {
+            steady_state: crate::measure::steady::analyze(&s.timings, open_loop),
             name: name.to_string(),
             params,
             warnings: crate::measure::stats::warnings(&s.metrics),
@@ -185,6 +206,9 @@ pub struct ResultFile {
     /// and how llmbench ran it when it did (`--server-cmd`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<crate::server::managed::ServerRecord>,
+    /// `llmbench capacity`: the load found under the targets, its interval and the steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::measure::capacity::CapacityResult>,
 }
 
 /// A scenario that was not run.

@@ -2,6 +2,8 @@
 //! is opened or created and before any request or probe is sent. Commands take settings,
 //! never the raw flags.
 
+pub mod capacity;
+pub mod cost;
 mod media;
 pub mod outputs;
 pub mod sim;
@@ -109,6 +111,12 @@ pub struct RunSettings {
     pub pull: bool,
     /// `--grace`: how long Ctrl-C waits for requests in flight.
     pub grace: std::time::Duration,
+    /// `--gpu-cost-per-hour`, `--gpus`.
+    pub cost: cost::CostSettings,
+    /// Scenarios chosen as the run goes (`capacity`); `None`: `scenarios` in order.
+    pub steps: Option<Box<dyn crate::load::Steps>>,
+    /// `--until`: each scenario stops once this interval is narrow enough.
+    pub until: Option<capacity::Until>,
 }
 
 /// Fewest requests per second `--rate` takes (one per 1000 s).
@@ -404,6 +412,9 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         quiet: a.quiet,
         pull: a.pull,
         grace: a.grace,
+        cost: cost::cost_settings(&a.telemetry)?,
+        steps: None,
+        until: capacity::until(a)?,
     };
     crate::settings::workload::apply_workload(a, &mut settings)?;
     media::apply_media(a, &mut settings)?;

@@ -61,6 +61,9 @@ pub struct Nvml {
     utilization: unsafe extern "C" fn(Device, *mut Utilization) -> c_int,
     power: unsafe extern "C" fn(Device, *mut c_uint) -> c_int,
     driver: unsafe extern "C" fn(*mut c_char, c_uint) -> c_int,
+    /// `nvmlDeviceGetTotalEnergyConsumption` (mJ since the driver loaded; Volta and later).
+    /// Optional: a driver without it still gives everything else.
+    energy: Option<unsafe extern "C" fn(Device, *mut c_ulonglong) -> c_int>,
 }
 
 // SAFETY: NVML's API is documented thread-safe; the struct holds only function pointers.
@@ -115,6 +118,7 @@ impl Nvml {
                 utilization: sym(lib, c"nvmlDeviceGetUtilizationRates")?,
                 power: sym(lib, c"nvmlDeviceGetPowerUsage")?,
                 driver: sym(lib, c"nvmlSystemGetDriverVersion")?,
+                energy: sym(lib, c"nvmlDeviceGetTotalEnergyConsumption").ok(),
             })
         }
     }
@@ -190,6 +194,34 @@ impl Nvml {
             })
             .collect()
     }
+}
+
+impl Nvml {
+    /// The energy counters of every GPU summed, in joules; `None` when there is no GPU, the
+    /// driver has no counter, or any GPU cannot say (a partial sum would be a wrong figure).
+    pub fn energy_j(&self) -> Option<f64> {
+        let f = self.energy?;
+        let devices = self.devices();
+        if devices.is_empty() {
+            return None;
+        }
+        let mut mj: u128 = 0;
+        for (_, d) in devices {
+            let mut e: c_ulonglong = 0;
+            // SAFETY: d is a handle NVML gave; out-pointer to a live local.
+            if unsafe { f(d, &mut e) } != 0 {
+                return None;
+            }
+            mj += e as u128;
+        }
+        Some(mj as f64 / 1000.0)
+    }
+}
+
+/// The GPUs' summed energy counters now (J), `None` without NVML or a counter: read at the
+/// start and the end of each measured window.
+pub fn energy_j() -> Option<f64> {
+    Nvml::get().ok()?.energy_j()
 }
 
 #[cfg(test)]

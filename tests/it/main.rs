@@ -1,6 +1,7 @@
 //! The integration tests that run in parallel; modules share the helpers in `common` (the
 //! timing-truth tests are the `truth` binary, run one at a time).
 
+mod capacity;
 mod cli;
 mod common;
 mod compare;

@@ -93,7 +93,7 @@ fn validate(root: &Value, s: &Value, v: &Value, path: &str, errs: &mut Vec<Strin
     }
 }
 
-fn errors(v: &Value) -> Vec<String> {
+pub(crate) fn errors(v: &Value) -> Vec<String> {
     let s = schema();
     let mut errs = Vec::new();
     validate(&s, &s, v, "", &mut errs);

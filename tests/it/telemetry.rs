@@ -650,3 +650,126 @@ fn gpu_telemetry_reads_nvml_through_the_real_ffi_path() {
         .unwrap();
     assert_eq!(tp["value"], "2");
 }
+
+/// The NVML stand-in above plus energy counters: each reading of GPU d adds d × 100 J
+/// (counters in mJ, as nvml.h says), so one measured window (one reading at its start, one
+/// at its end) costs exactly 100 J + 200 J = 300 J.
+const FAKE_NVML_ENERGY: &str = r#"
+static unsigned long long counters[3] = {0, 5000000ULL, 9000000ULL};
+int nvmlDeviceGetTotalEnergyConsumption(dev d, unsigned long long *mj) {
+    long i = (long)d;
+    counters[i] += 100000ULL * i;
+    *mj = counters[i];
+    return 0;
+}
+"#;
+
+fn fake_nvml(dir: &TempDir, energy: bool) {
+    let mut src = FAKE_NVML.to_string();
+    if energy {
+        src.push_str(FAKE_NVML_ENERGY);
+    }
+    std::fs::write(dir.path("nvml.c"), src).unwrap();
+    let cc = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(dir.path("libnvidia-ml.so.1"))
+        .arg(dir.path("nvml.c"))
+        .output()
+        .expect("a C compiler (cc) is needed for this test");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+}
+
+/// Cost per million tokens from the detected GPU count and the measured throughput, and
+/// joules per output token from the GPUs' energy counters over the measured window.
+#[test]
+fn cost_and_energy_per_token_from_the_gpus() {
+    let dir = TempDir::new("fake-nvml-energy");
+    fake_nvml(&dir, true);
+    let out = dir.path("r.json");
+    let o = bin()
+        .env("LD_LIBRARY_PATH", &dir.0)
+        .env_remove("LLMBENCH_NO_NVML")
+        .args(["run", "--ttft-ms", "5", "--itl-ms", "2", "--tokens", "10"])
+        .args(["-n", "20", "-c", "4", "--warmup", "4", "--max-tokens", "10"])
+        .args(["--gpu-cost-per-hour", "3.6", "-q", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let r = llmbench::results::file::ResultFile::read(&out).unwrap();
+    let sc = &r.scenarios[0];
+    assert_eq!(sc.metrics.output_tokens.total, 200);
+    // Two readings of the window (not of the warm-up): 300 J for 200 tokens.
+    assert_eq!(sc.energy_j, Some(300.0));
+    assert_eq!(sc.energy_j_per_output_token, Some(1.5));
+    let c = sc.cost.unwrap();
+    assert_eq!((c.usd_per_hour, c.gpus), (3.6, 2));
+    let truth = 3.6 * 2.0 / 3600.0 / sc.metrics.output_tokens_per_s * 1e6;
+    let got = c.usd_per_million_output_tokens.unwrap();
+    assert!((got - truth).abs() < 1e-9 * truth, "{got} vs {truth}");
+    let input_per_s = sc.metrics.total_tokens_per_s - sc.metrics.output_tokens_per_s;
+    let truth_in = 3.6 * 2.0 / 3600.0 / input_per_s * 1e6;
+    let got_in = c.usd_per_million_input_tokens.unwrap();
+    assert!((got_in - truth_in).abs() < 1e-9 * truth_in);
+    assert!(stdout.contains("Cost: $"), "{stdout}");
+    assert!(stdout.contains("1.500 J per output token"), "{stdout}");
+
+    // --gpus overrides the count; a driver without the counter gives null energy, not 0.
+    let dir = TempDir::new("fake-nvml-no-energy");
+    fake_nvml(&dir, false);
+    let out = dir.path("r.json");
+    let o = bin()
+        .env("LD_LIBRARY_PATH", &dir.0)
+        .env_remove("LLMBENCH_NO_NVML")
+        .args(["run", "--ttft-ms", "5", "--itl-ms", "2", "--tokens", "10"])
+        .args(["-n", "8", "-c", "2", "--max-tokens", "10"])
+        .args(["--gpu-cost-per-hour", "2", "--gpus", "8", "-q", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let sc = &v["scenarios"][0];
+    assert_eq!(sc["cost"]["gpus"], 8);
+    assert!(sc["energy_j"].is_null() && sc["energy_j_per_output_token"].is_null());
+
+    // No GPU and no --gpus: cost is null, and the console says why.
+    let out = dir.path("none.json");
+    let o = bin()
+        .args(["run", "--ttft-ms", "5", "--itl-ms", "2", "--tokens", "4"])
+        .args(["-n", "4", "--gpu-cost-per-hour", "2", "-q", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(v["scenarios"][0]["cost"].is_null());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no GPU detected"));
+}
+
+#[test]
+fn bad_cost_flags_exit_2_naming_the_flag() {
+    for (args, flag) in [
+        (vec!["--gpu-cost-per-hour", "-1"], "--gpu-cost-per-hour"),
+        (vec!["--gpu-cost-per-hour", "NaN"], "--gpu-cost-per-hour"),
+        (vec!["--gpu-cost-per-hour", "1", "--gpus", "0"], "--gpus"),
+        (vec!["--gpu-cost-per-hour", "1", "--gpus", "-2"], "--gpus"),
+    ] {
+        for cmd in ["run", "sweep"] {
+            let mut c = bin();
+            c.args([cmd, "http://127.0.0.1:9", "-n", "1"]).args(&args);
+            if cmd == "sweep" {
+                c.args(["-c", "1,2"]);
+            }
+            let o = c.output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+}
