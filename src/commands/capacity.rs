@@ -254,6 +254,7 @@ pub(crate) fn until_watch(
         values: StepValues::new(1),
         next_look: first_look.max(5),
         reached: false,
+        at_stop: None,
     }));
     let (s, target, spec, rel) = (state.clone(), [u.target.clone()], u.spec.clone(), u.rel);
     let watch: Watch = Box::new(move |r| {
@@ -266,9 +267,12 @@ pub(crate) fn until_watch(
         if n >= st.next_look {
             st.next_look = (n + 5).max(n + n / 20);
             let checks = st.values.check(&target);
-            st.reached = checks
-                .first()
-                .is_some_and(|c| crate::measure::capacity::until_check(&spec, c, rel).reached);
+            if let Some(c) = checks.first() {
+                let r = crate::measure::capacity::until_check(&spec, c, rel);
+                st.reached = r.reached;
+                // The figures the stop was decided on are the ones reported.
+                st.at_stop = r.reached.then_some(r);
+            }
         }
         st.reached
     });
@@ -280,17 +284,25 @@ pub(crate) struct UntilState {
     values: StepValues,
     next_look: u64,
     reached: bool,
+    /// The check that stopped the scenario.
+    at_stop: Option<crate::measure::capacity::UntilResult>,
 }
 
-/// The `--until` figures of a finished scenario (over all its records).
+/// The `--until` figures of a finished scenario: those of its stop, else of all its records.
 pub(crate) fn until_result(
     u: &crate::settings::capacity::Until,
     state: &Mutex<UntilState>,
 ) -> Option<crate::measure::capacity::UntilResult> {
     let st = state.lock().ok()?;
+    // Stopped: the figures it was decided on (the requests still in flight then finish and
+    // count in the scenario's metrics, not here). Not stopped: over every record.
+    if let Some(r) = &st.at_stop {
+        let mut r = r.clone();
+        r.stopped = true;
+        return Some(r);
+    }
     let c = st.values.check(std::slice::from_ref(&u.target));
-    // The figures and `reached` are of every record, those in flight at the stop included.
     let mut r = crate::measure::capacity::until_check(&u.spec, c.first()?, u.rel);
-    r.stopped = st.reached;
+    r.stopped = false;
     Some(r)
 }

@@ -224,8 +224,8 @@ pub struct UntilResult {
     pub lower: Option<f64>,
     /// Upper end.
     pub upper: Option<f64>,
-    /// True when both ends are within ± the share of the value (over every record of the
-    /// scenario, those still in flight when it stopped included).
+    /// True when both ends are within ± the share of the value (at the stop when it stopped,
+    /// else over every record of the scenario).
     pub reached: bool,
     /// True when the scenario stopped sending because the interval was narrow enough (false:
     /// `--requests`/`--duration` came first).

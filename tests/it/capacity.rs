@@ -200,12 +200,11 @@ fn until_stops_when_the_interval_is_narrow_enough() {
     assert!(u.stopped, "{u:?}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(crate::schema::errors(&v), Vec::<String>::new());
-    // The figures are of every record, the 16 still in flight at the stop included: they
-    // can widen the interval a little past ±5 % (then `reached` is false and the console
-    // says so), never far.
+    // The figures are those the stop was decided on: within ±5 %, of fewer values than
+    // were scheduled (the 16 in flight then finished after it).
     let (v, lo, hi) = (u.value.unwrap(), u.lower.unwrap(), u.upper.unwrap());
-    assert!(lo >= 0.9 * v && hi <= 1.1 * v, "{u:?}");
-    assert_eq!(u.reached, lo >= 0.95 * v && hi <= 1.05 * v, "{u:?}");
+    assert!(u.reached && lo >= 0.95 * v && hi <= 1.05 * v, "{u:?}");
+    assert!(u.n < sc.outcomes.scheduled, "{u:?}");
     // It stopped: far fewer than the bound, and the TTFT really spreads (the interval is
     // not narrow for free).
     assert!(sc.outcomes.scheduled < 1500, "{}", sc.outcomes.scheduled);
