@@ -13,6 +13,7 @@ pub mod shell;
 pub mod suites;
 pub mod summarize;
 pub mod sweep;
+mod until;
 
 use std::io::Write;
 

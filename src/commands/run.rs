@@ -303,7 +303,7 @@ async fn execute_with(
                     }
                     crate::load::schedule::Load::Open { .. } => 30,
                 };
-                let (w, st) = super::capacity::until_watch(u, first_look);
+                let (w, st) = super::until::until_watch(u, first_look);
                 until_state = Some(st);
                 Some(w)
             }
@@ -325,7 +325,7 @@ async fn execute_with(
         sinks.stop = cancel.soft.clone();
         let mut res = ran?;
         if let (Some(u), Some(st)) = (&plan.until, &until_state) {
-            res.until = super::capacity::until_result(u, st);
+            res.until = super::until::until_result(u, st);
         }
         let (resources, metrics) = monitor.finish().await;
         res.resources = Some(resources);
