@@ -36,6 +36,21 @@ MODEL_DIR=$CACHE/model
 WORK=$(mktemp -d)
 mkdir -p "$CACHE" "$MODEL_DIR"
 say() { printf '\n== %s\n' "$*" >&2; }
+# A free loopback port.
+free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_up URL PID LOG SECONDS NAME: until URL answers; fails if the process exits or time runs out.
+wait_up() {
+    for _ in $(seq 1 "$4"); do
+        if curl -sf "$1" >/dev/null; then return 0; fi
+        if ! kill -0 "$2" 2>/dev/null; then
+            tail -30 "$3" >&2
+            echo "e2e: $5 exited (log: $3)" >&2
+            exit 1
+        fi
+        sleep 1
+    done
+    curl -sf "$1" >/dev/null || { echo "e2e: $5 did not come up in $4 s" >&2; exit 1; }
+}
 
 # 1. The server, in its own virtual environment (built once: llama.cpp compiles from source).
 if ! "$VENV/bin/python" -c 'import llama_cpp.server' 2>/dev/null; then
@@ -98,7 +113,7 @@ fi
 [ -x "$BIN" ] || { echo "e2e: no llmbench binary at $BIN" >&2; exit 1; }
 
 # 4. Start the server on a free loopback port; stop it however this script ends.
-PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 say "starting llama_cpp.server at $URL"
 "$VENV/bin/python" -m llama_cpp.server --model "$GGUF" --host 127.0.0.1 --port "$PORT" \
@@ -117,20 +132,11 @@ cleanup() {
 }
 trap cleanup EXIT
 # An independent timer between llmbench and the server (scripts/ttft_proxy.py).
-PPORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PPORT=$(free_port)
 PROXY_URL=http://127.0.0.1:$PPORT
 "$VENV/bin/python" "$REPO/scripts/ttft_proxy.py" "$PORT" "$PPORT" "$WORK/proxy.jsonl" 2>"$WORK/proxy.err" &
 PROXY=$!
-for _ in $(seq 1 180); do
-    if curl -sf "$URL/v1/models" >/dev/null; then break; fi
-    if ! kill -0 "$SERVER" 2>/dev/null; then
-        tail -30 "$CACHE/server.log" >&2
-        echo "e2e: the server exited (log: $CACHE/server.log)" >&2
-        exit 1
-    fi
-    sleep 1
-done
-curl -sf "$URL/v1/models" >/dev/null || { echo "e2e: the server did not come up in 180 s" >&2; exit 1; }
+wait_up "$URL/v1/models" "$SERVER" "$CACHE/server.log" 180 "the server"
 
 PROMPT="Here is a short poem about the sea:"
 MAX=24
@@ -274,21 +280,12 @@ PY
 # 7. llama.cpp's C++ llama-server: it answers "Connection: keep-alive" and closes each connection
 # 20-90 µs after the response, so a request sent on the kept connection meets a closed socket.
 # None may be lost: llmbench resends such a request at once on a fresh connection.
-CPORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+CPORT=$(free_port)
 CURL_=http://127.0.0.1:$CPORT
 say "starting llama-server at $CURL_"
 "$LLAMA_SERVER" -m "$GGUF" --host 127.0.0.1 --port "$CPORT" -c 4096 -np 4 >"$CACHE/llama-server.log" 2>&1 &
 CPP=$!
-for _ in $(seq 1 120); do
-    if curl -sf "$CURL_/health" >/dev/null; then break; fi
-    if ! kill -0 "$CPP" 2>/dev/null; then
-        tail -30 "$CACHE/llama-server.log" >&2
-        echo "e2e: llama-server exited (log: $CACHE/llama-server.log)" >&2
-        exit 1
-    fi
-    sleep 1
-done
-curl -sf "$CURL_/health" >/dev/null || { echo "e2e: llama-server did not come up in 120 s" >&2; exit 1; }
+wait_up "$CURL_/health" "$CPP" "$CACHE/llama-server.log" 120 "llama-server"
 for backend in openai-chat llamacpp; do
     for c in 1 4; do
         say "llmbench run $CURL_ --backend $backend -n 60 -c $c"
@@ -319,21 +316,13 @@ PY
 
 # 8. Embeddings: llama-server with --embeddings (mean pooling) answers /v1/embeddings.
 kill "$CPP" 2>/dev/null || true
-EPORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+EPORT=$(free_port)
 EURL=http://127.0.0.1:$EPORT
 say "starting llama-server --embeddings at $EURL"
 "$LLAMA_SERVER" -m "$GGUF" --host 127.0.0.1 --port "$EPORT" -c 2048 -np 2 --embeddings --pooling mean \
     >"$CACHE/llama-server-embeddings.log" 2>&1 &
 EMB=$!
-for _ in $(seq 1 120); do
-    if curl -sf "$EURL/health" >/dev/null; then break; fi
-    if ! kill -0 "$EMB" 2>/dev/null; then
-        tail -30 "$CACHE/llama-server-embeddings.log" >&2
-        echo "e2e: llama-server --embeddings exited" >&2
-        exit 1
-    fi
-    sleep 1
-done
+wait_up "$EURL/health" "$EMB" "$CACHE/llama-server-embeddings.log" 120 "llama-server --embeddings"
 say "llmbench run $EURL --backend openai-embeddings --batch-inputs 4 -n 24 -c 2"
 "$BIN" run "$EURL" --backend openai-embeddings --batch-inputs 4 -n 24 -c 2 --prompt "$PROMPT" \
     -q -o "$WORK/emb.json" --records "$WORK/emb.jsonl"

@@ -2,20 +2,8 @@
 //! tokens, each audio clip ceil(25 · seconds), and in fixed mode each of these tokens adds
 //! `--prefill-ms-per-token` to the time to first token.
 
-use llmbench::measure::record::Outcome;
-
 use crate::common::*;
-
-fn ok(r: &RunOut, requests: u64) {
-    assert!(r.output.status.success(), "{}", r.stderr());
-    let sc = &r.result().scenarios[0];
-    assert_eq!(
-        sc.outcomes.get(Outcome::Succeeded),
-        requests,
-        "{:?}",
-        sc.errors
-    );
-}
+use crate::workloads::ok;
 
 fn input_tokens(r: &RunOut) -> Vec<u64> {
     r.records.iter().map(|x| x.input_tokens.unwrap()).collect()

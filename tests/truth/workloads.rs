@@ -5,7 +5,7 @@ use llmbench::measure::record::Outcome;
 
 use crate::common::*;
 
-fn ok(r: &RunOut, requests: u64) {
+pub(crate) fn ok(r: &RunOut, requests: u64) {
     assert!(r.output.status.success(), "{}", r.stderr());
     let sc = &r.result().scenarios[0];
     assert_eq!(
