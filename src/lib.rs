@@ -66,6 +66,11 @@ pub fn exit_on_parse_error(e: clap::Error, json: bool) -> ! {
     e.exit()
 }
 
+/// Runs `run`, `sweep` or `capacity` with a scenario file (`-f`); returns the exit code.
+pub async fn run_file(call: cli::FileCall) -> anyhow::Result<i32> {
+    commands::file::run_file(call).await
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
@@ -83,5 +88,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Summarize(args) => commands::summarize::summarize(args),
         Command::Completions(args) => commands::shell::completions(args),
         Command::Man(args) => commands::shell::man(args),
+        Command::Init(args) => commands::file::init(args),
     }
 }

@@ -8,10 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::server::detect::ServerKind;
 
 mod capacity;
+mod file;
 mod run;
 mod sim;
 
 pub use capacity::{ByArg, CAPACITY_ABOUT, CapacityArgs, CapacityFlags};
+pub use file::{FileCall, FileCommand, InitArgs, file_call};
 pub use run::{ArrivalArg, OutputArgs, RUN_EXAMPLES, RunArgs, TelemetryArgs, WorkloadArgs};
 pub use sim::{ServeArgs, SimArgs};
 
@@ -45,6 +47,9 @@ pub enum Command {
     /// Find the highest load that meets every --slo target (see `llmbench capacity --help`).
     #[command(long_about = CAPACITY_ABOUT)]
     Capacity(CapacityArgs),
+    /// Write a commented example scenario file (`run -f bench.toml`).
+    #[command(after_long_help = INIT_HELP)]
+    Init(InitArgs),
     /// Describe this machine (CPU, memory, GPUs) and the LLM servers on the usual local ports.
     Detect(DetectArgs),
     /// Recommend server settings for this machine and a model size, each with its reason.
@@ -68,6 +73,14 @@ pub enum Command {
     )]
     Man(ManArgs),
 }
+
+/// After `llmbench init --help`.
+const INIT_HELP: &str =
+    "A scenario file holds what a command line says; flags given with it override it:
+  llmbench init                      # writes bench.toml
+  llmbench run -f bench.toml         # runs it
+  llmbench run -f bench.toml -n 20   # the same with 20 requests per scenario
+More examples: examples/scenarios/ in the source tree.";
 
 /// How to install the completion scripts.
 const COMPLETIONS_HELP: &str = "Install:

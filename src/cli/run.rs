@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// Server base URL (e.g. http://localhost:8000) or full endpoint; none: the built-in simulator.
     pub url: Option<String>,
 
+    /// Read flags from a scenario file (TOML, see `llmbench init`); flags given here override it.
+    #[arg(short = 'f', long = "file", value_name = "FILE", display_order = 11)]
+    pub file: Option<PathBuf>,
+
     /// Wire protocol (default: probe the URL).
     ///
     /// auto (probe the URL), openai-chat, openai-completions, ollama-chat, ollama-generate, tgi,

@@ -3,6 +3,7 @@
 pub mod capacity;
 pub mod compare;
 pub mod detect;
+pub mod file;
 pub mod history;
 pub mod optimize;
 pub mod optimize_verify;

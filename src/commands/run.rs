@@ -95,6 +95,7 @@ fn probe_clients(
 /// code. With `--server-cmd`, the server is started first and stopped afterwards whatever
 /// happens.
 pub async fn execute(settings: RunSettings) -> anyhow::Result<i32> {
+    crate::settings::check_step_targets(&settings)?;
     let cancel = Cancel::default();
     install_signals(&cancel, settings.grace);
     let probes = probe_clients(&settings.client)?;
@@ -248,7 +249,8 @@ async fn execute_with(
     result.server = Some(record);
     // A sweep says which step starts, and ends with one table comparing the steps.
     let total_steps = plan.scenarios.len();
-    let sweep = plan.recorded.sweep.as_ref().filter(|_| total_steps > 1);
+    let stepped =
+        total_steps > 1 && (plan.recorded.sweep.is_some() || plan.recorded.scenario_file.is_some());
     let mut steps = plan.steps.take();
     let mut next_index = 0;
     loop {
@@ -288,7 +290,7 @@ async fn execute_with(
             result.skipped.push(skip);
             continue;
         }
-        if sweep.is_some() {
+        if stepped {
             eprintln!("Step {}/{total_steps}: {}", i + 1, sc.name);
         }
         let monitor = crate::telemetry::monitor::Monitor::start(&telemetry, epoch).await;
@@ -346,8 +348,9 @@ async fn execute_with(
         if let Some(t) = crate::report::turns::text(&res) {
             say(t);
         }
-        if !plan.slo.is_empty() {
-            let verdict = crate::measure::slo::evaluate(&plan.slo, res.measured());
+        let targets = crate::settings::targets_for(&plan.slo, &res.params);
+        if !targets.is_empty() {
+            let verdict = crate::measure::slo::evaluate(&targets, res.measured());
             say(crate::measure::slo::text(&verdict));
             res.slo = Some(verdict);
         }
@@ -361,12 +364,14 @@ async fn execute_with(
             break;
         }
     }
-    if let Some(sw) = sweep
-        && result.scenarios.len() > 1
-    {
+    if stepped && result.scenarios.len() > 1 {
+        let what = match (&plan.recorded.sweep, &plan.recorded.scenario_file) {
+            (Some(sw), _) => format!("Sweep of {}", sw.name),
+            (None, Some(f)) => format!("Scenarios of {f}"),
+            (None, None) => "Steps".to_string(),
+        };
         say(format!(
-            "Sweep of {}: {} steps\n{}",
-            sw.name,
+            "{what}: {} steps\n{}",
             result.scenarios.len(),
             console::sweep_table(&result.scenarios)
         ));

@@ -169,6 +169,12 @@ pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
             return Err(e);
         }
     };
+    super::run::execute(plan(&sp)?).await
+}
+
+/// The plan of a sweep: one scenario (or one suite) per value, each step validated as `run`
+/// validates its flags, all in one result.
+pub fn plan(sp: &Split) -> anyhow::Result<crate::settings::RunSettings> {
     let key = sp.flag.trim_start_matches("--");
     let mut merged = None;
     for (i, v) in sp.values.iter().enumerate() {
@@ -209,7 +215,7 @@ pub async fn sweep(a: SweepArgs) -> anyhow::Result<i32> {
             Some(m) => m.scenarios.extend(plan.scenarios),
         }
     }
-    super::run::execute(merged.context("no values")?).await
+    merged.context("no values")
 }
 
 #[cfg(test)]

@@ -84,6 +84,60 @@ pub struct Target {
     pub op: Op,
     /// Threshold, in ms (latency), per second (rates) or a fraction (shares).
     pub threshold: f64,
+    /// `@FLAG=VALUE`: the target holds only for the steps (scenarios) where that flag has that
+    /// value (`output_tokens_per_s>=400@concurrency=8`); `None`: for every step.
+    pub step: Option<Step>,
+}
+
+/// Flags a target can be limited to steps of (`@concurrency=8`): the ones a sweep varies.
+pub const STEP_FLAGS: [&str; 5] = [
+    "concurrency",
+    "rate",
+    "temperature",
+    "max-tokens",
+    "prompt-tokens",
+];
+
+/// The steps a target holds for: those where `flag` has `value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// One of [`STEP_FLAGS`].
+    pub flag: &'static str,
+    /// Its value.
+    pub value: f64,
+}
+
+impl Step {
+    /// Whether a step whose value of the flag is `value` is one of these.
+    pub fn matches(&self, value: Option<f64>) -> bool {
+        value.is_some_and(|v| (v - self.value).abs() <= 1e-9 * self.value.abs().max(1.0))
+    }
+}
+
+fn parse_step(spec: &str, s: &str) -> anyhow::Result<Step> {
+    let (flag, value) = s.split_once('=').ok_or_else(|| {
+        bad(
+            spec,
+            format!("after @ give FLAG=VALUE, e.g. @concurrency=8 (got {s:?})"),
+        )
+    })?;
+    let flag = flag.trim().trim_start_matches("--").replace('_', "-");
+    let flag = STEP_FLAGS.into_iter().find(|f| *f == flag).ok_or_else(|| {
+        bad(
+            spec,
+            format!(
+                "@{flag}: a target can be limited to steps of {}",
+                STEP_FLAGS.join(", ")
+            ),
+        )
+    })?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| bad(spec, format!("@{flag}={value}: not a number")))?;
+    Ok(Step { flag, value })
 }
 
 /// One target's verdict, as written in the result file.
@@ -165,11 +219,21 @@ fn latency_metric(name: &str) -> Option<Latency> {
 const STATS: [&str; 8] = ["p50", "p90", "p95", "p99", "mean", "min", "max", "median"];
 
 fn parse_one(spec: &str) -> anyhow::Result<Target> {
-    let pos = spec
+    let (body, step) = match spec.split_once('@') {
+        Some((b, st)) => (b.trim(), Some(parse_step(spec, st)?)),
+        None => (spec, None),
+    };
+    let mut t = parse_target(spec, body)?;
+    t.step = step;
+    Ok(t)
+}
+
+fn parse_target(spec: &str, body: &str) -> anyhow::Result<Target> {
+    let pos = body
         .find(['<', '>'])
         .ok_or_else(|| bad(spec, "no comparison (< <= > >=)"))?;
-    let name = spec[..pos].trim().to_ascii_lowercase();
-    let rest = &spec[pos..];
+    let name = body[..pos].trim().to_ascii_lowercase();
+    let rest = &body[pos..];
     let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
         (Op::Le, v)
     } else if let Some(v) = rest.strip_prefix(">=") {
@@ -259,6 +323,7 @@ fn parse_one(spec: &str) -> anyhow::Result<Target> {
         measure,
         op,
         threshold,
+        step: None,
     })
 }
 

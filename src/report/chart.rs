@@ -32,6 +32,8 @@ pub enum Panel {
         y_label: String,
         /// Series name and its (seconds, y) points.
         series: Vec<(String, Vec<(f64, f64)>)>,
+        /// Where the y axis ends when no value goes beyond (CPU: 100 % per core).
+        y_max: Option<f64>,
     },
     /// Lines against a numeric x.
     Lines {

@@ -42,27 +42,32 @@ fn percentile_bars<'a>(
     })
 }
 
-fn throughput_bars(entries: &[Entry]) -> Panel {
+/// Bars of one rate per scenario: output tokens per second and total tokens per second each get
+/// a panel (an axis) of their own, so output rates are not flattened beside prompt-heavy totals.
+fn rate_bars(entries: &[Entry], output: bool) -> Panel {
+    let (title, name): (&str, &str) = if output {
+        ("Output tokens per second", "output tok/s")
+    } else {
+        ("Total tokens per second (input + output)", "total tok/s")
+    };
     Panel::Bars {
-        title: "Throughput per scenario".into(),
+        title: title.into(),
         y_label: "tokens per second".into(),
         categories: entries.iter().map(|e| e.label.clone()).collect(),
-        series: vec![
-            (
-                "output tok/s".into(),
-                entries
-                    .iter()
-                    .map(|e| e.scenario.metrics.output_tokens_per_s)
-                    .collect(),
-            ),
-            (
-                "total (input + output) tok/s".into(),
-                entries
-                    .iter()
-                    .map(|e| e.scenario.metrics.total_tokens_per_s)
-                    .collect(),
-            ),
-        ],
+        series: vec![(
+            name.into(),
+            entries
+                .iter()
+                .map(|e| {
+                    let m = &e.scenario.metrics;
+                    if output {
+                        m.output_tokens_per_s
+                    } else {
+                        m.total_tokens_per_s
+                    }
+                })
+                .collect(),
+        )],
     }
 }
 
@@ -174,14 +179,21 @@ pub fn charts(entries: &[Entry]) -> Vec<Chart> {
                 &e.scenario.metrics.tpot_ms
             })
         };
+        let e2e = || {
+            percentile_bars(&ok, "E2E latency percentiles per scenario", |e| {
+                &e.scenario.metrics.e2e_ms
+            })
+        };
         out.extend(chart_of(
             "overview",
             "Overview",
             vec![
                 ttft(),
                 tpot(),
-                Some(throughput_bars(&ok)),
+                e2e(),
+                Some(rate_bars(&ok, true)),
                 cdf_panel(&ok, false),
+                Some(rate_bars(&ok, false)),
             ],
         ));
         out.extend(chart_of(
@@ -200,9 +212,14 @@ pub fn charts(entries: &[Entry]) -> Vec<Chart> {
             vec![tpot()],
         ));
         out.extend(chart_of(
+            "e2e_percentiles",
+            "End-to-end latency",
+            vec![e2e()],
+        ));
+        out.extend(chart_of(
             "throughput",
             "Tokens per second",
-            vec![Some(throughput_bars(&ok))],
+            vec![Some(rate_bars(&ok, true)), Some(rate_bars(&ok, false))],
         ));
         out.extend(super::experiments::charts(&ok));
     }
@@ -319,10 +336,21 @@ fn resource_chart(entries: &[Entry]) -> Option<Chart> {
                     p.iter_mut().for_each(|pt| pt.1 /= div);
                 }
             }
+            // CPU axes end at 100 % (the host's share) or 100 % per core (the server's).
+            let cores = entries.iter().find_map(|e| {
+                let c = &e.run.system.as_ref()?.cpu;
+                c.usable_cores.or(c.logical_cores)
+            });
+            let y_max = match title {
+                "Host CPU" => Some(100.0),
+                "Server CPU (process tree)" => cores.map(|n| 100.0 * n as f64),
+                _ => None,
+            };
             panels.push(Panel::Timeline {
                 title: title.into(),
                 y_label,
                 series,
+                y_max,
             });
         }
     }
@@ -391,10 +419,12 @@ mod tests {
                 "overview",
                 "latency_distribution",
                 "ttft_percentiles",
+                "e2e_percentiles",
                 "throughput"
             ]
         );
-        assert_eq!(charts[0].panels.len(), 3);
+        // TTFT, E2E, output and total tokens per second, the E2E distribution.
+        assert_eq!(charts[0].panels.len(), 5);
         for c in &charts {
             for p in &c.panels {
                 match p {

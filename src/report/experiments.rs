@@ -143,10 +143,15 @@ fn of_separate_runs(entries: &[&Entry]) -> Option<(Variable, Vec<f64>)> {
 
 /// Every experiment among the scenarios, in the order their runs come.
 fn experiments<'a>(entries: &'a [Entry<'a>]) -> Vec<Experiment<'a>> {
+    // A run's scenarios, cut where the sweep changes: a scenario file's sweeps (five prompt
+    // lengths, then five temperatures) are experiments of their own.
+    let sweep_name = |e: &Entry| e.scenario.params.sweep.as_ref().map(|s| s.name.clone());
     let mut runs: Vec<Vec<&Entry>> = Vec::new();
     for e in entries {
         match runs.last_mut() {
-            Some(r) if std::ptr::eq(r[0].run, e.run) => r.push(e),
+            Some(r) if std::ptr::eq(r[0].run, e.run) && sweep_name(r[0]) == sweep_name(e) => {
+                r.push(e)
+            }
             _ => runs.push(vec![e]),
         }
     }
@@ -154,9 +159,15 @@ fn experiments<'a>(entries: &'a [Entry<'a>]) -> Vec<Experiment<'a>> {
     let mut singles = Vec::new();
     for r in runs {
         if let Some((variable, xs)) = of_run(&r) {
+            // A named sweep ("workers concurrency=4") is told apart by its name.
+            let named = r[0].scenario.params.sweep.as_ref().and_then(|sw| {
+                let (prefix, last) = r[0].scenario.name.rsplit_once(' ')?;
+                last.starts_with(&format!("{}=", sw.name)).then_some(prefix)
+            });
+            let id = short_id(&r[0].run.run_id);
             out.push(Experiment {
                 variable,
-                tag: short_id(&r[0].run.run_id).to_string(),
+                tag: named.map_or_else(|| id.to_string(), |n| format!("{id} {n}")),
                 entries: r,
                 xs,
             });

@@ -8,6 +8,7 @@ pub mod console;
 pub(crate) mod experiments;
 pub mod export;
 pub mod html;
+mod legend;
 pub(crate) mod model;
 pub mod render;
 pub(crate) mod sections;

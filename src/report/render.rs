@@ -13,6 +13,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::chart::{Chart, Panel};
+use super::legend;
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
@@ -92,13 +93,15 @@ fn draw_bars<DB: DrawingBackend>(
         .fold(0.0, f64::max);
     // Many scenarios: their names stand upright under the bars, long enough to tell apart.
     let upright = n > 6;
+    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    let (plot, key) = legend::split(area, &names);
+    let area = &plot;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", CAPTION))
         .margin(12)
         .x_label_area_size(if upright { 190 } else { 45 })
         .y_label_area_size(70)
-        // Headroom above the bars keeps the legend clear of them.
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..upper(max) * 1.25)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..upper(max))
         .map_err(err)?;
     let cats = categories.to_vec();
     chart
@@ -140,25 +143,23 @@ fn draw_bars<DB: DrawingBackend>(
     }
     let k = series.len().max(1) as f64;
     let width = 0.8 / k;
-    for (si, (name, values)) in series.iter().enumerate() {
+    for (si, (_, values)) in series.iter().enumerate() {
         let c = color(si);
         chart
             .draw_series(values.iter().enumerate().map(|(i, v)| {
                 let x0 = i as f64 - 0.4 + si as f64 * width;
                 Rectangle::new([(x0 + 0.01, 0.0), (x0 + width - 0.01, *v)], c.filled())
             }))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], c.filled()));
+            .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", LABEL))
-        .draw()
-        .map_err(err)?;
+    if let Some(k) = key {
+        let entries: Vec<_> = series
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), color(i), legend::Key::Bar))
+            .collect();
+        legend::draw(&k, &entries).map_err(err)?;
+    }
     Ok(())
 }
 
@@ -219,7 +220,11 @@ fn draw_lines<DB: DrawingBackend>(
     y_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
     mode: XMode,
+    y_cap: Option<f64>,
 ) -> R {
+    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    let (plot, key) = legend::split(area, &names);
+    let area = &plot;
     let cdf = mode == XMode::Cdf;
     let numeric = mode != XMode::Categories;
     // Experiments: the swept values sit evenly spaced and labelled with their value (a
@@ -249,7 +254,12 @@ fn draw_lines<DB: DrawingBackend>(
     } else {
         (-0.3, values.len().max(1) as f64 - 0.7)
     };
-    let ytop = if cdf { 100.0 } else { upper(y1) * 1.2 };
+    // CPU axes end at 100 % per core unless a value goes beyond.
+    let ytop = match y_cap {
+        _ if cdf => 100.0,
+        Some(cap) if y1 <= cap => cap,
+        _ => upper(y1),
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", CAPTION))
         .margin(12)
@@ -286,7 +296,7 @@ fn draw_lines<DB: DrawingBackend>(
         .axis_desc_style(("sans-serif", DESC))
         .draw()
         .map_err(err)?;
-    for (i, (name, pts)) in series.iter().enumerate() {
+    for (i, (_, pts)) in series.iter().enumerate() {
         if pts.is_empty() {
             continue;
         }
@@ -295,32 +305,31 @@ fn draw_lines<DB: DrawingBackend>(
         // draws a thick line's zero-length segments as spikes, so they get 1-pixel lines.
         let width = if mode == XMode::Time { 1 } else { 2 };
         let style = ShapeStyle::from(&c).stroke_width(width);
-        let ann = chart
-            .draw_series(LineSeries::new(pts.iter().copied(), style))
-            .map_err(err)?;
-        ann.label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
-        if !numeric || pts.len() <= 12 {
+        if legend::dashed(i) {
             chart
-                .draw_series(
-                    pts.iter()
-                        .map(|p| Circle::new(*p, 4, ShapeStyle::from(&c).filled())),
-                )
+                .draw_series(DashedLineSeries::new(pts.iter().copied(), 10, 6, style))
+                .map_err(err)?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), style))
                 .map_err(err)?;
         }
+        if !numeric || pts.len() <= 12 {
+            let base = area.get_base_pixel();
+            for p in pts {
+                let (x, y) = chart.backend_coord(p);
+                legend::draw_marker(area, (x - base.0, y - base.1), i, c).map_err(err)?;
+            }
+        }
     }
-    chart
-        .configure_series_labels()
-        .position(if cdf {
-            SeriesLabelPosition::LowerRight
-        } else {
-            SeriesLabelPosition::UpperLeft
-        })
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", LABEL))
-        .draw()
-        .map_err(err)?;
+    if let Some(k) = key {
+        let entries: Vec<_> = series
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), color(i), legend::Key::Line(i)))
+            .collect();
+        legend::draw(&k, &entries).map_err(err)?;
+    }
     Ok(())
 }
 
@@ -347,18 +356,36 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> R {
                 "requests at or below (%)",
                 lines,
                 XMode::Cdf,
+                None,
             )?,
             Panel::Timeline {
                 title,
                 y_label,
                 series,
-            } => draw_lines(cell, title, "time (s)", y_label, series, XMode::Time)?,
+                y_max,
+            } => draw_lines(
+                cell,
+                title,
+                "time (s)",
+                y_label,
+                series,
+                XMode::Time,
+                *y_max,
+            )?,
             Panel::Lines {
                 title,
                 x_label,
                 y_label,
                 series,
-            } => draw_lines(cell, title, x_label, y_label, series, XMode::Categories)?,
+            } => draw_lines(
+                cell,
+                title,
+                x_label,
+                y_label,
+                series,
+                XMode::Categories,
+                None,
+            )?,
         }
     }
     root.present().map_err(err)?;

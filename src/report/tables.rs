@@ -226,6 +226,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "goodput_requests_per_s",
     "slo_passed",
     "client_trustworthy",
+    "input_tokens_total",
+    "output_tokens_total",
 ];
 
 fn num(x: Option<f64>) -> String {
@@ -286,6 +288,8 @@ pub fn csv(runs: &[ResultFile]) -> String {
                 .as_ref()
                 .map_or(String::new(), |c| c.trustworthy.to_string()),
         );
+        row.push(m.input_tokens.total.to_string());
+        row.push(m.output_tokens.total.to_string());
         debug_assert_eq!(row.len(), CSV_COLUMNS.len());
         out.push_str(&model::csv_line(&row));
     }

@@ -246,6 +246,19 @@ impl ScenarioParams {
         }
     }
 
+    /// Its value of one of the flags a sweep varies (`concurrency`, `rate`, `temperature`,
+    /// `max-tokens`, `prompt-tokens`), where it has one.
+    pub fn flag_value(&self, flag: &str) -> Option<f64> {
+        match flag {
+            "concurrency" => self.concurrency().map(|c| c as f64),
+            "rate" => self.rate(),
+            "temperature" => self.temperature,
+            "max-tokens" => self.max_tokens.map(f64::from),
+            "prompt-tokens" => self.prompt_tokens.or(self.context_tokens).map(|n| n as f64),
+            _ => None,
+        }
+    }
+
     /// `closed` or `open`.
     pub fn load_mode(&self) -> Option<&'static str> {
         self.load.map(|l| match l {
@@ -344,6 +357,9 @@ pub struct RunConfig {
     /// `sweep`: the flag and its values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepConfig>,
+    /// `-f FILE`: the scenario file the run was read from, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_file: Option<String>,
     /// How tokens were counted where the server gave no count.
     #[serde(default)]
     pub tokenizer: String,

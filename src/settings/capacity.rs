@@ -44,6 +44,12 @@ pub fn capacity_settings(run: &mut RunArgs, f: &CapacityFlags) -> anyhow::Result
     };
     let targets = crate::measure::slo::parse(spec)?;
     for t in &targets {
+        if t.step.is_some() {
+            bail!(
+                "--slo {:?}: capacity chooses the steps itself; give targets without @",
+                t.spec
+            );
+        }
         if crate::measure::capacity::judgeable(t).is_none() {
             bail!(
                 "--slo {:?}: capacity judges percentiles (p50, p90, p95, p99) of ttft, tpot, e2e or queue",

@@ -4,11 +4,15 @@
 
 pub mod capacity;
 pub mod cost;
+pub mod file;
 mod media;
 pub mod outputs;
 pub mod sim;
+mod slo;
 pub mod url;
 pub mod workload;
+
+pub use slo::{check_step_targets, targets_for};
 
 pub use sim::sim_config;
 pub use url::{TargetUrl, parse_url, shown_url};

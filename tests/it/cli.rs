@@ -80,6 +80,7 @@ fn run_short_help_fits_a_screen_with_headings_and_the_everyday_flags_first() {
                 "--report",
                 "--slo",
                 "--quiet",
+                "--file",
                 "--help"
             ],
             "{args:?}"

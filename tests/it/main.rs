@@ -8,6 +8,7 @@ mod compare;
 mod conversations;
 mod diskfull;
 mod faults;
+mod files;
 mod inputs;
 mod large;
 mod lifecycle;

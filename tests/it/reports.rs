@@ -177,6 +177,7 @@ fn sweep_report_writes_every_file_with_one_csv_row_per_scenario() {
         "charts/latency_distribution.png",
         "charts/ttft_percentiles.png",
         "charts/tpot_percentiles.png",
+        "charts/e2e_percentiles.png",
         "charts/throughput.png",
         "charts/concurrency_scaling.png",
         "charts/throughput_vs_batch_size.png",
@@ -386,6 +387,7 @@ fn runs_of_different_kinds_get_their_own_charts_and_failed_runs_none() {
         charts_in(&rep),
         [
             "concurrency_scaling",
+            "e2e_percentiles",
             "latency_distribution",
             "overview",
             "prompt_length_impact",
@@ -549,8 +551,15 @@ fn html_and_markdown_show_the_verdict_client_server_metrics_and_turn_tables() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
     let head: Vec<&str> = lines[0].split(',').collect();
-    assert_eq!(head.last(), Some(&"client_trustworthy"));
-    assert!(lines[1].ends_with(",false"), "{}", lines[1]);
+    let at = head
+        .iter()
+        .position(|h| *h == "client_trustworthy")
+        .unwrap();
+    assert_eq!(
+        head[at + 1..],
+        ["input_tokens_total", "output_tokens_total"]
+    );
+    assert_eq!(lines[1].split(',').nth(at), Some("false"), "{}", lines[1]);
     let turns_csv = read(rep.join("turns.csv"));
     assert!(
         turns_csv.starts_with(
