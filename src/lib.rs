@@ -89,5 +89,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Completions(args) => commands::shell::completions(args),
         Command::Man(args) => commands::shell::man(args),
         Command::Init(args) => commands::file::init(args),
+        Command::Benchmark(args) => commands::benchmark::benchmark(args).await,
     }
 }

@@ -47,6 +47,9 @@ pub enum Command {
     /// Find the highest load that meets every --slo target (see `llmbench capacity --help`).
     #[command(long_about = CAPACITY_ABOUT)]
     Capacity(CapacityArgs),
+    /// VeloLLM's benchmark: the standard suite against a local server, a line per iteration.
+    #[command(after_long_help = BENCHMARK_HELP)]
+    Benchmark(BenchmarkArgs),
     /// Write a commented example scenario file (`run -f bench.toml`).
     #[command(after_long_help = INIT_HELP)]
     Init(InitArgs),
@@ -72,6 +75,39 @@ pub enum Command {
         after_long_help = "Example:\n  llmbench man > llmbench.1 && man ./llmbench.1\n  llmbench man run | man -l -"
     )]
     Man(ManArgs),
+}
+
+/// After `llmbench benchmark --help`.
+const BENCHMARK_HELP: &str =
+    "Three prompts, as VeloLLM's `velollm benchmark` sends them: short_completion (50 tokens,
+5 iterations), medium_completion (150, 3), code_generation (200, 3). The same as
+  llmbench run URL --suite standard --backend ollama-generate --model MODEL
+with one line per iteration and the overall average. -o writes VeloLLM's JSON (one object per
+benchmark: config, tokens_per_second, time_to_first_token_ms, total_time_ms, total_tokens,
+prompt_eval_count, eval_count); the full result is in the results store (`llmbench export`).";
+
+/// `llmbench benchmark`.
+#[derive(Debug, Args)]
+pub struct BenchmarkArgs {
+    /// Model to benchmark.
+    #[arg(short = 'm', long, default_value = "llama3.2:3b")]
+    pub model: String,
+
+    /// Write the results as JSON (VeloLLM's shape) here.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// Server kind: ollama (localhost:11434), llamacpp (localhost:8080) or vllm (localhost:8000).
+    #[arg(short = 'b', long, default_value = "ollama")]
+    pub backend: String,
+
+    /// The server's URL, when not the backend's usual local one.
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Iterations of each prompt (default 5, 3 and 3).
+    #[arg(short = 'n', long)]
+    pub iterations: Option<u64>,
 }
 
 /// After `llmbench init --help`.

@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod benchmark;
 pub mod capacity;
 pub mod compare;
 pub mod detect;

@@ -298,3 +298,55 @@ fn capacity_reads_a_file_and_refuses_named_scenarios() {
     assert_eq!(code(&o), 2);
     assert!(out_text(&o).contains("c.toml:2: "), "{}", out_text(&o));
 }
+
+#[test]
+fn the_velollm_benchmark_alias_prints_each_iteration_and_writes_its_json() {
+    let sim = ServeChild::start(&[]);
+    let dir = TempDir::new("benchmark");
+    let out = dir.path("results.json");
+    let o = bin()
+        .args([
+            "benchmark",
+            "-m",
+            "llmbench-sim",
+            "-n",
+            "2",
+            "--url",
+            &sim.url,
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t = out_text(&o);
+    assert_eq!(code(&o), 0, "{t}");
+    for want in [
+        "short_completion (2 iterations)",
+        "code_generation (2 iterations)",
+        "Iteration 1/2... ",
+        "Iteration 2/2... ",
+        "Overall average: ",
+    ] {
+        assert!(t.contains(want), "no {want:?} in {t}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["config"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["short_completion", "medium_completion", "code_generation"]
+    );
+    let first = &v[0];
+    assert_eq!(first["config"]["max_tokens"], 50);
+    assert_eq!(first["config"]["iterations"], 2);
+    // Ollama's own counts (the simulator's /api/generate gives them), under Ollama's names.
+    assert!(first["eval_count"].as_u64().unwrap() > 0, "{first}");
+    assert!(first["prompt_eval_count"].as_u64().unwrap() > 0, "{first}");
+    let total = first["total_tokens"].as_f64().unwrap();
+    let ms = first["total_time_ms"].as_f64().unwrap();
+    assert!((first["tokens_per_second"].as_f64().unwrap() - total / (ms / 1000.0)).abs() < 1e-6);
+}
