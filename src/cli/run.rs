@@ -250,6 +250,11 @@ pub struct RunArgs {
     #[arg(short = 'q', long, display_order = 10)]
     pub quiet: bool,
 
+    /// On a terminal, show the run full screen: progress, live rates and percentiles, and a
+    /// histogram of recent TTFTs (oha-style); the terminal is given back when the run ends.
+    #[arg(long, help_heading = H_OUTPUT)]
+    pub tui: bool,
+
     /// Name of the scenario in reports.
     #[arg(long, default_value = "default", help_heading = H_OUTPUT)]
     pub name: String,

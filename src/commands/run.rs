@@ -225,7 +225,13 @@ async fn execute_with(
     let out_file = plan.output.as_ref().and_then(|o| o.path());
     let mut sinks = Sinks {
         records,
-        progress: !plan.quiet,
+        view: if plan.quiet {
+            crate::load::tui::View::Hidden
+        } else if plan.tui {
+            crate::load::tui::View::Full
+        } else {
+            crate::load::tui::View::Line
+        },
         stop: cancel.soft.clone(),
         failure: None,
         energy: Some(crate::telemetry::gpu::energy_j),

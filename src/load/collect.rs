@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Sinks;
 use super::live::{InFlight, Live};
+use super::tui::{Screen, View};
 use crate::measure::record::{Outcome, Record};
 use crate::measure::stats::{Accumulator, Summary};
 
@@ -30,6 +31,8 @@ pub(crate) struct Collector {
     dropped: u64,
     /// Writing the records file failed; later records are not written.
     write_failed: bool,
+    /// `--tui`: the full-screen view, which takes the live figures instead of the bar.
+    screen: Option<Screen>,
 }
 
 /// What a phase collected.
@@ -42,14 +45,16 @@ pub(crate) struct Collected {
 impl Collector {
     /// A collector of `total` records (or of a run of `duration`) named `name`.
     pub fn new(
-        show: bool,
+        view: View,
         total: Option<u64>,
         duration: Option<Duration>,
         name: &str,
         unit: Unit,
         measured: bool,
     ) -> Self {
-        let target = if show {
+        use std::io::IsTerminal as _;
+        let full = view == View::Full && std::io::stderr().is_terminal();
+        let target = if view == View::Line && !full {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
@@ -74,15 +79,24 @@ impl Collector {
             ),
         };
         pb.set_prefix(name.to_string());
-        pb.enable_steady_tick(Duration::from_millis(200));
+        if !pb.is_hidden() {
+            pb.enable_steady_tick(Duration::from_millis(200));
+        }
         let now = Instant::now();
+        let live = Live::new(duration);
+        let screen = full.then(|| {
+            let mut shown = Live::new(duration);
+            shown.in_flight = live.in_flight.clone();
+            Screen::start(name, total, shown)
+        });
         Self {
+            screen,
             pb,
             acc: Accumulator::default(),
             measured,
             started: now,
             last_message: now,
-            live: Live::new(duration),
+            live,
             dropped: 0,
             write_failed: false,
         }
@@ -103,7 +117,11 @@ impl Collector {
         if rec.retried {
             // A retried attempt: written and counted apart; its request is still running.
         } else {
-            if !self.pb.is_hidden() {
+            if let Some(sc) = &self.screen {
+                let mut st = sc.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.live.take(rec);
+                st.done += 1;
+            } else if !self.pb.is_hidden() {
                 self.live.take(rec);
             }
             self.pb.inc(1);
@@ -145,6 +163,9 @@ impl Collector {
             self.message();
         }
         self.pb.finish_and_clear();
+        if let Some(sc) = self.screen.as_mut() {
+            sc.close();
+        }
         Collected {
             summary: self.acc.finish(),
             dropped: self.dropped,

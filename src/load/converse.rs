@@ -121,7 +121,7 @@ pub(crate) async fn run(
     let (tx, mut rx) = mpsc::channel(super::COLLECT_QUEUE);
     let next = Arc::new(AtomicUsize::new(0));
     let mut col = Collector::new(
-        sinks.progress,
+        sinks.view,
         Some(turns_total),
         sc.stop.duration,
         &sc.name,

@@ -112,6 +112,11 @@ impl Live {
         }
     }
 
+    /// The latest TTFTs (ms), oldest first.
+    pub fn recent_ttft(&self) -> Vec<f64> {
+        self.ttft.iter().copied().collect()
+    }
+
     /// The status line, and a new window mark.
     pub fn line(&mut self) -> String {
         let now = Instant::now();

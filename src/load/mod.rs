@@ -7,6 +7,7 @@ pub(crate) mod live;
 pub mod runner;
 pub mod schedule;
 pub mod timer;
+pub mod tui;
 
 use std::sync::Arc;
 
@@ -57,8 +58,8 @@ pub struct Cancel {
 pub struct Sinks {
     /// The `--records` JSONL file.
     pub records: Option<RecordWriter>,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
+    /// What a phase shows on stderr: nothing, the progress bar, or the full screen.
+    pub view: tui::View,
     /// Cancelled when writing the records file fails: no new request is sent after that (the
     /// run's soft cancel).
     pub stop: CancellationToken,

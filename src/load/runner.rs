@@ -201,7 +201,7 @@ pub(crate) async fn warm_up(
         };
         let name = format!("{} warmup", sc.name);
         let col = Collector::new(
-            sinks.progress,
+            sinks.view,
             Some(sc.warmup),
             None,
             &name,
@@ -231,7 +231,7 @@ pub(crate) async fn run(
 ) -> anyhow::Result<ScenarioResult> {
     warm_up(&client, sc, sinks, cancel).await;
     let col = Collector::new(
-        sinks.progress,
+        sinks.view,
         sc.stop.requests,
         sc.stop.duration,
         &sc.name,

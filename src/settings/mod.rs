@@ -111,6 +111,8 @@ pub struct RunSettings {
     pub telemetry: crate::telemetry::monitor::TelemetrySettings,
     /// `-q`: no progress bar.
     pub quiet: bool,
+    /// `--tui`: the full-screen live view on a terminal.
+    pub tui: bool,
     /// `--pull`: Ollama pulls a model it does not have.
     pub pull: bool,
     /// `--grace`: how long Ctrl-C waits for requests in flight.
@@ -414,6 +416,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
             isolate: a.telemetry.isolate,
         },
         quiet: a.quiet,
+        tui: a.tui,
         pull: a.pull,
         grace: a.grace,
         cost: cost::cost_settings(&a.telemetry)?,

@@ -554,3 +554,47 @@ fn live_view_on_a_terminal_shows_eta_in_flight_and_recent_latency_then_clears() 
     assert!(!after.contains("in flight"), "{after:?}");
     assert!(after.contains("TTFT"), "the summary follows: {after:?}");
 }
+
+#[test]
+fn tui_on_a_terminal_draws_full_screen_with_a_histogram_and_gives_the_screen_back() {
+    let argv = [
+        "run",
+        "--tui",
+        "--requests",
+        "120",
+        "-c",
+        "4",
+        "--ttft-ms",
+        "20",
+        "--itl-ms",
+        "5",
+        "--tokens",
+        "20",
+    ];
+    let Some(t) = on_a_terminal(&argv, Some("1")) else {
+        return;
+    };
+    let enter = t.find("\x1b[?1049h").expect("enters the alternate screen");
+    let leave = t.rfind("\x1b[?1049l").expect("leaves the alternate screen");
+    assert!(enter < leave);
+    let screen = &t[enter..leave];
+    // The last full frame drawn.
+    let frame = screen
+        .rsplit("\x1b[H\x1b[2J")
+        .next()
+        .unwrap()
+        .replace("\x1b[K", "");
+    for part in [
+        "llmbench · default",
+        "/120 requests",
+        "in flight",
+        "tok/s",
+        "TTFT of the latest requests",
+        " ms █",
+    ] {
+        assert!(frame.contains(part), "{part:?} missing from {frame:?}");
+    }
+    // The summary is printed on the main screen, after the view is gone; no bar was drawn.
+    assert!(t[leave..].contains("TTFT"), "{:?}", &t[leave..]);
+    assert!(!t.contains("ETA"), "the progress bar was drawn too");
+}
