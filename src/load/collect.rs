@@ -30,6 +30,8 @@ pub(crate) struct Collector {
     dropped: u64,
     /// Writing the records file failed; later records are not written.
     write_failed: bool,
+    /// Hand over the statistics' mergeable state too (`--shard`).
+    keep_state: bool,
 }
 
 /// What a phase collected.
@@ -37,6 +39,8 @@ pub(crate) struct Collected {
     pub summary: Summary,
     /// Requests the open loop dropped (`--max-concurrency` full).
     pub dropped: u64,
+    /// The statistics before they were summed up, for `merge` (`--shard` only).
+    pub state: Option<Accumulator>,
 }
 
 impl Collector {
@@ -85,7 +89,14 @@ impl Collector {
             live: Live::new(duration),
             dropped: 0,
             write_failed: false,
+            keep_state: false,
         }
+    }
+
+    /// Keeps the statistics' mergeable state for the result (`--shard`).
+    pub fn keep_state(mut self, keep: bool) -> Self {
+        self.keep_state = keep;
+        self
     }
 
     /// Takes one finished record.
@@ -145,9 +156,11 @@ impl Collector {
             self.message();
         }
         self.pb.finish_and_clear();
+        let state = self.keep_state.then(|| self.acc.clone());
         Collected {
             summary: self.acc.finish(),
             dropped: self.dropped,
+            state,
         }
     }
 }
