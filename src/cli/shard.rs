@@ -16,14 +16,14 @@ pub struct ShardArgs {
     /// offsets the unsharded schedule gives them. Closed loop: --concurrency is split as
     /// evenly as possible. The result file is a shard result; `llmbench merge` adds the
     /// shards' results into one.
-    #[arg(long, value_name = "K/N", help_heading = H_SHARD)]
+    #[arg(long, value_name = "K/N", help_heading = H_SHARD, hide_short_help = true)]
     pub shard: Option<String>,
 
     /// Begin the measured phase at this wall-clock instant (RFC 3339, e.g. 2026-01-01T12:00:00Z).
     ///
     /// Every shard of a plan is given the same instant, so they start together; the run
     /// waits for it. The records' times count from it.
-    #[arg(long, value_name = "TIME", help_heading = H_SHARD)]
+    #[arg(long, value_name = "TIME", help_heading = H_SHARD, hide_short_help = true)]
     pub start_at: Option<String>,
 
     /// Measure this host's clock offset against a `llmbench clock` endpoint (http://HOST:PORT).
@@ -31,7 +31,7 @@ pub struct ShardArgs {
     /// Cristian's method: the exchange with the smallest round trip of several gives the
     /// offset, known to within half that round trip. The start time and the shard result's
     /// time base are corrected by it.
-    #[arg(long, value_name = "URL", help_heading = H_SHARD)]
+    #[arg(long, value_name = "URL", help_heading = H_SHARD, hide_short_help = true)]
     pub clock: Option<String>,
 
     /// Test hook: this process's wall clock reads this many ms ahead (negative: behind).
