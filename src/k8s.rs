@@ -42,6 +42,8 @@ pub struct Plan {
     pub memory: String,
     /// Where results go.
     pub results: Results,
+    /// The API key: (variable, Secret, key in it); read from the Secret, never written here.
+    pub api_key: Option<(String, String, String)>,
 }
 
 /// `metadata`.
@@ -147,12 +149,25 @@ pub struct EnvVar {
     pub value_from: EnvVarSource,
 }
 
-/// `valueFrom`.
-#[derive(Debug, Clone, Serialize)]
+/// `valueFrom`: a field of the pod or a key of a Secret.
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVarSource {
     /// A field of the pod.
-    pub field_ref: FieldRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldRef>,
+    /// A key of a Secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyRef>,
+}
+
+/// `secretKeyRef`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretKeyRef {
+    /// The Secret.
+    pub name: String,
+    /// The key in it.
+    pub key: String,
 }
 
 /// `fieldRef`.
@@ -280,11 +295,25 @@ pub fn manifest(p: &Plan) -> (Service, Job) {
     let index_env = EnvVar {
         name: "JOB_COMPLETION_INDEX".into(),
         value_from: EnvVarSource {
-            field_ref: FieldRef {
+            field_ref: Some(FieldRef {
                 field_path: format!("metadata.annotations['{INDEX_LABEL}']"),
-            },
+            }),
+            ..Default::default()
         },
     };
+    let mut env = vec![index_env];
+    if let Some((var, secret, key)) = &p.api_key {
+        env.push(EnvVar {
+            name: var.clone(),
+            value_from: EnvVarSource {
+                secret_key_ref: Some(SecretKeyRef {
+                    name: secret.clone(),
+                    key: key.clone(),
+                }),
+                ..Default::default()
+            },
+        });
+    }
     let mut args = vec!["run".to_string()];
     args.extend(p.run_args.iter().cloned());
     args.extend([
@@ -346,7 +375,7 @@ pub fn manifest(p: &Plan) -> (Service, Job) {
         image: p.image.clone(),
         restart_policy: None,
         args,
-        env: vec![index_env],
+        env,
         ports: Vec::new(),
         resources,
         volume_mounts: mounts,
@@ -425,6 +454,7 @@ mod tests {
             cpu: "2".into(),
             memory: "1Gi".into(),
             results: Results::Stdout,
+            api_key: Some(("OPENAI_API_KEY".into(), "vllm-key".into(), "api-key".into())),
         };
         let (svc, job) = manifest(&p);
         let j = serde_json::to_value(&job).unwrap();
@@ -442,6 +472,7 @@ mod tests {
                 .any(|w| w == ["--shard", "$(JOB_COMPLETION_INDEX)/3"])
         );
         assert_eq!(c["env"][0]["name"], "JOB_COMPLETION_INDEX");
+        assert_eq!(c["env"][1]["valueFrom"]["secretKeyRef"]["name"], "vllm-key");
         let s = serde_json::to_value(&svc).unwrap();
         assert_eq!(s["spec"]["clusterIP"], "None");
         assert_eq!(s["spec"]["selector"][INDEX_LABEL], "0");

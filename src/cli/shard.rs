@@ -84,6 +84,11 @@ pub struct K8sArgs {
     #[arg(long, default_value = "1Gi", value_name = "MEM")]
     pub memory: String,
 
+    /// Give each shard the API key from this Kubernetes Secret (SECRET or SECRET:KEY, key
+    /// default api-key), in the variable --api-key-env names.
+    #[arg(long, value_name = "SECRET[:KEY]")]
+    pub api_key_secret: Option<String>,
+
     /// Write each shard's result to this PersistentVolumeClaim (at /results/shard-K.json)
     /// instead of standard output (read then with kubectl logs).
     #[arg(long, value_name = "CLAIM")]

@@ -4,6 +4,8 @@
 //! - no URL: each pod would benchmark a simulator of its own;
 //! - `--records`, `--report`, `--format`: files written in a pod are lost when it ends (merge
 //!   the shard results, then report from the merged file);
+//! - `--header` and a URL with credentials: their values would be written into the manifest
+//!   in clear (the API key comes from a Secret: `--api-key-secret`);
 //! - and all that `run --shard` itself refuses (`settings::shard`: `--warmup`, `--until`,
 //!   `--server-cmd`, conversations, sweeps and suites, a closed loop smaller than the shards).
 
@@ -78,6 +80,35 @@ pub fn k8s_plan(
             "a pod's files are lost when it ends; merge the shard results, then `llmbench report` the merged file",
         ));
     }
+    if !run.headers.is_empty() {
+        return Err(refuse(
+            "--header",
+            "its value would be written into the manifest in clear; give the API key with --api-key-secret",
+        ));
+    }
+    if run.url.as_deref().is_some_and(|u| {
+        let rest = u.split_once("://").map_or(u, |(_, r)| r);
+        rest.split('/')
+            .next()
+            .is_some_and(|host| host.contains('@'))
+    }) {
+        return Err(refuse(
+            "a URL with credentials",
+            "they would be written into the manifest in clear; give the API key with --api-key-secret",
+        ));
+    }
+    let api_key = match &a.api_key_secret {
+        None => None,
+        Some(s) => {
+            let (secret, key) = s.split_once(':').unwrap_or((s, "api-key"));
+            if !dns_label(secret) || key.is_empty() {
+                bail!(
+                    "--api-key-secret {s:?}: give SECRET or SECRET:KEY (a Kubernetes Secret's name and a key in it)"
+                );
+            }
+            Some((run.api_key_env.clone(), secret.to_string(), key.to_string()))
+        }
+    };
     let start = now
         + chrono::Duration::from_std(a.start_in)
             .map_err(|_| anyhow::anyhow!("--start-in is too long"))?;
@@ -102,6 +133,7 @@ pub fn k8s_plan(
             Some(c) => Results::Claim(c.clone()),
             None => Results::Stdout,
         },
+        api_key,
     })
 }
 

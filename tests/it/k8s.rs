@@ -26,7 +26,15 @@ fn k8s(args: &[&str]) -> std::process::Output {
 #[test]
 fn the_manifest_validates_against_the_kubernetes_schemas() {
     let dir = TempDir::new("k8s");
-    for extra in [&[][..], &["--results-claim", "bench-results"][..]] {
+    for extra in [
+        &[][..],
+        &[
+            "--results-claim",
+            "bench-results",
+            "--api-key-secret",
+            "vllm:token",
+        ][..],
+    ] {
         let parts: [&[&str]; 3] = [
             &[
                 "--shards",
@@ -146,6 +154,7 @@ fn k8s_refuses_what_cannot_run_sharded() {
         assert_eq!(o.status.code(), Some(2), "{run:?}: {err}");
         assert!(err.contains(want), "{run:?}: {err}");
         assert!(o.stdout.is_empty(), "{run:?}");
+        assert!(!err.contains("sk-1") && !err.contains("pw@"), "{err}");
     }
     let o = k8s(&[
         "--shards",
