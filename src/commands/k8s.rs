@@ -12,7 +12,7 @@ pub fn k8s(args: K8sArgs) -> anyhow::Result<i32> {
     let (service, job) = crate::k8s::manifest(&plan);
     print!("{}", crate::k8s::to_text(&service, &job)?);
     eprintln!(
-        "{} shards start at {}: apply before then (kubectl apply -f FILE); then see README, \"Sharded runs on Kubernetes\".",
+        "{} shards start at {}: apply before then (kubectl apply -f FILE); then see README, \"Beyond one machine\".",
         plan.shards, plan.start_at
     );
     Ok(0)
