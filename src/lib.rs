@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub(crate) mod commands;
+pub(crate) mod k8s;
 pub mod load;
 pub mod measure;
 pub mod protocol;
@@ -86,6 +87,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Export(args) => commands::history::export(args),
         Command::Report(args) => commands::report::report(args),
         Command::Summarize(args) => commands::summarize::summarize(args),
+        Command::Merge(args) => commands::merge::merge(args),
+        Command::Clock(args) => commands::clock::clock(args).await,
+        Command::K8s(args) => commands::k8s::k8s(args),
         Command::Completions(args) => commands::shell::completions(args),
         Command::Man(args) => commands::shell::man(args),
         Command::Init(args) => commands::file::init(args),

@@ -10,11 +10,13 @@ use crate::server::detect::ServerKind;
 mod capacity;
 mod file;
 mod run;
+mod shard;
 mod sim;
 
 pub use capacity::{ByArg, CAPACITY_ABOUT, CapacityArgs, CapacityFlags};
 pub use file::{FileCall, FileCommand, InitArgs, file_call};
 pub use run::{ArrivalArg, OutputArgs, RUN_EXAMPLES, RunArgs, TelemetryArgs, WorkloadArgs};
+pub use shard::{ClockArgs, K8sArgs, MergeArgs, ShardArgs};
 pub use sim::{ServeArgs, SimArgs};
 
 /// Benchmark LLM inference servers: TTFT, TPOT, ITL, end-to-end latency, throughput.
@@ -67,6 +69,12 @@ pub enum Command {
     Report(ReportArgs),
     /// Rebuild the summary (and optionally a result file) from a --records JSONL file alone.
     Summarize(SummarizeArgs),
+    /// Merge the shard results of one sharded plan (`run --shard K/N`) into one result file.
+    Merge(MergeArgs),
+    /// Answer time requests, for the clock offsets of sharded runs (`run --clock URL`).
+    Clock(ClockArgs),
+    /// Write a Kubernetes Indexed Job (and clock Service) running a plan as N shards.
+    K8s(K8sArgs),
     /// Print a shell completion script: bash, zsh, fish or powershell.
     #[command(after_long_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),

@@ -274,6 +274,10 @@ pub struct RunArgs {
     /// Simulator settings, used when no URL is given.
     #[command(flatten)]
     pub sim: SimArgs,
+
+    /// Sharded runs: one plan over several load hosts.
+    #[command(flatten)]
+    pub shard: super::shard::ShardArgs,
 }
 
 /// Flags that choose what `run` sends.

@@ -2,15 +2,19 @@
 
 pub mod benchmark;
 pub mod capacity;
+pub mod clock;
 pub mod compare;
 pub mod detect;
 pub mod file;
 pub mod history;
+pub mod k8s;
+pub mod merge;
 pub mod optimize;
 pub mod optimize_verify;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub(crate) mod shard;
 pub mod shell;
 pub mod suites;
 pub mod summarize;

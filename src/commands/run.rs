@@ -96,6 +96,7 @@ fn probe_clients(
 /// happens.
 pub async fn execute(settings: RunSettings) -> anyhow::Result<i32> {
     crate::settings::check_step_targets(&settings)?;
+    crate::settings::shard::check_plan(&settings)?;
     let cancel = Cancel::default();
     install_signals(&cancel, settings.grace);
     let probes = probe_clients(&settings.client)?;
@@ -185,7 +186,11 @@ async fn execute_with(
         Some(p) => Some(RecordWriter::create(p)?),
         None => None,
     };
-    let epoch = Instant::now();
+    // `--start-at`: time zero is the agreed instant, on this host's monotonic clock.
+    let (epoch, shard_info) = match &plan.shard {
+        Some(sh) => super::shard::start(sh).await?,
+        None => (Instant::now(), None),
+    };
     let client = Arc::new(
         Client::new(
             plan.client.clone(),
@@ -209,6 +214,7 @@ async fn execute_with(
         },
         system: Some(crate::telemetry::system::detect()),
         config: crate::results::params::Config::Run(plan.recorded.clone()),
+        shard: shard_info,
         ..Default::default()
     };
     // With `-o -` the result JSON owns standard output: the tables go to stderr.
@@ -260,7 +266,7 @@ async fn execute_with(
     let mut steps = plan.steps.take();
     let mut next_index = 0;
     loop {
-        let (sc, watch) = match steps.as_mut() {
+        let (mut sc, watch) = match steps.as_mut() {
             Some(s) => match s.next(&result.scenarios) {
                 Some(x) => x,
                 None => break,
@@ -270,6 +276,9 @@ async fn execute_with(
                 None => break,
             },
         };
+        if next_index == 0 && plan.shard.is_some() {
+            sc.start = Some(epoch);
+        }
         let (i, sc) = (next_index, &sc);
         next_index += 1;
         if i > 0

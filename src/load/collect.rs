@@ -33,6 +33,8 @@ pub(crate) struct Collector {
     write_failed: bool,
     /// `--tui`: the full-screen view, which takes the live figures instead of the bar.
     screen: Option<Screen>,
+    /// Hand over the statistics' mergeable state too (`--shard`).
+    keep_state: bool,
 }
 
 /// What a phase collected.
@@ -40,6 +42,8 @@ pub(crate) struct Collected {
     pub summary: Summary,
     /// Requests the open loop dropped (`--max-concurrency` full).
     pub dropped: u64,
+    /// The statistics before they were summed up, for `merge` (`--shard` only).
+    pub state: Option<Accumulator>,
 }
 
 impl Collector {
@@ -99,7 +103,14 @@ impl Collector {
             live,
             dropped: 0,
             write_failed: false,
+            keep_state: false,
         }
+    }
+
+    /// Keeps the statistics' mergeable state for the result (`--shard`).
+    pub fn keep_state(mut self, keep: bool) -> Self {
+        self.keep_state = keep;
+        self
     }
 
     /// Takes one finished record.
@@ -166,9 +177,11 @@ impl Collector {
         if let Some(sc) = self.screen.as_mut() {
             sc.close();
         }
+        let state = self.keep_state.then(|| self.acc.clone());
         Collected {
             summary: self.acc.finish(),
             dropped: self.dropped,
+            state,
         }
     }
 }

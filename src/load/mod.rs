@@ -6,6 +6,7 @@ pub mod converse;
 pub(crate) mod live;
 pub mod runner;
 pub mod schedule;
+pub mod shard;
 pub mod timer;
 pub mod tui;
 
@@ -42,6 +43,11 @@ pub struct Scenario {
     pub seed: u64,
     /// Send offsets of a trace replay (`Arrival::Trace`), one per request.
     pub trace_offsets: Option<Arc<[std::time::Duration]>>,
+    /// `--shard K/N`: only this shard's part of the plan is sent (see `shard`).
+    pub shard: Option<shard::Shard>,
+    /// When the measured phase starts (`--start-at`, the same instant on every shard); `None`:
+    /// at once.
+    pub start: Option<std::time::Instant>,
 }
 
 /// Soft (stop sending) and hard (abort in-flight) cancellation.

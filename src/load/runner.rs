@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::collect::{Collected, Collector, Unit};
 use super::schedule::{Arrival, Load, Offsets, Stop};
+use super::shard::Shard;
 use super::{Cancel, Scenario, Sinks};
 use crate::measure::health::ClientLoad;
 use crate::measure::record::{Outcome, Record};
@@ -77,9 +78,24 @@ impl Phase {
     }
 }
 
-async fn closed(phase: Arc<Phase>, concurrency: usize, stop: Stop) -> Option<Samples> {
+/// A shard (`--shard`) runs its part of the workers and draws its own ids of the plan, from
+/// the shared start instant.
+async fn closed(
+    phase: Arc<Phase>,
+    concurrency: usize,
+    stop: Stop,
+    shard: Option<Shard>,
+    start: Option<Instant>,
+) -> Option<Samples> {
     let next = Arc::new(AtomicU64::new(0));
+    if let Some(at) = start {
+        tokio::select! {
+            _ = crate::load::timer::sleep_until(at) => {}
+            _ = phase.cancel.soft.cancelled() => return None,
+        }
+    }
     let start = Instant::now();
+    let concurrency = shard.map_or(concurrency, |s| s.concurrency(concurrency));
     let mut workers = tokio::task::JoinSet::new();
     // Never more workers than requests: the cost follows the work, not the flag.
     let most = stop
@@ -95,7 +111,8 @@ async fn closed(phase: Arc<Phase>, concurrency: usize, stop: Stop) -> Option<Sam
                 if stop.duration.is_some_and(|d| start.elapsed() >= d) {
                     break;
                 }
-                let id = next.fetch_add(1, Ordering::Relaxed);
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let id = shard.map_or(k, |s| s.id(k));
                 if stop.requests.is_some_and(|n| id >= n) {
                     break;
                 }
@@ -108,21 +125,28 @@ async fn closed(phase: Arc<Phase>, concurrency: usize, stop: Stop) -> Option<Sam
     None
 }
 
-/// Returns the dispatcher's lateness (fired − scheduled, ms) for every request it issued.
+/// Returns the dispatcher's lateness (fired − scheduled, ms) for every request it issued. A
+/// shard (`--shard`) walks the whole schedule from the shared start instant and sends its own
+/// ids at their offsets.
 async fn open(
     phase: Arc<Phase>,
     offsets: Offsets,
     max_concurrency: Option<usize>,
     stop: Stop,
+    shard: Option<Shard>,
+    start: Option<Instant>,
 ) -> Option<Samples> {
     let mut lateness = Samples::default();
     let slots = max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
-    let start = Instant::now();
+    let start = start.unwrap_or_else(Instant::now);
     let deadline = stop.duration.map(|d| start + d);
     let mut tasks = tokio::task::JoinSet::new();
     for (id, offset) in (0u64..).zip(offsets) {
         if stop.requests.is_some_and(|n| id >= n) || stop.duration.is_some_and(|d| offset >= d) {
             break;
+        }
+        if shard.is_some_and(|s| !s.owns(id)) {
+            continue;
         }
         let at = start + offset;
         tokio::select! {
@@ -238,6 +262,7 @@ pub(crate) async fn run(
         Unit::Requests,
         true,
     );
+    let col = col.keep_state(sc.shard.is_some());
     let energy_at_start = sinks.energy.and_then(|f| f());
     let (client_load, got) =
         run_phase(client, sc, sc.load, sc.stop, false, cancel, sinks, col).await;
@@ -249,6 +274,7 @@ pub(crate) async fn run(
         .filter(|e| *e >= 0.0);
     res.warnings.extend(client_load.reasons.iter().cloned());
     res.client = Some(client_load);
+    res.shard_state = got.state.map(Box::new);
     Ok(res)
 }
 
@@ -265,6 +291,12 @@ async fn run_phase(
     mut col: Collector,
 ) -> (ClientLoad, Collected) {
     let cpu_at_start = crate::measure::health::process_cpu_s();
+    // Warm-up is never sharded (settings refuse `--warmup` with `--shard`).
+    let (shard, start) = if warmup {
+        (None, None)
+    } else {
+        (sc.shard, sc.start)
+    };
     let (tx, mut rx) = mpsc::channel(super::COLLECT_QUEUE);
     let phase = Arc::new(Phase {
         client,
@@ -276,7 +308,9 @@ async fn run_phase(
         in_flight: col.in_flight(),
     });
     let driver = match load {
-        Load::Closed { concurrency } => tokio::spawn(closed(phase, concurrency, stop)),
+        Load::Closed { concurrency } => {
+            tokio::spawn(closed(phase, concurrency, stop, shard, start))
+        }
         Load::Open {
             rate,
             arrival,
@@ -289,6 +323,8 @@ async fn run_phase(
             },
             max_concurrency,
             stop,
+            shard,
+            start,
         )),
     };
     while let Some(rec) = rx.recv().await {

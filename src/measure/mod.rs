@@ -4,6 +4,7 @@
 pub mod capacity;
 pub mod cost;
 pub mod health;
+pub mod merge;
 pub mod metrics;
 pub mod record;
 pub mod samples;

@@ -168,8 +168,8 @@ type Chunk = Box<[u32; CHUNK]>;
 /// first value. So memory follows the ranges of values actually seen, at full resolution: a
 /// rare value in the tail costs one 1 KiB chunk, not a whole 32 KiB doubling. It is bounded by
 /// the spread of the values (32 KiB per doubling at most), never by their number.
-#[derive(Debug, Clone, Default)]
-struct Hist {
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Hist {
     /// Values below 1 µs (bucket 0).
     zero: u64,
     /// Per doubling `e` of the value in µs: its chunks.
@@ -179,9 +179,14 @@ struct Hist {
 
 impl Hist {
     fn add(&mut self, i: u32) {
+        self.add_n(i, 1);
+    }
+
+    /// Adds `n` values to bucket `i` (merging histograms: `super::merge`).
+    pub(super) fn add_n(&mut self, i: u32, n: u64) {
         self.used = true;
         if i == 0 {
-            self.zero += 1;
+            self.zero += n;
             return;
         }
         let sub = SUB_BUCKETS as usize;
@@ -192,15 +197,15 @@ impl Hist {
         let table = self.octaves[e].get_or_insert_with(|| Box::new([const { None }; CHUNKS]));
         let chunk = table[m / CHUNK].get_or_insert_with(|| Box::new([0u32; CHUNK]));
         let c = &mut chunk[m % CHUNK];
-        *c = c.saturating_add(1);
+        *c = c.saturating_add(n.min(u64::from(u32::MAX)) as u32);
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         !self.used
     }
 
     /// Non-empty buckets, ascending: (bucket index, count).
-    fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
         let sub = SUB_BUCKETS as usize;
         let chunks = self.octaves.iter().enumerate().flat_map(move |(e, table)| {
             table.iter().flat_map(move |t| {
@@ -242,17 +247,24 @@ impl Hist {
 /// 0.006 % relative resolution, whose size depends on the ranges the values fall in (1 KiB per
 /// 3 %-wide range touched, see [`Hist`]), not on their number, so memory stays flat however long
 /// the run. Count, mean, standard deviation, min and max stay exact either way.
-#[derive(Debug, Clone, Default)]
+///
+/// It is saved and merged whole (`super::merge`): a shard's samples added to another's give
+/// the store one process would have kept of both shards' values.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(
+    into = "super::merge::SamplesState",
+    from = "super::merge::SamplesState"
+)]
 pub struct Samples {
-    exact: Vec<f64>,
+    pub(super) exact: Vec<f64>,
     /// Counts per bucket, once the exact store overflowed (empty before).
-    buckets: Hist,
-    count: u64,
-    mean: f64,
+    pub(super) buckets: Hist,
+    pub(super) count: u64,
+    pub(super) mean: f64,
     /// Sum of squared deviations (Welford).
-    m2: f64,
-    min: f64,
-    max: f64,
+    pub(super) m2: f64,
+    pub(super) min: f64,
+    pub(super) max: f64,
 }
 
 impl Samples {
@@ -314,7 +326,7 @@ impl Samples {
         e.exp2() * (1.0 + (m + 0.5) / SUB_BUCKETS) / 1000.0
     }
 
-    fn bucket_add(&mut self, x: f64) {
+    pub(super) fn bucket_add(&mut self, x: f64) {
         self.buckets.add(Self::bucket_of(x));
     }
 

@@ -12,7 +12,7 @@ pub use super::metrics::*;
 pub use crate::measure::samples::{Dist, EXACT_SAMPLES, Samples, percentile};
 
 /// Distinct error messages kept per scenario.
-const MAX_ERROR_KINDS: usize = 20;
+pub(super) const MAX_ERROR_KINDS: usize = 20;
 
 /// Everything a scenario's records sum up to.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -111,47 +111,48 @@ impl RequestSamples {
 use crate::rng::splitmix64 as splitmix;
 
 /// Streams records in, one at a time; keeps only what the summary needs.
-#[derive(Debug, Default)]
+/// Its state is saved with a shard's result and merged by `super::merge`.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accumulator {
-    outcomes: BTreeMap<Outcome, u64>,
-    ttft: Samples,
-    ttfa: Samples,
-    reasoning_time: Samples,
-    itl_token: Samples,
-    per_chunk: Samples,
-    several_per_chunk: bool,
-    reasoning_requests: u64,
-    reasoning_tokens: u64,
-    answer_tokens: u64,
-    tpot: Samples,
-    itl: Samples,
-    e2e: Samples,
-    queue: Samples,
-    e2e_sched: Samples,
-    out_tokens: u64,
-    in_tokens: u64,
-    in_known: u64,
-    cache_known: u64,
-    cache_hits: u64,
-    requested: u64,
-    received_of_requested: u64,
-    errors: BTreeMap<String, u64>,
-    length_asked: u64,
-    length_mismatches: u64,
-    token_sources: BTreeMap<crate::protocol::TokenSource, u64>,
-    rejected: Option<RejectedCounts>,
-    in_text_only: u64,
-    inputs: Option<u64>,
-    disagree: Option<CountDisagreement>,
-    first_sent: Option<f64>,
-    last_sent: Option<f64>,
-    sent: u64,
-    last_done: Option<f64>,
-    samples: RequestSamples,
-    retried: u64,
-    stale_resends: u64,
-    timings: Vec<super::steady::Timing>,
-    timings_overflow: bool,
+    pub(super) outcomes: BTreeMap<Outcome, u64>,
+    pub(super) ttft: Samples,
+    pub(super) ttfa: Samples,
+    pub(super) reasoning_time: Samples,
+    pub(super) itl_token: Samples,
+    pub(super) per_chunk: Samples,
+    pub(super) several_per_chunk: bool,
+    pub(super) reasoning_requests: u64,
+    pub(super) reasoning_tokens: u64,
+    pub(super) answer_tokens: u64,
+    pub(super) tpot: Samples,
+    pub(super) itl: Samples,
+    pub(super) e2e: Samples,
+    pub(super) queue: Samples,
+    pub(super) e2e_sched: Samples,
+    pub(super) out_tokens: u64,
+    pub(super) in_tokens: u64,
+    pub(super) in_known: u64,
+    pub(super) cache_known: u64,
+    pub(super) cache_hits: u64,
+    pub(super) requested: u64,
+    pub(super) received_of_requested: u64,
+    pub(super) errors: BTreeMap<String, u64>,
+    pub(super) length_asked: u64,
+    pub(super) length_mismatches: u64,
+    pub(super) token_sources: BTreeMap<crate::protocol::TokenSource, u64>,
+    pub(super) rejected: Option<RejectedCounts>,
+    pub(super) in_text_only: u64,
+    pub(super) inputs: Option<u64>,
+    pub(super) disagree: Option<CountDisagreement>,
+    pub(super) first_sent: Option<f64>,
+    pub(super) last_sent: Option<f64>,
+    pub(super) sent: u64,
+    pub(super) last_done: Option<f64>,
+    pub(super) samples: RequestSamples,
+    pub(super) retried: u64,
+    pub(super) stale_resends: u64,
+    pub(super) timings: Vec<super::steady::Timing>,
+    pub(super) timings_overflow: bool,
 }
 
 impl Accumulator {

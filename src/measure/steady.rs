@@ -31,7 +31,7 @@ const DETECT_SHARE: f64 = 0.01;
 const MIN_REQUESTS: usize = 10;
 
 /// One measured request's times (ms since the run's epoch).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timing {
     /// Sent.
     pub sent_ms: f64,

@@ -122,6 +122,10 @@ pub struct ScenarioResult {
     /// enough (the scenario stopped for it) or the bound came first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<crate::measure::capacity::UntilResult>,
+    /// A shard's statistics before they were summed up (`run --shard`), which `merge` adds
+    /// exactly; absent from every other result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_state: Option<Box<crate::measure::stats::Accumulator>>,
 }
 
 impl ScenarioResult {
@@ -209,6 +213,12 @@ pub struct ResultFile {
     /// `llmbench capacity`: the load found under the targets, its interval and the steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<crate::measure::capacity::CapacityResult>,
+    /// A shard result (`run --shard K/N`): the shard and its time base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::results::shard::ShardInfo>,
+    /// A merged result (`llmbench merge`): its shards and their health.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::results::shard::MergeInfo>,
 }
 
 /// A scenario that was not run.

@@ -5,4 +5,5 @@ pub mod compare;
 pub mod file;
 pub mod params;
 pub mod records;
+pub mod shard;
 pub mod store;

@@ -5,8 +5,10 @@
 pub mod capacity;
 pub mod cost;
 pub mod file;
+pub mod k8s;
 mod media;
 pub mod outputs;
+pub mod shard;
 pub mod sim;
 mod slo;
 pub mod url;
@@ -123,6 +125,8 @@ pub struct RunSettings {
     pub steps: Option<Box<dyn crate::load::Steps>>,
     /// `--until`: each scenario stops once this interval is narrow enough.
     pub until: Option<capacity::Until>,
+    /// `--shard K/N` and `--start-at` (see `shard`).
+    pub shard: Option<shard::ShardSettings>,
 }
 
 /// Fewest requests per second `--rate` takes (one per 1000 s).
@@ -339,6 +343,8 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         warmup: a.warmup,
         seed: a.seed,
         trace_offsets: None,
+        shard: None,
+        start: None,
     };
     let target = match &a.url {
         Some(raw) => TargetSetting::Url(parse_url(raw)?),
@@ -422,8 +428,10 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         cost: cost::cost_settings(&a.telemetry)?,
         steps: None,
         until: capacity::until(a)?,
+        shard: shard::shard_settings(a, chrono::Utc::now())?,
     };
     crate::settings::workload::apply_workload(a, &mut settings)?;
+    shard::apply(&mut settings);
     media::apply_media(a, &mut settings)?;
     check_paths(a, &settings)?;
     Ok(settings)

@@ -1,0 +1,290 @@
+//! Issue 18: one seeded plan run whole and as three shards (`run --shard K/3 --start-at T`),
+//! merged by `llmbench merge`, against one simulator in fixed mode.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use llmbench::measure::record::{Outcome, Record};
+use llmbench::results::file::ResultFile;
+
+use crate::common::*;
+
+/// An RFC 3339 instant `secs` from now.
+fn start_in(secs: f64) -> String {
+    let t = chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64);
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The plan: 600 Poisson arrivals at 300 req/s, seeded, with seeded output lengths: about
+/// 11,000 inter-token gaps, so the ITL distribution is past the exact store (8,192 values)
+/// and merged through the histogram.
+fn plan(url: &str) -> Vec<String> {
+    [
+        url,
+        "--rate",
+        "300",
+        "--seed",
+        "7",
+        "-n",
+        "600",
+        "--prompt-tokens",
+        "32",
+        "--output-tokens",
+        "20",
+        "--output-tokens-stdev",
+        "5",
+        "--ignore-eos",
+        "-q",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn measured(records: &[Record]) -> Vec<&Record> {
+    records.iter().filter(|r| !r.warmup && !r.retried).collect()
+}
+
+#[test]
+fn three_shards_send_the_unsharded_schedule_and_merge_exactly() {
+    let sim = ServeChild::start(&["--ttft-ms", "20", "--itl-ms", "2"]);
+    let dir = TempDir::new("shard");
+    // The whole plan, from an agreed instant too (its records then count from it).
+    let (whole, whole_rec) = (dir.path("whole.json"), dir.path("whole.jsonl"));
+    let o = bin()
+        .args(["run"])
+        .args(plan(&sim.url))
+        .args(["--start-at", &start_in(1.5), "-o"])
+        .arg(&whole)
+        .arg("--records")
+        .arg(&whole_rec)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Three shards, started together.
+    let at = start_in(3.0);
+    let shards: Vec<_> = (0..3)
+        .map(|k| {
+            let (out, rec) = (
+                dir.path(&format!("s{k}.json")),
+                dir.path(&format!("s{k}.jsonl")),
+            );
+            let child = bin()
+                .args(["run"])
+                .args(plan(&sim.url))
+                .args(["--shard", &format!("{k}/3"), "--start-at", &at, "-o"])
+                .arg(&out)
+                .arg("--records")
+                .arg(&rec)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (out, rec, child)
+        })
+        .collect();
+    let mut outs = Vec::new();
+    let mut shard_records = Vec::new();
+    for (out, rec, child) in shards {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        shard_records.extend(read_records(&rec));
+        outs.push(out);
+    }
+    // Merge (the order of the inputs does not matter).
+    let merged_path = dir.path("merged.json");
+    let o = bin()
+        .arg("merge")
+        .args([&outs[2], &outs[0], &outs[1]])
+        .arg("-o")
+        .arg(&merged_path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The same scheduled requests: the same ids at the same send offsets, to the nanosecond.
+    let whole_records = read_records(&whole_rec);
+    let schedule = |rs: &[&Record]| -> BTreeMap<u64, f64> {
+        rs.iter().map(|r| (r.id, r.scheduled_at_ms)).collect()
+    };
+    let (a, b) = (measured(&whole_records), measured(&shard_records));
+    assert_eq!(a.len(), 600);
+    assert_eq!(b.len(), 600, "each id once over the shards");
+    assert_eq!(schedule(&a), schedule(&b));
+    // Each shard sent its own ids.
+    for k in 0..3u64 {
+        let f = ResultFile::read(&outs[k as usize]).unwrap();
+        assert_eq!(f.shard.as_ref().unwrap().index, k as u32);
+        assert!(f.scenarios[0].shard_state.is_some());
+    }
+
+    let w = ResultFile::read(&whole).unwrap();
+    let m = ResultFile::read(&merged_path).unwrap();
+    let (ws, ms) = (&w.scenarios[0], &m.scenarios[0]);
+    // Outcomes and token totals: equal.
+    assert_eq!(ws.outcomes.counts, ms.outcomes.counts);
+    assert_eq!(ms.outcomes.get(Outcome::Succeeded), 600);
+    assert_eq!(
+        ws.metrics.output_tokens.total,
+        ms.metrics.output_tokens.total
+    );
+    assert_eq!(ws.metrics.input_tokens.total, ms.metrics.input_tokens.total);
+    // The merge is exact: the merged distributions are those of all the shards' records
+    // summed up as one run (ITL through the histogram: bit for bit the same buckets).
+    let union = llmbench::measure::stats::summarize(b.iter().copied());
+    let (um, mm) = (&union.metrics, &ms.metrics);
+    let itl = mm.itl_ms.unwrap();
+    assert!(itl.count > 8192, "ITL past the exact store: {}", itl.count);
+    for (name, x, y) in [
+        ("ttft", um.ttft_ms, mm.ttft_ms),
+        ("tpot", um.tpot_ms, mm.tpot_ms),
+        ("itl", um.itl_ms, mm.itl_ms),
+        ("e2e", um.e2e_ms, mm.e2e_ms),
+    ] {
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!(x.count, y.count, "{name}");
+        assert_eq!((x.min, x.max), (y.min, y.max), "{name}");
+        for (p, q) in [
+            (x.p50, y.p50),
+            (x.p90, y.p90),
+            (x.p95, y.p95),
+            (x.p99, y.p99),
+        ] {
+            // The histogram's stated resolution: 0.006 % of the value.
+            assert!((p - q).abs() <= 6e-5 * p.abs(), "{name}: {x:?} vs {y:?}");
+        }
+        assert!((x.mean - y.mean).abs() <= 1e-9 * x.mean, "{name}");
+    }
+    assert!((um.duration_s - mm.duration_s).abs() < 1e-9);
+    // And it measures what the whole run measured: the simulator's fixed truth (TTFT 20 ms,
+    // ITL 2 ms), within the noise of two live runs.
+    for (name, x, y) in [
+        ("ttft", ws.metrics.ttft_ms, mm.ttft_ms),
+        ("itl", ws.metrics.itl_ms, mm.itl_ms),
+    ] {
+        let (x, y) = (x.unwrap().p50, y.unwrap().p50);
+        assert!(
+            (x - y).abs() < 0.1 * x,
+            "{name} p50: whole {x} vs merged {y}"
+        );
+    }
+    let info = m.merged.as_ref().unwrap();
+    assert_eq!(info.shards.len(), 3);
+    assert_eq!(info.shards.iter().map(|s| s.scheduled).sum::<u64>(), 600);
+    assert!(m.shard.is_none());
+}
+
+#[test]
+fn bad_shard_flags_exit_2_before_any_file() {
+    let dir = TempDir::new("shard-bad");
+    let out = dir.path("r.json");
+    let later = start_in(60.0);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--shard", "3/3", "--start-at", &later], "below N"),
+        (vec!["--shard", "1-3", "--start-at", &later], "is not K/N"),
+        (vec!["--shard", "0/3"], "needs --start-at"),
+        (
+            vec!["--shard", "0/3", "--start-at", "2020-01-01T00:00:00Z"],
+            "has passed",
+        ),
+        (
+            vec!["--shard", "0/3", "--start-at", "tomorrow"],
+            "not an RFC 3339 time",
+        ),
+        (
+            vec!["--shard", "0/3", "--start-at", &later, "-c", "2"],
+            "cannot be split over 3 shards",
+        ),
+        (
+            vec!["--shard", "0/3", "--start-at", &later, "--warmup", "5"],
+            "--warmup",
+        ),
+    ];
+    for (flags, want) in cases {
+        let o = bin()
+            .args(["run", "http://127.0.0.1:9", "-q", "-o"])
+            .arg(&out)
+            .args(&flags)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains(want), "{flags:?}: {err}");
+        assert!(!out.exists(), "{flags:?}");
+    }
+    // A shard result needs -o.
+    let o = bin()
+        .args([
+            "run",
+            "http://127.0.0.1:9",
+            "-q",
+            "--shard",
+            "0/2",
+            "--start-at",
+            &later,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give -o FILE"));
+}
+
+#[test]
+fn merge_refuses_an_incomplete_plan_and_files_that_are_not_shards() {
+    let dir = TempDir::new("shard-merge");
+    let sim = ServeChild::start(&["--ttft-ms", "5", "--itl-ms", "1"]);
+    let at = start_in(1.5);
+    let shard0 = dir.path("s0.json");
+    let o = bin()
+        .args([
+            "run",
+            &sim.url,
+            "-n",
+            "6",
+            "-c",
+            "2",
+            "--max-tokens",
+            "4",
+            "-q",
+        ])
+        .args(["--shard", "0/2", "--start-at", &at, "-o"])
+        .arg(&shard0)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = ResultFile::read(&shard0).unwrap();
+    // A closed loop of 2 over 2 shards: one worker each, shard 0's ids 0, 2, 4.
+    assert_eq!(r.scenarios[0].outcomes.scheduled, 3);
+    let merged = dir.path("m.json");
+    let o = bin()
+        .arg("merge")
+        .arg(&shard0)
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard results missing: 1/2"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!merged.exists());
+    // A plain result is not a shard result.
+    let plain = dir.path("plain.json");
+    let o = bin()
+        .args(["run", &sim.url, "-n", "2", "--max-tokens", "4", "-q", "-o"])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = bin()
+        .arg("merge")
+        .arg(&plain)
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a shard result"));
+}
