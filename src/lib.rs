@@ -15,6 +15,7 @@ pub(crate) mod settings;
 pub mod sim;
 pub mod telemetry;
 pub mod transport;
+pub(crate) mod ui;
 pub mod workload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,6 +81,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::History(args) => commands::history::history(args),
         Command::Export(args) => commands::history::export(args),
         Command::Report(args) => commands::report::report(args),
+        Command::Store(c) => commands::store::store(c),
+        Command::Ui(args) => commands::ui::ui(args).await,
         Command::Summarize(args) => commands::summarize::summarize(args),
         Command::Completions(args) => commands::shell::completions(args),
         Command::Man(args) => commands::shell::man(args),

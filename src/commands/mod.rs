@@ -10,9 +10,11 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod shell;
+pub mod store;
 pub mod suites;
 pub mod summarize;
 pub mod sweep;
+pub mod ui;
 mod until;
 
 use std::io::Write;
