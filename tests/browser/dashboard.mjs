@@ -43,6 +43,7 @@ try {
   const listed = await page.$$eval("#runs tbody tr", rs => rs.map(r => r.dataset.id));
   check(ids.every(id => listed.includes(id)), `the run list shows all ${ids.length} runs`);
   await page.fill("input[name=tag]", "release=2");
+  await page.evaluate(() => { delete document.body.dataset.ready; });
   await page.click("#filters button:not([type])");
   await page.waitForFunction(() => location.hash.includes("tag="));
   await ready();
@@ -92,6 +93,7 @@ try {
   const links = await page.$$eval("#trend-chart a circle.pt", cs => cs.length);
   check(links === ids.length, `the trend chart has one linked point per run (${links})`);
   await page.selectOption("select[name=metric]", "ttft_p50_ms");
+  await page.evaluate(() => { delete document.body.dataset.ready; });
   await page.click("#tf button");
   await page.waitForFunction(() => location.hash.includes("ttft_p50_ms"));
   await ready();

@@ -17,6 +17,8 @@ function niceTicks(lo, hi, n) {
   const step = [1, 2, 5, 10].map(m => m * mag).find(s => s >= step0) || step0;
   const ticks = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(+v.toPrecision(12));
+  // One more tick above the highest value, so the top of the data is labelled.
+  if (!ticks.length || ticks[ticks.length - 1] < hi - step * 1e-9) ticks.push(+(Math.ceil(hi / step) * step).toPrecision(12));
   return ticks;
 }
 
