@@ -144,6 +144,11 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
 /// After a run: record it in the store, write `--format` files and the `--report` directory.
 /// Failures here are reported but never lose the run's exit code.
 pub fn after_run(o: &ReportSettings, output: Option<&Path>, result: &ResultFile) {
+    if !o.no_store && o.store.is_none() {
+        eprintln!(
+            "warning: run not recorded in the results store: cannot find it (set LLMBENCH_HOME or HOME, or give --store)"
+        );
+    }
     if let Some(loc) = o.store.as_ref().filter(|_| !o.no_store) {
         match Store::open(loc).and_then(|s| s.record(result, &o.tags)) {
             Ok(()) => eprintln!(

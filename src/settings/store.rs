@@ -5,12 +5,17 @@ use anyhow::bail;
 use crate::cli::OutputArgs;
 use crate::results::store::{Store, StoreLoc, Tags};
 
-/// The store a run goes into, or `None` with `--no-store`. A PostgreSQL store is connected to
+/// The store a run goes into, or `None` with `--no-store` (or no home for the default file). A PostgreSQL store is connected to
 /// (and migrated) now, so one that cannot be reached fails the run before it measures anything;
 /// the SQLite file is opened when the run is recorded, as before.
 pub(crate) fn store(o: &OutputArgs) -> anyhow::Result<Option<StoreLoc>> {
     if o.no_store {
         return Ok(None);
+    }
+    // The default file needs a home; without one the run goes on and is not recorded (said at
+    // the end, as before stores were chosen).
+    if o.store.is_none() {
+        return Ok(StoreLoc::parse(None).ok());
     }
     let loc = StoreLoc::parse(o.store.as_deref())?;
     if matches!(loc, StoreLoc::Postgres(_)) {
