@@ -16,6 +16,7 @@ pub(crate) mod settings;
 pub mod sim;
 pub mod telemetry;
 pub mod transport;
+pub(crate) mod ui;
 pub mod workload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,6 +87,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::History(args) => commands::history::history(args),
         Command::Export(args) => commands::history::export(args),
         Command::Report(args) => commands::report::report(args),
+        Command::Store(c) => commands::store::store(c),
+        Command::Ui(args) => commands::ui::ui(args).await,
         Command::Summarize(args) => commands::summarize::summarize(args),
         Command::Merge(args) => commands::merge::merge(args),
         Command::Clock(args) => commands::clock::clock(args).await,

@@ -67,6 +67,11 @@ pub enum Command {
     Export(ExportArgs),
     /// Write summaries, CSV, HTML and charts for saved results (default: the latest run).
     Report(ReportArgs),
+    /// Results store tasks: `store copy FROM TO` moves every run from one store to another.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Serve a local web dashboard of the results store (runs, trends, comparisons).
+    Ui(UiArgs),
     /// Rebuild the summary (and optionally a result file) from a --records JSONL file alone.
     Summarize(SummarizeArgs),
     /// Merge the shard results of one sharded plan (`run --shard K/N`) into one result file.
@@ -281,9 +286,55 @@ pub struct OptimizeArgs {
     pub run_args: Vec<String>,
 }
 
+/// `--store` of the commands that read the results store.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArg {
+    /// The results store: postgres://USER@HOST/DB or a SQLite file [default: $LLMBENCH_HOME/llmbench.db].
+    #[arg(
+        long,
+        env = "LLMBENCH_STORE",
+        hide_env_values = true,
+        value_name = "URL|FILE"
+    )]
+    pub store: Option<String>,
+}
+
+/// `llmbench store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every run from one store to another (runs already there are replaced).
+    ///
+    /// Each is a postgres://USER@HOST/DB URL or a SQLite file, e.g.
+    /// `llmbench store copy ~/.local/share/llmbench/llmbench.db postgres://me@db/bench`.
+    Copy {
+        /// The store to read.
+        from: String,
+        /// The store to write (created and migrated if new).
+        to: String,
+    },
+}
+
+/// `llmbench ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    /// Port to listen on (0 picks a free one; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+}
+
 /// `llmbench compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
     /// The baseline: a result file or a run id from `llmbench history` (`latest` works too).
     pub base: String,
 
@@ -302,6 +353,9 @@ pub struct CompareArgs {
 /// `llmbench history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
     /// Only runs whose model contains this.
     #[arg(long)]
     pub model: Option<String>,
@@ -322,6 +376,9 @@ pub struct HistoryArgs {
 /// `llmbench export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
     /// Run id (or a unique prefix, or `latest`).
     pub id: String,
 
@@ -333,6 +390,9 @@ pub struct ExportArgs {
 /// `llmbench report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
     /// Result files or run ids (none: the latest run in the store).
     pub results: Vec<String>,
 

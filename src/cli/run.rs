@@ -430,6 +430,17 @@ pub struct OutputArgs {
     /// Do not record this run in the results store ($LLMBENCH_HOME/llmbench.db).
     #[arg(long, env = "LLMBENCH_NO_STORE", value_parser = clap::builder::BoolishValueParser::new(), help_heading = H_OUTPUT)]
     pub no_store: bool,
+
+    /// Record the run in this results store: postgres://USER@HOST/DB or a SQLite file.
+    ///
+    /// Default: $LLMBENCH_HOME/llmbench.db. A PostgreSQL store is reached (and its schema set up)
+    /// before any request; one that cannot be reached fails the run up front (exit 2).
+    #[arg(long, env = "LLMBENCH_STORE", hide_env_values = true, value_name = "URL|FILE", help_heading = H_OUTPUT)]
+    pub store: Option<String>,
+
+    /// A label stored with the run, NAME=VALUE (repeatable); the dashboard filters by it.
+    #[arg(long, value_name = "NAME=VALUE", help_heading = H_OUTPUT)]
+    pub tag: Vec<String>,
 }
 
 /// Flags of the resource timeline, server metrics and the managed server.

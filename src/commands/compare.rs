@@ -7,7 +7,7 @@ use crate::cli::CompareArgs;
 use crate::results::compare::{
     CONFIDENCE, Comparison, Row, compare as compare_results, parse_threshold,
 };
-use crate::results::store::resolve;
+use crate::results::store::{StoreLoc, resolve};
 
 /// Exit code when compare finds a significant regression beyond the threshold.
 pub const EXIT_REGRESSION: i32 = 4;
@@ -130,8 +130,9 @@ pub fn text(c: &Comparison, base: &str, new: &str) -> String {
 /// Runs `compare`; returns the process exit code.
 pub fn compare(a: CompareArgs) -> anyhow::Result<i32> {
     let threshold = parse_threshold(&a.max_regression)?;
-    let base = resolve(&a.base)?;
-    let new = resolve(&a.new)?;
+    let store = StoreLoc::parse(a.store.store.as_deref())?;
+    let base = resolve(&a.base, &store)?;
+    let new = resolve(&a.new, &store)?;
     let c = compare_results(&base, &new, threshold);
     if c.scenarios.is_empty() {
         let names = |v: &[String]| {

@@ -4,7 +4,7 @@ use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 
 use crate::cli::{ExportArgs, HistoryArgs};
-use crate::results::store::{Store, db_path};
+use crate::results::store::{Filter, Store, StoreLoc};
 
 fn fig(v: &serde_json::Value, digits: usize) -> String {
     v.as_f64().map_or("-".into(), |x| format!("{x:.digits$}"))
@@ -12,10 +12,16 @@ fn fig(v: &serde_json::Value, digits: usize) -> String {
 
 /// Runs `history`; returns the process exit code.
 pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
-    let db = db_path()?;
+    let db = StoreLoc::parse(a.store.store.as_deref())?;
+    let filter = Filter {
+        model: a.model.clone(),
+        target: a.target.clone(),
+        limit: a.limit,
+        ..Filter::default()
+    };
     if a.json {
         let rows = if db.exists() {
-            Store::open(&db)?.list(a.model.as_deref(), a.target.as_deref(), a.limit)?
+            Store::open(&db)?.list(&filter)?
         } else {
             Vec::new()
         };
@@ -23,15 +29,12 @@ pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if !db.exists() {
-        super::say(format!(
-            "No runs recorded yet (results store: {}).",
-            db.display()
-        ))?;
+        super::say(format!("No runs recorded yet (results store: {}).", db))?;
         return Ok(0);
     }
-    let rows = Store::open(&db)?.list(a.model.as_deref(), a.target.as_deref(), a.limit)?;
+    let rows = Store::open(&db)?.list(&filter)?;
     if rows.is_empty() {
-        super::say(format!("No runs match (results store: {}).", db.display()))?;
+        super::say(format!("No runs match (results store: {}).", db))?;
         return Ok(0);
     }
     let mut t = Table::new();
@@ -75,16 +78,16 @@ pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
     super::say(format!(
         "{} run(s) in {}; figures are the first scenario's. `llmbench export ID`, `llmbench compare ID ID`, `llmbench report ID`.",
         rows.len(),
-        db.display()
+        db
     ))?;
     Ok(0)
 }
 
 /// Runs `export`; returns the process exit code.
 pub fn export(a: ExportArgs) -> anyhow::Result<i32> {
-    let db = db_path()?;
+    let db = StoreLoc::parse(a.store.store.as_deref())?;
     if !db.exists() {
-        anyhow::bail!("no results store at {}: nothing to export", db.display());
+        anyhow::bail!("no results store at {}: nothing to export", db);
     }
     // The stored text itself, byte for byte: no float or field is re-serialised.
     let text = Store::open(&db)?.get_text(&a.id)?;

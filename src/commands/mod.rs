@@ -16,9 +16,11 @@ pub mod run;
 pub mod serve;
 pub(crate) mod shard;
 pub mod shell;
+pub mod store;
 pub mod suites;
 pub mod summarize;
 pub mod sweep;
+pub mod ui;
 mod until;
 
 use std::io::Write;

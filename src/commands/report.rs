@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::cli::ReportArgs;
 use crate::report::{Format, charts, html, tables};
 use crate::results::file::ResultFile;
-use crate::results::store::{Store, resolve};
+use crate::results::store::{Store, StoreLoc, resolve};
 use crate::settings::ReportSettings;
 
 fn write(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -113,12 +113,16 @@ pub fn write_report(runs: &[ResultFile], dir: &Path) -> anyhow::Result<Vec<PathB
 
 /// Runs `report`; returns the process exit code.
 pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
+    let store = StoreLoc::parse(a.store.store.as_deref())?;
     let runs: Vec<ResultFile> = if a.results.is_empty() {
-        vec![resolve("latest").context("no result given and no run recorded to report on")?]
+        vec![
+            resolve("latest", &store)
+                .context("no result given and no run recorded to report on")?,
+        ]
     } else {
         a.results
             .iter()
-            .map(|r| resolve(r))
+            .map(|r| resolve(r, &store))
             .collect::<anyhow::Result<_>>()?
     };
     let written = write_report(&runs, &a.out)?;
@@ -140,10 +144,15 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
 /// After a run: record it in the store, write `--format` files and the `--report` directory.
 /// Failures here are reported but never lose the run's exit code.
 pub fn after_run(o: &ReportSettings, output: Option<&Path>, result: &ResultFile) {
-    if !o.no_store {
-        match Store::open_default().and_then(|s| s.record(result)) {
+    if !o.no_store && o.store.is_none() {
+        eprintln!(
+            "warning: run not recorded in the results store: cannot find it (set LLMBENCH_HOME or HOME, or give --store)"
+        );
+    }
+    if let Some(loc) = o.store.as_ref().filter(|_| !o.no_store) {
+        match Store::open(loc).and_then(|s| s.record(result, &o.tags)) {
             Ok(()) => eprintln!(
-                "Recorded as run {} in the results store (llmbench history).",
+                "Recorded as run {} in the results store {loc} (llmbench history).",
                 result.run_id
             ),
             Err(e) => eprintln!("warning: run not recorded in the results store: {e:#}"),

@@ -11,6 +11,7 @@ pub mod outputs;
 pub mod shard;
 pub mod sim;
 mod slo;
+pub(crate) mod store;
 pub mod url;
 pub mod workload;
 
@@ -71,6 +72,11 @@ pub struct ReportSettings {
     pub dir: Option<std::path::PathBuf>,
     /// `--no-store`.
     pub no_store: bool,
+    /// The results store the run goes into (`--store`; `None` with `--no-store`), already
+    /// reached once when it is a server.
+    pub store: Option<crate::results::store::StoreLoc>,
+    /// `--tag NAME=VALUE`s, stored with the run.
+    pub tags: crate::results::store::Tags,
 }
 
 /// Everything `run` needs, validated.
@@ -412,6 +418,8 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
             formats,
             dir: o.report.clone(),
             no_store: o.no_store,
+            store: store::store(o)?,
+            tags: store::tags(&o.tag)?,
         },
         server_cmd,
         telemetry: crate::telemetry::monitor::TelemetrySettings {

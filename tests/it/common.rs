@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_llmbench"));
     c.env_remove("OPENAI_API_KEY");
+    c.env_remove("LLMBENCH_STORE");
     // Tests never touch the user's results store: recording is off unless a test turns it on
     // (with its own LLMBENCH_HOME, see `with_home`), and the home points into the temp dir.
     c.env("LLMBENCH_NO_STORE", "1");
