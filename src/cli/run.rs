@@ -439,7 +439,7 @@ pub struct OutputArgs {
     pub store: Option<String>,
 
     /// A label stored with the run, NAME=VALUE (repeatable); the dashboard filters by it.
-    #[arg(long, value_name = "NAME=VALUE", help_heading = H_OUTPUT)]
+    #[arg(long, value_name = "NAME=VALUE", help_heading = H_OUTPUT, hide_short_help = true)]
     pub tag: Vec<String>,
 }
 

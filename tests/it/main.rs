@@ -20,6 +20,7 @@ mod pg;
 mod replies;
 mod reports;
 mod schema;
+mod schema_check;
 mod secrets;
 mod settings;
 mod shard;

@@ -3,6 +3,7 @@
 //! (each holds `common::serial`), while the `it` binary's tests run in parallel. Cargo runs the
 //! two binaries one after the other, so these never share the machine with other tests.
 
+mod capacity;
 #[path = "../it/common.rs"]
 mod common;
 mod compare;
@@ -10,6 +11,8 @@ mod core;
 mod keepalive;
 mod media;
 mod protocols;
+#[path = "../it/schema_check.rs"]
+mod schema_check;
 mod tools;
 mod traces;
 mod workloads;
