@@ -29,6 +29,8 @@ struct Counters {
     ids: AtomicU64,
     /// Turns in flight (the live view).
     in_flight: super::live::InFlight,
+    /// `--shard`: ids are this shard's of the plan.
+    shard: Option<super::shard::Shard>,
 }
 
 async fn one_conversation(
@@ -62,7 +64,9 @@ async fn one_conversation(
         let (mut rec, reply) = client.execute_with_reply(&spec, scheduled).await;
         drop(in_flight);
         rec.scenario = sc.name.clone();
-        rec.id = counters.ids.fetch_add(1, Ordering::Relaxed);
+        // A shard's ids are its own of the plan's (K, K + N, …), so the shards' never collide.
+        let k = counters.ids.fetch_add(1, Ordering::Relaxed);
+        rec.id = counters.shard.map_or(k, |s| s.id(k));
         rec.conversation = Some(conv.id.clone());
         rec.turn = Some(t as u32);
         let ok = rec.outcome() == Outcome::Succeeded;
@@ -98,7 +102,15 @@ pub(crate) async fn run(
     };
     let mut selected = Vec::new();
     let mut skipped = Vec::new();
-    for c in &set.conversations {
+    // A shard (`--shard K/N`) runs the conversations whose index in the file is K modulo N,
+    // each whole (its turns need its own replies).
+    let mine = |i: usize| sc.shard.is_none_or(|s| s.owns(i as u64));
+    for (_, c) in set
+        .conversations
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mine(*i))
+    {
         let need = size(c, set.default_max_tokens).peak_tokens;
         match &limit {
             Some((lim, src)) if need > *lim => {
@@ -113,7 +125,10 @@ pub(crate) async fn run(
         }
     }
     let concurrency = match sc.load {
-        Load::Closed { concurrency } => concurrency.max(1),
+        Load::Closed { concurrency } => sc
+            .shard
+            .map_or(concurrency, |s| s.concurrency(concurrency))
+            .max(1),
         Load::Open { .. } => anyhow::bail!("conversations run closed-loop: use --concurrency"),
     };
     let turns_total: u64 = selected.iter().map(|c| c.turns.len() as u64).sum();
@@ -127,8 +142,16 @@ pub(crate) async fn run(
         &sc.name,
         Unit::Turns,
         true,
-    );
+    )
+    .keep_state(sc.shard.is_some());
+    if let Some(at) = sc.start {
+        tokio::select! {
+            _ = crate::load::timer::sleep_until(at) => {}
+            _ = cancel.soft.cancelled() => {}
+        }
+    }
     let ids = Arc::new(Counters {
+        shard: sc.shard,
         ids: AtomicU64::new(0),
         in_flight: col.in_flight(),
     });
@@ -184,6 +207,7 @@ pub(crate) async fn run(
         });
     }
     let mut res = ScenarioResult::from_summary(&sc.name, params, got.summary);
+    res.shard_state = got.state.map(Box::new);
     warnings.append(&mut res.warnings);
     res.warnings = warnings;
     res.turns = crate::measure::turns::per_turn(&items);

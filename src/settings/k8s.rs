@@ -7,7 +7,7 @@
 //! - `--header` and a URL with credentials: their values would be written into the manifest
 //!   in clear (the API key comes from a Secret: `--api-key-secret`);
 //! - and all that `run --shard` itself refuses (`settings::shard`: `--warmup`, `--until`,
-//!   `--server-cmd`, conversations, sweeps and suites, a closed loop smaller than the shards).
+//!   `--server-cmd`, sweeps and suites, a closed loop smaller than the shards).
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};

@@ -3,8 +3,8 @@
 //! What cannot work sharded is refused here, with the reason: a warm-up (shards would leave it
 //! at different instants), several scenarios (a sweep or suite: only the first would start
 //! together), `--until` and `capacity` (each shard would stop on its own part of the data),
-//! `--server-cmd` (each shard would start its own server), conversations (not split yet), and
-//! a closed loop with fewer workers than shards.
+//! `--server-cmd` (each shard would start its own server), and a closed loop with fewer workers
+//! than shards. Conversations are split whole: shard K runs those whose index is K mod N.
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -77,9 +77,6 @@ pub fn shard_settings(a: &RunArgs, now: DateTime<Utc>) -> anyhow::Result<Option<
             return Err(refuse(
                 "--warmup (shards would end it at different instants; warm the server with a separate run)",
             ));
-        }
-        if a.workload.conversations.is_some() {
-            return Err(refuse("--conversations (not split across shards yet)"));
         }
         if a.until.is_some() {
             return Err(refuse(

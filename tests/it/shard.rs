@@ -288,3 +288,82 @@ fn merge_refuses_an_incomplete_plan_and_files_that_are_not_shards() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a shard result"));
 }
+
+/// Conversations are split whole: seven conversations of three turns over two shards; each
+/// conversation runs on exactly one shard, every turn once, and the merge adds up.
+#[test]
+fn two_shards_split_conversations_whole() {
+    let sim = ServeChild::start(&[]);
+    let dir = TempDir::new("shard-conv");
+    let convs: Vec<serde_json::Value> = (0..7)
+        .map(|i| {
+            serde_json::json!({"id": format!("c{i}"), "turns": [
+                {"user": "hello there"}, {"user": "and then?"}, {"user": "thanks"}]})
+        })
+        .collect();
+    let file = dir.path("convs.json");
+    std::fs::write(&file, serde_json::to_vec(&convs).unwrap()).unwrap();
+    let at = start_in(2.0);
+    let shards: Vec<_> = (0..2)
+        .map(|k| {
+            let (out, rec) = (
+                dir.path(&format!("s{k}.json")),
+                dir.path(&format!("s{k}.jsonl")),
+            );
+            let child = bin()
+                .args(["run", &sim.url, "--conversations", file.to_str().unwrap()])
+                .args(["-c", "3", "--max-tokens", "4", "-q"])
+                .args(["--shard", &format!("{k}/2"), "--start-at", &at, "-o"])
+                .arg(&out)
+                .arg("--records")
+                .arg(&rec)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (out, rec, child)
+        })
+        .collect();
+    let mut outs = Vec::new();
+    let mut per_shard: Vec<Vec<Record>> = Vec::new();
+    for (out, rec, child) in shards {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        per_shard.push(measured(&read_records(&rec)).into_iter().cloned().collect());
+        outs.push(out);
+    }
+    // Shard K ran the conversations whose index is K mod 2, each with all its turns.
+    for (k, recs) in per_shard.iter().enumerate() {
+        let mut turns: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for r in recs {
+            assert_eq!(r.outcome(), Outcome::Succeeded);
+            assert_eq!(r.id % 2, k as u64, "shard {k} wrote id {}", r.id);
+            turns
+                .entry(r.conversation.clone().unwrap())
+                .or_default()
+                .push(r.turn.unwrap());
+        }
+        let want: Vec<String> = (0..7)
+            .filter(|i| i % 2 == k)
+            .map(|i| format!("c{i}"))
+            .collect();
+        assert_eq!(turns.keys().cloned().collect::<Vec<_>>(), want, "shard {k}");
+        for (c, mut t) in turns {
+            t.sort();
+            assert_eq!(t, [0, 1, 2], "{c}");
+        }
+    }
+    let merged = dir.path("merged.json");
+    let o = bin()
+        .arg("merge")
+        .args(&outs)
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = ResultFile::read(&merged).unwrap();
+    let sc = &m.scenarios[0];
+    assert_eq!(sc.outcomes.scheduled, 21);
+    assert_eq!(sc.outcomes.get(Outcome::Succeeded), 21);
+}
