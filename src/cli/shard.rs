@@ -102,9 +102,15 @@ pub struct K8sArgs {
 /// `llmbench merge`.
 #[derive(Debug, Clone, Args)]
 pub struct MergeArgs {
-    /// The shard results (`run --shard K/N -o FILE`), one per shard of one plan.
+    /// The shard results (`run --shard K/N -o FILE`), one per shard of one plan (with
+    /// --records: the shards' records files).
     #[arg(required = true, value_name = "SHARD_RESULT")]
     pub inputs: Vec<PathBuf>,
+
+    /// The inputs are the shards' --records files (their result files lost): every record
+    /// summarized as one run.
+    #[arg(long)]
+    pub records: bool,
 
     /// Write the merged result file here.
     #[arg(short = 'o', long, value_name = "FILE")]

@@ -1,5 +1,6 @@
 //! `llmbench merge SHARD_RESULTS... -o FILE`: adds the shard results of one sharded plan
-//! (`run --shard K/N`) into one result file, stored and reported like any run.
+//! (`run --shard K/N`) into one result file, stored and reported like any run; with
+//! `--records`, from the shards' records files (`merge_records`).
 
 use std::path::PathBuf;
 
@@ -16,6 +17,9 @@ use crate::settings::ReportSettings;
 
 /// Runs the command; returns the exit code.
 pub fn merge(args: MergeArgs) -> anyhow::Result<i32> {
+    if args.records {
+        return super::merge_records::merge_records(&args);
+    }
     crate::settings::outputs::check_writable(&args.output, "--output")?;
     let mut shards = Vec::new();
     for p in &args.inputs {

@@ -9,6 +9,7 @@ pub mod file;
 pub mod history;
 pub mod k8s;
 pub mod merge;
+mod merge_records;
 pub mod optimize;
 pub mod optimize_verify;
 pub mod report;

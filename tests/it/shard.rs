@@ -366,4 +366,52 @@ fn two_shards_split_conversations_whole() {
     let sc = &m.scenarios[0];
     assert_eq!(sc.outcomes.scheduled, 21);
     assert_eq!(sc.outcomes.get(Outcome::Succeeded), 21);
+
+    // From the records files alone: the same outcomes and the same distributions (21 values
+    // are kept exactly: the order statistics equal to the last digit, sums to rounding).
+    let recs: Vec<_> = (0..2).map(|k| dir.path(&format!("s{k}.jsonl"))).collect();
+    let from_records = dir.path("from-records.json");
+    let o = bin()
+        .args(["merge", "--records"])
+        .args(&recs)
+        .arg("-o")
+        .arg(&from_records)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = ResultFile::read(&from_records).unwrap();
+    let rs = &r.scenarios[0];
+    assert_eq!(rs.outcomes, sc.outcomes);
+    for (a, b) in [
+        (rs.metrics.ttft_ms, sc.metrics.ttft_ms),
+        (rs.metrics.e2e_ms, sc.metrics.e2e_ms),
+    ] {
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(
+            (a.count, a.min, a.p50, a.p90, a.p99, a.max),
+            (b.count, b.min, b.p50, b.p90, b.p99, b.max)
+        );
+        assert!(
+            (a.mean - b.mean).abs() <= 1e-9 * b.mean.abs(),
+            "{a:?} {b:?}"
+        );
+    }
+    assert_eq!(
+        rs.metrics.output_tokens.total,
+        sc.metrics.output_tokens.total
+    );
+    // The same shard twice is refused: it would count its requests twice.
+    let o = bin()
+        .args(["merge", "--records"])
+        .args([&recs[0], &recs[0]])
+        .arg("-o")
+        .arg(dir.path("twice.json"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("give each shard's records once"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
