@@ -8,9 +8,7 @@ use anyhow::{Context, bail};
 
 use crate::cli::MergeArgs;
 use crate::measure::health::ClientLoad;
-use crate::measure::record::Outcome;
 use crate::measure::stats::Accumulator;
-use crate::report::console;
 use crate::results::file::{ResultFile, RunStatus, ScenarioResult, new_run_id};
 use crate::results::shard::{MAX_CLOCK_ERROR_MS, MergeInfo, ShardHealth, ShardInfo};
 use crate::settings::ReportSettings;
@@ -33,13 +31,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<i32> {
         shards.push((p.clone(), info, r));
     }
     let result = merged(shards)?;
-    for sc in &result.scenarios {
-        let text = console::scenario_text(sc);
-        println!(
-            "{}",
-            crate::report::colour::for_stream(&text, crate::report::colour::Stream::Stdout)
-        );
-    }
+    super::summarize::print_scenarios(&result.scenarios);
     if let Some(m) = &result.merged {
         for r in &m.reasons {
             eprintln!("warning: {r}");
@@ -56,17 +48,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<i32> {
         ..Default::default()
     };
     crate::commands::report::after_run(&report, Some(args.output.as_path()), &result);
-    let (scheduled, ok) = result.scenarios.iter().fold((0, 0), |(a, b), s| {
-        (
-            a + s.outcomes.scheduled,
-            b + s.outcomes.get(Outcome::Succeeded),
-        )
-    });
-    Ok(if scheduled > 0 && ok == 0 {
-        crate::commands::run::EXIT_ALL_FAILED
-    } else {
-        0
-    })
+    Ok(super::summarize::exit_code(&result))
 }
 
 /// A shard result: a result file, or a log holding one (`kubectl logs` of a shard that wrote

@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 
 use crate::cli::MergeArgs;
-use crate::measure::record::Outcome;
-use crate::report::console;
 use crate::results::file::{ResultFile, RunStatus, new_run_id, now_rfc3339};
 use crate::results::params::{Config, Rebuilt};
 use crate::results::records::read_records_tolerant;
@@ -57,13 +55,7 @@ pub fn merge_records(args: &MergeArgs) -> anyhow::Result<i32> {
         bail!("no records in the files given");
     }
     let scenarios = super::summarize::rebuild(&records);
-    for sc in &scenarios {
-        let text = console::scenario_text(sc);
-        println!(
-            "{}",
-            crate::report::colour::for_stream(&text, crate::report::colour::Stream::Stdout)
-        );
-    }
+    super::summarize::print_scenarios(&scenarios);
     let from: Vec<String> = args
         .inputs
         .iter()
@@ -94,15 +86,5 @@ pub fn merge_records(args: &MergeArgs) -> anyhow::Result<i32> {
         ..Default::default()
     };
     crate::commands::report::after_run(&report, Some(args.output.as_path()), &result);
-    let (scheduled, ok) = result.scenarios.iter().fold((0, 0), |(a, b), s| {
-        (
-            a + s.outcomes.scheduled,
-            b + s.outcomes.get(Outcome::Succeeded),
-        )
-    });
-    Ok(if scheduled > 0 && ok == 0 {
-        crate::commands::run::EXIT_ALL_FAILED
-    } else {
-        0
-    })
+    Ok(super::summarize::exit_code(&result))
 }

@@ -27,6 +27,33 @@ pub fn rebuild(records: &[Record]) -> Vec<ScenarioResult> {
         .collect()
 }
 
+/// Prints each scenario's summary on standard output, as a run prints it.
+pub(crate) fn print_scenarios(scenarios: &[ScenarioResult]) {
+    for sc in scenarios {
+        let text = console::scenario_text(sc);
+        println!(
+            "{}",
+            crate::report::colour::for_stream(&text, crate::report::colour::Stream::Stdout)
+        );
+    }
+}
+
+/// The exit code of a result put together after the fact (`summarize`, `merge`): all failed
+/// when requests were scheduled and none succeeded, else 0.
+pub(crate) fn exit_code(result: &ResultFile) -> i32 {
+    let (scheduled, ok) = result.scenarios.iter().fold((0, 0), |(a, b), s| {
+        (
+            a + s.outcomes.scheduled,
+            b + s.outcomes.get(Outcome::Succeeded),
+        )
+    });
+    if scheduled > 0 && ok == 0 {
+        crate::commands::run::EXIT_ALL_FAILED
+    } else {
+        0
+    }
+}
+
 /// Runs the command; returns the exit code.
 pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
     if let Some(p) = &args.output {
@@ -52,13 +79,7 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
         anyhow::bail!("{}: no records", args.records.display());
     }
     let scenarios = rebuild(&records);
-    for sc in &scenarios {
-        let text = console::scenario_text(sc);
-        println!(
-            "{}",
-            crate::report::colour::for_stream(&text, crate::report::colour::Stream::Stdout)
-        );
-    }
+    print_scenarios(&scenarios);
     let result = ResultFile {
         schema_version: crate::results::file::SCHEMA_VERSION,
         run_id: new_run_id(),
@@ -79,15 +100,5 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<i32> {
         result.write(p)?;
         eprintln!("Result written to {}", p.display());
     }
-    let (scheduled, ok) = result.scenarios.iter().fold((0, 0), |(a, b), s| {
-        (
-            a + s.outcomes.scheduled,
-            b + s.outcomes.get(Outcome::Succeeded),
-        )
-    });
-    Ok(if scheduled > 0 && ok == 0 {
-        crate::commands::run::EXIT_ALL_FAILED
-    } else {
-        0
-    })
+    Ok(exit_code(&result))
 }

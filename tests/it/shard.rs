@@ -2,6 +2,7 @@
 //! merged by `llmbench merge`, against one simulator in fixed mode.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use llmbench::measure::record::{Outcome, Record};
@@ -41,6 +42,39 @@ fn plan(url: &str) -> Vec<String> {
     .collect()
 }
 
+/// Runs `llmbench run ARGS` as shards 0..n of n, all started at `at`, together; waits for all
+/// of them and returns each shard's result and records file.
+fn run_shards(dir: &TempDir, n: usize, at: &str, args: &[String]) -> Vec<(PathBuf, PathBuf)> {
+    let shards: Vec<_> = (0..n)
+        .map(|k| {
+            let (out, rec) = (
+                dir.path(&format!("s{k}.json")),
+                dir.path(&format!("s{k}.jsonl")),
+            );
+            let child = bin()
+                .arg("run")
+                .args(args)
+                .args(["--shard", &format!("{k}/{n}"), "--start-at", at, "-o"])
+                .arg(&out)
+                .arg("--records")
+                .arg(&rec)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (out, rec, child)
+        })
+        .collect();
+    shards
+        .into_iter()
+        .map(|(out, rec, child)| {
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            (out, rec)
+        })
+        .collect()
+}
+
 fn measured(records: &[Record]) -> Vec<&Record> {
     records.iter().filter(|r| !r.warmup && !r.retried).collect()
 }
@@ -63,31 +97,9 @@ fn three_shards_send_the_unsharded_schedule_and_merge_exactly() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Three shards, started together.
     let at = start_in(3.0);
-    let shards: Vec<_> = (0..3)
-        .map(|k| {
-            let (out, rec) = (
-                dir.path(&format!("s{k}.json")),
-                dir.path(&format!("s{k}.jsonl")),
-            );
-            let child = bin()
-                .args(["run"])
-                .args(plan(&sim.url))
-                .args(["--shard", &format!("{k}/3"), "--start-at", &at, "-o"])
-                .arg(&out)
-                .arg("--records")
-                .arg(&rec)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            (out, rec, child)
-        })
-        .collect();
     let mut outs = Vec::new();
     let mut shard_records = Vec::new();
-    for (out, rec, child) in shards {
-        let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (out, rec) in run_shards(&dir, 3, &at, &plan(&sim.url)) {
         shard_records.extend(read_records(&rec));
         outs.push(out);
     }
@@ -304,31 +316,22 @@ fn two_shards_split_conversations_whole() {
     let file = dir.path("convs.json");
     std::fs::write(&file, serde_json::to_vec(&convs).unwrap()).unwrap();
     let at = start_in(2.0);
-    let shards: Vec<_> = (0..2)
-        .map(|k| {
-            let (out, rec) = (
-                dir.path(&format!("s{k}.json")),
-                dir.path(&format!("s{k}.jsonl")),
-            );
-            let child = bin()
-                .args(["run", &sim.url, "--conversations", file.to_str().unwrap()])
-                .args(["-c", "3", "--max-tokens", "4", "-q"])
-                .args(["--shard", &format!("{k}/2"), "--start-at", &at, "-o"])
-                .arg(&out)
-                .arg("--records")
-                .arg(&rec)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            (out, rec, child)
-        })
-        .collect();
+    let args: Vec<String> = [
+        &sim.url,
+        "--conversations",
+        file.to_str().unwrap(),
+        "-c",
+        "3",
+        "--max-tokens",
+        "4",
+        "-q",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut outs = Vec::new();
     let mut per_shard: Vec<Vec<Record>> = Vec::new();
-    for (out, rec, child) in shards {
-        let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (out, rec) in run_shards(&dir, 2, &at, &args) {
         per_shard.push(measured(&read_records(&rec)).into_iter().cloned().collect());
         outs.push(out);
     }
