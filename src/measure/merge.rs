@@ -211,6 +211,7 @@ impl Accumulator {
         self.last_sent = min_opt(self.last_sent, shift(o.last_sent), f64::max);
         self.last_done = min_opt(self.last_done, shift(o.last_done), f64::max);
         self.samples.merge(&o.samples);
+        self.timeline.merge(&o.timeline, shift_ms);
         self.timings_overflow |=
             o.timings_overflow || self.timings.len() + o.timings.len() > super::steady::MAX_TIMINGS;
         if self.timings_overflow {

@@ -11,5 +11,6 @@ pub mod samples;
 pub mod slo;
 pub mod stats;
 pub mod steady;
+pub mod timeline;
 pub mod tokenize;
 pub mod turns;

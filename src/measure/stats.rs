@@ -28,6 +28,8 @@ pub struct Summary {
     /// Every sent request's times, for the steady-state window (empty beyond
     /// [`super::steady::MAX_TIMINGS`] requests).
     pub timings: Vec<super::steady::Timing>,
+    /// The scenario over time (`None` when no request was sent).
+    pub timeline: Option<super::timeline::TimelineResult>,
 }
 
 /// Most requests whose per-request figures a scenario keeps (a uniform sample beyond).
@@ -153,6 +155,9 @@ pub struct Accumulator {
     pub(super) stale_resends: u64,
     pub(super) timings: Vec<super::steady::Timing>,
     pub(super) timings_overflow: bool,
+    /// Older shard results have none.
+    #[serde(default)]
+    pub(super) timeline: super::timeline::Timeline,
 }
 
 impl Accumulator {
@@ -163,6 +168,7 @@ impl Accumulator {
             return;
         }
         *self.outcomes.entry(r.outcome()).or_default() += 1;
+        self.timeline.add(r);
         self.stale_resends += u64::from(r.stale_connection_resent);
         if !self.timings_overflow
             && let Some(t) = super::steady::Timing::of(r)
@@ -377,6 +383,7 @@ impl Accumulator {
             errors,
             samples: self.samples,
             timings: self.timings,
+            timeline: self.timeline.finish(),
         }
     }
 }

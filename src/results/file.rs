@@ -126,6 +126,10 @@ pub struct ScenarioResult {
     /// exactly; absent from every other result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard_state: Option<Box<crate::measure::stats::Accumulator>>,
+    /// The scenario over time: per bin, requests sent and ended, in flight, throughput, TTFT
+    /// and ITL percentiles (`measure::timeline`); absent when no request was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<crate::measure::timeline::TimelineResult>,
 }
 
 impl ScenarioResult {
@@ -140,6 +144,7 @@ impl ScenarioResult {
         let open_loop = matches!(params.load, Some(crate::results::params::Load::Open { .. }));
         Self {
             steady_state: crate::measure::steady::analyze(&s.timings, open_loop),
+            timeline: s.timeline,
             name: name.to_string(),
             params,
             warnings: crate::measure::stats::warnings(&s.metrics),
