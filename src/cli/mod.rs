@@ -364,6 +364,14 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub target: Option<String>,
 
+    /// Only runs against this backend (openai-chat, ollama, llamacpp, …).
+    #[arg(long)]
+    pub backend: Option<String>,
+
+    /// Only runs stored with this tag (`run --tag NAME=VALUE`).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub tag: Option<String>,
+
     /// Most runs to list.
     #[arg(short = 'n', long, default_value_t = 50)]
     pub limit: usize,

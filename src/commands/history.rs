@@ -12,12 +12,20 @@ fn fig(v: &serde_json::Value, digits: usize) -> String {
 
 /// Runs `history`; returns the process exit code.
 pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
+    let tag = match &a.tag {
+        None => None,
+        Some(t) => {
+            let tags = crate::settings::store::tags(std::slice::from_ref(t))?;
+            tags.into_iter().next()
+        }
+    };
     let db = StoreLoc::parse(a.store.store.as_deref())?;
     let filter = Filter {
         model: a.model.clone(),
         target: a.target.clone(),
+        backend: a.backend.clone(),
+        tag,
         limit: a.limit,
-        ..Filter::default()
     };
     if a.json {
         let rows = if db.exists() {

@@ -73,6 +73,31 @@ fn commands_work_on(store: &str) {
     assert_eq!(rows[0]["tags"]["gpu"], "none");
     assert_eq!(rows[1]["tags"]["release"], "1.0");
     assert_eq!(rows[0]["backend"], "openai-chat");
+    // history's filters: by tag (only run b has gpu=none; both have a release), by backend.
+    let filtered = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["history", "--json", "--store", store];
+        args.extend_from_slice(extra);
+        let o = ok(&mut llmbench(&home.0, &args));
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+        rows.iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(filtered(&["--tag", "gpu=none"]), vec![id_b.clone()]);
+    assert_eq!(filtered(&["--tag", "release=1.0"]), vec![id_a.clone()]);
+    assert!(filtered(&["--tag", "release=2.0"]).is_empty());
+    assert_eq!(filtered(&["--backend", "openai-chat"]).len(), 2);
+    assert!(filtered(&["--backend", "ollama"]).is_empty());
+    let o = llmbench(&home.0, &["history", "--store", store, "--tag", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("NAME=VALUE"), "{}", text(&o));
+    // Every stored result carries its timeline, bins summing to the requests sent.
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    let bins = v["scenarios"][0]["timeline"]["bins"].as_array().unwrap();
+    let sent: u64 = bins.iter().map(|b| b["sent"].as_u64().unwrap()).sum();
+    assert_eq!(sent, 20);
     let o = ok(&mut llmbench(&home.0, &["export", &id_a, "--store", store]));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim_end(), a.trim_end());
     let o = ok(&mut llmbench(
