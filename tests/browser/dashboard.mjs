@@ -70,6 +70,27 @@ try {
   const tip = await page.textContent("#tip");
   check(await page.isVisible("#tip") && /TTFT \(ms\): [0-9.]+/.test(tip) && /percentile: [0-9.]+/.test(tip),
     `hovering a point shows its values (${JSON.stringify(tip)})`);
+  // Metrics over time, from the run's timeline: latency, throughput and load per time bin.
+  const latPts = await page.$$eval("[id^=time-lat-] circle.pt", cs => cs.length);
+  const latLines = await page.$$eval("[id^=time-lat-] polyline.series", ps => ps.map(p => p.dataset.series));
+  check(latPts >= 12 && ["TTFT p50", "TTFT p99", "ITL p50", "ITL p99"].every(n => latLines.includes(n)),
+    `the latency-over-time chart has TTFT and ITL lines (${latLines}) and ${latPts} points`);
+  const tputPts = await page.$$eval("[id^=time-tput-] circle.pt", cs => cs.length);
+  check(tputPts >= 3, `the throughput-over-time chart has data points (${tputPts})`);
+  // The runs send 4 at a time: the mean in flight must reach 4 in some bin, and never pass it.
+  const inflight = await page.evaluate(async id => {
+    const r = await (await fetch("/api/runs/" + encodeURIComponent(id))).json();
+    return r.scenarios[0].timeline.bins.map(b => b.in_flight);
+  }, ids[0]);
+  check(Math.max(...inflight) > 3.5 && Math.max(...inflight) <= 4.0001,
+    `the in-flight chart shows the run's concurrency (max ${Math.max(...inflight).toFixed(2)} of 4)`);
+  const loadTip = await page.$("[id^=time-load-] circle.pt");
+  await loadTip.scrollIntoViewIfNeeded();
+  const lb = await loadTip.boundingBox();
+  await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
+  const t2 = await page.textContent("#tip");
+  check(/time since run start \(s\): [0-9.]+/.test(t2), `hovering a point over time shows its time (${JSON.stringify(t2)})`);
+  await page.mouse.move(0, 0);
   await page.screenshot({ path: path.join(shots, "run.png"), fullPage: true });
   // On a chart with several series, a legend click hides one and a second brings it back.
   const multi = await page.$("[id^=pctl-] .legend span");

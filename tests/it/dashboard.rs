@@ -67,7 +67,8 @@ fn three_runs(home: &TempDir, store: &str) -> Vec<String> {
         let o = with_home(&home.0)
             .args(["run", "-n", "20", "-c", "4", "-q", "--store", store])
             .args(tag)
-            .args(["--ttft-ms", ttft, "--itl-ms", "2", "--tokens", "16", "-o"])
+            // About 2 s each (20 requests of 170 ms, 4 at a time): several timeline bins.
+            .args(["--ttft-ms", ttft, "--itl-ms", "10", "--tokens", "16", "-o"])
             .arg(&out)
             .output()
             .unwrap();
@@ -133,8 +134,8 @@ fn playwright_dir() -> PathBuf {
     )
 }
 
-#[test]
-fn the_dashboard_works_in_a_real_browser() {
+/// The browser's tools, or `None` (skipped, loudly) when the machine lacks them.
+fn browser_tools() -> Option<(String, PathBuf)> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let pw = playwright_dir();
     let node = Command::new("node").arg("--version").output().is_ok();
@@ -153,14 +154,23 @@ fn the_dashboard_works_in_a_real_browser() {
         eprintln!(
             "\n*** SKIPPED: the dashboard's browser test needs {missing:?} (see .ci/run) ***\n"
         );
-        return;
+        return None;
     }
-    let home = TempDir::new("ui-browser");
-    let store = home.path("ui.db").to_str().unwrap().to_string();
-    let ids = three_runs(&home, &store);
-    let ui = Ui::start(&home.0, &store);
+    Some((chromium, pw))
+}
+
+/// Three runs stored in `store`, the dashboard served over it, and `tests/browser/dashboard.mjs`
+/// driving Chromium through every view; screenshots in `target/dashboard-screenshots/KIND`.
+fn browse(home: &TempDir, store: &str, kind: &str) {
+    let Some((chromium, pw)) = browser_tools() else {
+        return;
+    };
+    let ids = three_runs(home, store);
+    let ui = Ui::start(&home.0, store);
     // Screenshots go under target/ (not committed) and stay after the test, to be looked at.
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/dashboard-screenshots")
+        .join(kind);
     std::fs::create_dir_all(&shots).unwrap();
     let o = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.mjs"))
@@ -176,10 +186,33 @@ fn the_dashboard_works_in_a_real_browser() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(o.status.success(), "{out}");
-    assert!(
-        out.contains("ok: hovering a point shows its values"),
-        "{out}"
-    );
+    assert!(o.status.success(), "{kind}: {out}");
+    for want in [
+        "ok: hovering a point shows its values",
+        "ok: the latency-over-time chart has",
+        "ok: the in-flight chart shows the run's concurrency",
+    ] {
+        assert!(out.contains(want), "{kind}: {want:?} missing in {out}");
+    }
     assert!(shots.join("run.png").is_file());
+}
+
+#[test]
+fn the_dashboard_works_in_a_real_browser() {
+    let home = TempDir::new("ui-browser");
+    let store = home.path("ui.db").to_str().unwrap().to_string();
+    browse(&home, &store, "sqlite");
+}
+
+#[test]
+fn the_dashboard_works_in_a_real_browser_over_postgres() {
+    // Both are required in CI; here either may be missing (each says so).
+    if browser_tools().is_none() {
+        return;
+    }
+    let Some(pg) = super::pg::PgServer::start() else {
+        return;
+    };
+    let home = TempDir::new("ui-browser-pg");
+    browse(&home, &pg.create_db("dashboard"), "postgres");
 }

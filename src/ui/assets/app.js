@@ -160,6 +160,27 @@ async function viewRun(id) {
   const over = html("");
   let anyTime = false;
   for (const s of sc) {
+    const tl = s.timeline;
+    if (!tl || !tl.bins || !tl.bins.length) continue;
+    anyTime = true;
+    const w = tl.width_ms / 1000;
+    const at = b => b.start_ms / 1000 + w / 2;
+    const line = (name, f) => ({ name, points: tl.bins.filter(b => f(b) !== null && f(b) !== undefined).map(b => ({ x: at(b), y: f(b) })) });
+    const sub = `${s.name} (${fmtNum(w)} s bins)`;
+    lineChart(over, {
+      id: "time-lat-" + s.name, title: `${sub}: latency over time`, xLabel: "time since run start (s)", yLabel: "ms",
+      series: [line("TTFT p50", b => b.ttft_p50_ms), line("TTFT p99", b => b.ttft_p99_ms), line("ITL p50", b => b.itl_p50_ms), line("ITL p99", b => b.itl_p99_ms)],
+    });
+    lineChart(over, {
+      id: "time-tput-" + s.name, title: `${sub}: output tokens per second`, xLabel: "time since run start (s)", yLabel: "tok/s",
+      series: [line("output tok/s", b => b.output_tokens_per_s)],
+    });
+    lineChart(over, {
+      id: "time-load-" + s.name, title: `${sub}: requests in flight and completed`, xLabel: "time since run start (s)", yLabel: "requests, requests/s",
+      series: [line("in flight (mean)", b => b.in_flight), line("succeeded/s", b => b.requests_per_s), line("failed/s", b => b.failed / w)],
+    });
+  }
+  for (const s of sc) {
     const smp = (s.resources && s.resources.samples) || [];
     if (!smp.length) continue;
     anyTime = true;
@@ -176,7 +197,7 @@ async function viewRun(id) {
       series: [{ name: "output tok/s", points: pts("output_tokens_per_s") }, { name: "requests/s", points: pts("requests_per_s") }] });
     anyTime = true;
   }
-  if (!anyTime) html(`<p class="muted">No resource samples in this run.</p>`, over);
+  if (!anyTime) html(`<p class="muted">No timeline or resource samples in this run.</p>`, over);
 
   const turns = sc.filter(s => s.turns && s.turns.length);
   if (turns.length) {
