@@ -44,6 +44,22 @@ fn free_port() -> u16 {
 impl PgServer {
     /// A running server, or `None` (after a loud message) when none can be started here.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// A server that takes TLS connections only (`hostssl` in pg_hba.conf), its certificate
+    /// self-signed for the name `db.example` (not 127.0.0.1) by the `openssl` command; the
+    /// certificate's PEM file is `server.crt` in [`PgServer::dir`].
+    pub fn start_tls() -> Option<Self> {
+        Self::start_with(Some("db.example"))
+    }
+
+    /// The server's own directory (its certificate, when it has one).
+    pub fn dir(&self) -> &std::path::Path {
+        &self._dir.0
+    }
+
+    fn start_with(tls_name: Option<&str>) -> Option<Self> {
         let Some(bin) = bin_dir() else {
             if std::env::var("LLMBENCH_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
                 panic!("LLMBENCH_REQUIRE_POSTGRES=1 but no PostgreSQL server binaries were found");
@@ -55,6 +71,27 @@ impl PgServer {
             return None;
         };
         let dir = TempDir::new("pg");
+        if let Some(name) = tls_name {
+            let out = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args(["-subj", &format!("/CN={name}")])
+                .args(["-addext", &format!("subjectAltName=DNS:{name}")])
+                .arg("-keyout")
+                .arg(dir.path("server.key"))
+                .arg("-out")
+                .arg(dir.path("server.crt"))
+                .output()
+                .expect("the openssl command (installed by .ci/run)");
+            assert!(out.status.success(), "openssl req: {out:?}");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.path("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
         let user = (unsafe { libc::geteuid() } == 0).then(|| {
             let has_postgres = Command::new("id")
                 .arg("postgres")
@@ -88,10 +125,22 @@ impl PgServer {
             .output()
             .unwrap();
         assert!(out.status.success(), "initdb: {out:?}");
-        let opts = format!(
+        let mut opts = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
             s._dir.0.display()
         );
+        if tls_name.is_some() {
+            // TLS only over TCP: a plain connection is refused by pg_hba.conf.
+            std::fs::write(
+                s.data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .unwrap();
+            opts += &format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+                s._dir.0.display()
+            );
+        }
         let out = s
             .cmd("pg_ctl")
             .arg("-D")

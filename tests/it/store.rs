@@ -325,3 +325,79 @@ fn an_unreachable_store_fails_the_run_before_any_request() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&o.stdout).contains("hunter2secret"));
 }
+
+#[test]
+fn a_postgres_store_over_tls_checks_the_certificate_as_libpq_does() {
+    let Some(pg) = PgServer::start_tls() else {
+        return;
+    };
+    let home = TempDir::new("store-tls");
+    let crt = pg.dir().join("server.crt");
+    let base = pg.url("postgres");
+    let with = |q: &str| format!("{base}?{q}");
+    let root = format!("sslrootcert={}", crt.display());
+    // The server takes TLS only (pg_hba.conf): the default sslmode (prefer) encrypts without
+    // checking the certificate, as psql does; the run is stored and listed.
+    stored_run(&home, &base, "a.json", &[]);
+    assert_eq!(history(&home, &base).len(), 1);
+    // With the certificate as root, require, verify-ca and the variable PGSSLROOTCERT pass.
+    for url in [
+        with(&format!("sslmode=require&{root}")),
+        with(&format!("sslmode=verify-ca&{root}")),
+    ] {
+        assert_eq!(history(&home, &url).len(), 1, "{url}");
+    }
+    let o = ok(llmbench(
+        &home.0,
+        &["history", "--json", "--store", &with("sslmode=verify-ca")],
+    )
+    .env("PGSSLROOTCERT", &crt));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"id\""));
+    // Refused, exit 2, the password never shown: the certificate names db.example, not
+    // 127.0.0.1 (verify-full); no public root vouches for it (verify-ca without a root); a plain
+    // connection (disable) is refused by the server.
+    for (q, want) in [
+        (format!("sslmode=verify-full&{root}"), "NotValidForName"),
+        ("sslmode=verify-ca".to_string(), "invalid peer certificate"),
+        ("sslmode=disable".to_string(), "pg_hba.conf"),
+    ] {
+        let o = llmbench(&home.0, &["history", "--store", &with(&q)])
+            .env_remove("PGSSLROOTCERT")
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{q}: {t}");
+        assert!(t.contains("cannot reach the results store"), "{q}: {t}");
+        if q != "sslmode=disable" {
+            assert!(t.contains("sslrootcert=FILE or PGSSLROOTCERT"), "{q}: {t}");
+        }
+        assert!(
+            t.to_lowercase().contains(&want.to_lowercase()),
+            "{q}: want {want:?}: {t}"
+        );
+        assert!(!t.contains("hunter2secret"), "password printed: {t}");
+    }
+    // A root file that is not there: exit 2 naming it, before any request or file.
+    let server = ScriptServer::start(Arc::new(|_| Vec::new()));
+    let out = home.path("never.json");
+    let o = llmbench(
+        &home.0,
+        &["run", &server.url, "--model", "x", "-n", "3", "-q"],
+    )
+    .args([
+        "--store",
+        &with("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"),
+    ])
+    .arg("-o")
+    .arg(&out)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("/nonexistent/ca.pem"), "{}", text(&o));
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no request sent"
+    );
+    assert!(!out.exists(), "no result file written");
+}

@@ -24,11 +24,8 @@ impl StoreLoc {
             return Ok(Self::Sqlite(super::db_path()?));
         };
         if is_postgres(arg) {
-            if let Err(e) = arg.parse::<postgres::Config>() {
-                bail!(
-                    "--store {}: not a valid PostgreSQL URL ({e})",
-                    redact_url(arg)
-                );
+            if let Err(e) = super::pg_tls::parse(arg) {
+                bail!("--store {e:#}");
             }
             return Ok(Self::Postgres(arg.to_string()));
         }
@@ -99,7 +96,7 @@ pub fn redact_url(url: &str) -> String {
 /// Removes every occurrence of the URL's password from a message (an error from a driver may
 /// quote what it was given).
 pub fn scrub(message: &str, url: &str) -> String {
-    let Ok(cfg) = url.parse::<postgres::Config>() else {
+    let Ok(cfg) = super::pg_tls::parse(url).map(|t| t.config) else {
         return message.replace(url, &redact_url(url));
     };
     let mut m = message.replace(url, &redact_url(url));

@@ -9,6 +9,7 @@
 
 mod location;
 mod pg;
+mod pg_tls;
 mod schema;
 mod sqlite;
 

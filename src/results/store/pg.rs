@@ -1,4 +1,5 @@
-//! The shared back end: a PostgreSQL server (the sync `postgres` crate, no TLS).
+//! The shared back end: a PostgreSQL server (the sync `postgres` crate; TLS as libpq does it,
+//! `pg_tls`).
 //!
 //! The sync client runs a Tokio runtime of its own, which may be neither started nor dropped on a
 //! thread inside another runtime (llmbench's commands are async): every call, the connection and
@@ -8,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use super::location::{redact_url, scrub};
 use super::schema::{MIGRATIONS, check_not_newer};
@@ -30,17 +31,27 @@ impl Pg {
     /// Connects (5 s timeout unless the URL sets one) and applies the missing migrations.
     pub(super) fn open(url: &str) -> anyhow::Result<Self> {
         let shown = redact_url(url);
-        let mut cfg: postgres::Config = url
-            .parse()
-            .map_err(|e| anyhow!("{shown}: not a valid PostgreSQL URL ({e})"))?;
+        let super::pg_tls::PgTarget {
+            config: mut cfg,
+            check,
+        } = super::pg_tls::parse(url)?;
+        let tls = super::pg_tls::connector(&check)?;
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(Duration::from_secs(5));
         }
         cfg.application_name("llmbench");
         let client = off_runtime(|| -> anyhow::Result<Client> {
-            let mut client = cfg
-                .connect(NoTls)
-                .map_err(|e| anyhow!("cannot reach the results store {shown}: {}", chain(&e)))?;
+            let mut client = cfg.connect(tls).map_err(|e| {
+                let why = chain(&e);
+                let hint = if why.contains("invalid peer certificate") {
+                    " (the server's certificate failed the check its sslmode asks for: \
+                         give the root that signed it with sslrootcert=FILE or PGSSLROOTCERT, \
+                         or sslmode=require to encrypt without checking)"
+                } else {
+                    ""
+                };
+                anyhow!("cannot reach the results store {shown}: {why}{hint}")
+            })?;
             migrate(&mut client, &shown)
                 .map_err(|e| anyhow!("cannot set up the results store {shown}: {e:#}"))?;
             Ok(client)
