@@ -25,7 +25,7 @@ impl StoreLoc {
         };
         if is_postgres(arg) {
             if let Err(e) = super::pg_tls::parse(arg) {
-                bail!("--store {e:#}");
+                bail!("--store {}: {e:#}", redact_url(arg));
             }
             return Ok(Self::Postgres(arg.to_string()));
         }

@@ -34,7 +34,7 @@ impl Pg {
         let super::pg_tls::PgTarget {
             config: mut cfg,
             check,
-        } = super::pg_tls::parse(url)?;
+        } = super::pg_tls::parse(url).map_err(|e| anyhow!("{shown}: {e:#}"))?;
         let tls = super::pg_tls::connector(&check)?;
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(Duration::from_secs(5));

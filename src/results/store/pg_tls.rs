@@ -23,8 +23,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use super::location::redact_url;
-
 /// How the server's certificate is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Check {
@@ -44,9 +42,8 @@ pub(crate) struct PgTarget {
 }
 
 /// Reads `url`: its `sslmode` (libpq's five) and `sslrootcert`, else `PGSSLROOTCERT`. Errors
-/// name the URL (password redacted) and the root file.
+/// name the parameter and the root file, not the URL (the caller shows it, password redacted).
 pub(crate) fn parse(url: &str) -> anyhow::Result<PgTarget> {
-    let shown = redact_url(url);
     let (head, query) = url.split_once('?').unwrap_or((url, ""));
     let mut kept: Vec<&str> = Vec::new();
     let (mut mode, mut root) = (None::<String>, None::<PathBuf>);
@@ -77,12 +74,12 @@ pub(crate) fn parse(url: &str) -> anyhow::Result<PgTarget> {
                 name: mode.as_deref() == Some("verify-full"),
             },
         ),
-        other => bail!(
-            "{shown}: sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
-        ),
+        other => {
+            bail!("sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full")
+        }
     };
     if let Check::Chain { roots: Some(f), .. } = &check {
-        roots_from(f).with_context(|| format!("{shown}: sslrootcert"))?;
+        roots_from(f).context("sslrootcert")?;
     }
     kept.push(match crate_mode {
         "disable" => "sslmode=disable",
@@ -92,7 +89,7 @@ pub(crate) fn parse(url: &str) -> anyhow::Result<PgTarget> {
     let cleaned = format!("{head}?{}", kept.join("&"));
     let config = cleaned
         .parse::<postgres::Config>()
-        .map_err(|e| anyhow!("{shown}: not a valid PostgreSQL URL ({e})"))?;
+        .map_err(|e| anyhow!("not a valid PostgreSQL URL ({e})"))?;
     Ok(PgTarget { config, check })
 }
 
@@ -339,7 +336,7 @@ mod tests {
         assert_eq!(t.config.get_ssl_mode(), postgres::config::SslMode::Prefer);
         let e = parse("postgres://u:pw@h/db?sslmode=sometimes").unwrap_err();
         let e = format!("{e:#}");
-        assert!(e.contains("sslmode=sometimes") && !e.contains("pw@"), "{e}");
+        assert!(e.contains("sslmode=sometimes") && !e.contains("pw"), "{e}");
         let e = parse("postgres://u@h/db?sslmode=verify-ca&sslrootcert=/nonexistent%2Fca.pem")
             .unwrap_err();
         assert!(format!("{e:#}").contains("/nonexistent/ca.pem"), "{e:#}");
