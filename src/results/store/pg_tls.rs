@@ -51,6 +51,9 @@ pub(crate) fn parse(url: &str) -> anyhow::Result<PgTarget> {
         match kv.split_once('=') {
             Some(("sslmode", v)) => mode = Some(v.to_ascii_lowercase()),
             Some(("sslrootcert", v)) => root = Some(PathBuf::from(percent_decode(v))),
+            Some((k @ ("sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir"), _)) => {
+                bail!("{k}: client certificates and revocation lists are not supported")
+            }
             _ => kept.push(kv),
         }
     }
@@ -340,6 +343,8 @@ mod tests {
         let e = parse("postgres://u@h/db?sslmode=verify-ca&sslrootcert=/nonexistent%2Fca.pem")
             .unwrap_err();
         assert!(format!("{e:#}").contains("/nonexistent/ca.pem"), "{e:#}");
+        let e = parse("postgres://u@h/db?sslcert=/c.pem").unwrap_err();
+        assert!(format!("{e:#}").starts_with("sslcert: "), "{e:#}");
     }
 
     #[test]
