@@ -220,6 +220,16 @@ impl Steps for CapacitySteps {
 
     fn finish(&mut self, result: &mut ResultFile, cancelled: bool) {
         self.close(result.scenarios.last());
+        let goodput = self.search.pass.and_then(|load| {
+            let name = self.label(load);
+            let sc = result.scenarios.iter().rev().find(|s| s.name == name)?;
+            crate::measure::capacity_goodput::at_capacity(
+                load,
+                &name,
+                &self.cap.targets,
+                sc.measured(),
+            )
+        });
         let c = CapacityResult {
             by: self.cap.by,
             slo: self.cap.targets.iter().map(|t| t.spec.clone()).collect(),
@@ -235,6 +245,7 @@ impl Steps for CapacitySteps {
             requests: self.steps.iter().map(|s| s.requests).sum(),
             duration_s: self.started.elapsed().as_secs_f64(),
             steps: std::mem::take(&mut self.steps),
+            goodput,
         };
         println!("{}", crate::report::capacity::text(&c));
         result.capacity = Some(c);

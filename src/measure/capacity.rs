@@ -371,6 +371,10 @@ pub struct CapacityResult {
     pub duration_s: f64,
     /// The steps, in the order run.
     pub steps: Vec<CapacityStep>,
+    /// Goodput of the capacity step (`measure::capacity_goodput`); null when no load passed
+    /// or the step kept no per-request figures.
+    #[serde(default)]
+    pub goodput: Option<crate::measure::capacity_goodput::CapacityGoodput>,
 }
 
 #[cfg(test)]
