@@ -128,7 +128,16 @@ impl CapacitySteps {
             return;
         };
         let st = p.state.lock().expect("step state");
-        let checks: Vec<TargetCheck> = st.values.check(&self.cap.targets);
+        // A step that ran to its budget is judged on its steady-state window when a ramp or
+        // drain was detected; an early verdict stands on the records it was decided on.
+        let window = done
+            .filter(|_| st.decided.is_none())
+            .and_then(|d| d.steady_state.as_ref())
+            .map(|w| (w.start_ms, w.end_ms));
+        let checks: Vec<TargetCheck> = match window {
+            Some((a, b)) => st.values.within(a, b).check(&self.cap.targets),
+            None => st.values.check(&self.cap.targets),
+        };
         let verdict = st.decided.unwrap_or_else(|| step_verdict(&checks));
         self.search.record(p.load, verdict);
         self.steps.push(CapacityStep {
@@ -139,6 +148,7 @@ impl CapacitySteps {
             stopped_early: st.decided.is_some(),
             duration_s: done.map_or(0.0, |d| d.metrics.duration_s),
             targets: checks,
+            window_ms: window,
         });
         eprintln!(
             "{}",

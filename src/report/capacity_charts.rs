@@ -191,6 +191,7 @@ mod tests {
                 upper: None,
                 verdict,
             }],
+            window_ms: None,
         }
     }
 
