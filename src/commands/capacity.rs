@@ -128,7 +128,16 @@ impl CapacitySteps {
             return;
         };
         let st = p.state.lock().expect("step state");
-        let checks: Vec<TargetCheck> = st.values.check(&self.cap.targets);
+        // A step that ran to its budget is judged on its steady-state window when a ramp or
+        // drain was detected; an early verdict stands on the records it was decided on.
+        let window = done
+            .filter(|_| st.decided.is_none())
+            .and_then(|d| d.steady_state.as_ref())
+            .map(|w| (w.start_ms, w.end_ms));
+        let checks: Vec<TargetCheck> = match window {
+            Some((a, b)) => st.values.within(a, b).check(&self.cap.targets),
+            None => st.values.check(&self.cap.targets),
+        };
         let verdict = st.decided.unwrap_or_else(|| step_verdict(&checks));
         self.search.record(p.load, verdict);
         self.steps.push(CapacityStep {
@@ -139,6 +148,7 @@ impl CapacitySteps {
             stopped_early: st.decided.is_some(),
             duration_s: done.map_or(0.0, |d| d.metrics.duration_s),
             targets: checks,
+            window_ms: window,
         });
         eprintln!(
             "{}",
@@ -220,6 +230,16 @@ impl Steps for CapacitySteps {
 
     fn finish(&mut self, result: &mut ResultFile, cancelled: bool) {
         self.close(result.scenarios.last());
+        let goodput = self.search.pass.and_then(|load| {
+            let name = self.label(load);
+            let sc = result.scenarios.iter().rev().find(|s| s.name == name)?;
+            crate::measure::capacity_goodput::at_capacity(
+                load,
+                &name,
+                &self.cap.targets,
+                sc.measured(),
+            )
+        });
         let c = CapacityResult {
             by: self.cap.by,
             slo: self.cap.targets.iter().map(|t| t.spec.clone()).collect(),
@@ -235,6 +255,7 @@ impl Steps for CapacitySteps {
             requests: self.steps.iter().map(|s| s.requests).sum(),
             duration_s: self.started.elapsed().as_secs_f64(),
             steps: std::mem::take(&mut self.steps),
+            goodput,
         };
         println!("{}", crate::report::capacity::text(&c));
         result.capacity = Some(c);

@@ -133,6 +133,9 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<i32> {
     let store = StoreLoc::parse(a.store.store.as_deref())?;
     let base = resolve(&a.base, &store)?;
     let new = resolve(&a.new, &store)?;
+    if let (Some(b), Some(n)) = (&base.capacity, &new.capacity) {
+        return capacity(b, n, threshold, &a);
+    }
     let c = compare_results(&base, &new, threshold);
     if c.scenarios.is_empty() {
         let names = |v: &[String]| {
@@ -190,4 +193,60 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(EXIT_REGRESSION)
+}
+
+/// Two capacity results: the capacities with their intervals; exit 4 when new is worse.
+fn capacity(
+    b: &crate::measure::capacity::CapacityResult,
+    n: &crate::measure::capacity::CapacityResult,
+    threshold: f64,
+    a: &CompareArgs,
+) -> anyhow::Result<i32> {
+    use crate::results::compare_capacity::{Change, Side, compare};
+    let c = compare(b, n, threshold)?;
+    let unit = if c.by == "rate" { " req/s" } else { "" };
+    let cap = |s: &Side| s.capacity.map_or("none".into(), |x| format!("{x}"));
+    let iv = |s: &Side| {
+        format!(
+            "[{}, {}]",
+            s.lower,
+            s.upper.map_or("∞".into(), |u| u.to_string())
+        )
+    };
+    let verdict = match c.change {
+        Change::Worse => "do not overlap: worse",
+        Change::Better => "do not overlap: better",
+        Change::Unclear => "overlap: no clear change",
+    };
+    println!(
+        "Capacity ({} under {}): {} → {}{unit}{}, intervals {} vs {} {verdict}",
+        c.by,
+        c.slo.join(", "),
+        cap(&c.base),
+        cap(&c.new),
+        c.relative
+            .map_or(String::new(), |r| format!(" ({:+.1}%)", r * 100.0)),
+        iv(&c.base),
+        iv(&c.new),
+    );
+    let gp = |s: &Side| match (s.goodput_requests_per_s, s.goodput_output_tokens_per_s) {
+        (Some(r), Some(t)) => format!("{r:.2} req/s, {t:.1} output tok/s"),
+        _ => "none".into(),
+    };
+    println!("Goodput at the capacity: {} → {}", gp(&c.base), gp(&c.new));
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&c)?)
+            .map_err(|e| anyhow::anyhow!("--json {}: {e}", p.display()))?;
+    }
+    if c.change == Change::Worse {
+        eprintln!(
+            "\nerror: capacity regression: {} → {}{unit}, intervals {} vs {} do not overlap",
+            cap(&c.base),
+            cap(&c.new),
+            iv(&c.base),
+            iv(&c.new)
+        );
+        return Ok(EXIT_REGRESSION);
+    }
+    Ok(0)
 }

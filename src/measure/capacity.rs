@@ -119,6 +119,8 @@ pub fn judgeable(t: &Target) -> Option<(Latency, f64)> {
 pub struct StepValues {
     /// One list per target, in target order (failures as +∞).
     values: Vec<Vec<f64>>,
+    /// When each value's request was sent (ms, the records' clock), alongside `values`.
+    sent_ms: Vec<Vec<f64>>,
     /// Measured requests finished.
     pub finished: u64,
 }
@@ -128,8 +130,24 @@ impl StepValues {
     pub fn new(targets: usize) -> Self {
         Self {
             values: vec![Vec::new(); targets],
+            sent_ms: vec![Vec::new(); targets],
             finished: 0,
         }
+    }
+
+    /// The values of requests sent inside `[start_ms, end_ms]` (a steady-state window).
+    pub fn within(&self, start_ms: f64, end_ms: f64) -> StepValues {
+        let mut out = StepValues::new(self.values.len());
+        for (k, (v, t)) in self.values.iter().zip(&self.sent_ms).enumerate() {
+            for (x, s) in v.iter().zip(t) {
+                if *s >= start_ms && *s <= end_ms {
+                    out.values[k].push(*x);
+                    out.sent_ms[k].push(*s);
+                }
+            }
+        }
+        out.finished = out.values.iter().map(|v| v.len() as u64).max().unwrap_or(0);
+        out
     }
 
     /// Adds one measured record (retried attempts are not requests).
@@ -139,7 +157,13 @@ impl StepValues {
         }
         self.finished += 1;
         let ok = r.outcome() == Outcome::Succeeded;
-        for (t, v) in targets.iter().zip(self.values.iter_mut()) {
+        let sent = r.sent_at_ms.unwrap_or(f64::NAN);
+        for ((t, v), ts) in targets
+            .iter()
+            .zip(self.values.iter_mut())
+            .zip(self.sent_ms.iter_mut())
+        {
+            let before = v.len();
             let Some((metric, _)) = judgeable(t) else {
                 continue;
             };
@@ -155,6 +179,9 @@ impl StepValues {
                 // A request with one token has no TPOT: not held to it.
                 (true, None) if metric == Latency::Tpot => {}
                 _ => v.push(f64::INFINITY),
+            }
+            if v.len() > before {
+                ts.push(sent);
             }
         }
     }
@@ -348,6 +375,10 @@ pub struct CapacityStep {
     pub duration_s: f64,
     /// Each target's estimate and interval at the end of the step.
     pub targets: Vec<TargetCheck>,
+    /// The steady-state window `[start_ms, end_ms]` the verdict was judged on, when the step
+    /// ran to its budget and a ramp or drain was detected; null: every record was used.
+    #[serde(default)]
+    pub window_ms: Option<(f64, f64)>,
 }
 
 /// The answer of `llmbench capacity`.
@@ -371,6 +402,10 @@ pub struct CapacityResult {
     pub duration_s: f64,
     /// The steps, in the order run.
     pub steps: Vec<CapacityStep>,
+    /// Goodput of the capacity step (`measure::capacity_goodput`); null when no load passed
+    /// or the step kept no per-request figures.
+    #[serde(default)]
+    pub goodput: Option<crate::measure::capacity_goodput::CapacityGoodput>,
 }
 
 #[cfg(test)]
@@ -451,6 +486,24 @@ mod tests {
         let c = s.check(&t);
         assert_eq!(c[0].verdict, Verdict::Fail);
         assert_eq!((c[0].value, c[0].lower), (None, None));
+    }
+
+    #[test]
+    fn a_window_keeps_the_requests_sent_inside_it() {
+        let t = crate::measure::slo::parse("ttft_p50<100ms").unwrap();
+        let mut s = StepValues::new(t.len());
+        // Ramp (sent before 100 ms) fast, plateau slow.
+        for i in 0..30 {
+            let mut r = rec(if i < 10 { 10.0 } else { 500.0 }, true);
+            r.sent_at_ms = Some(i as f64 * 10.0);
+            r.first_token_at_ms = Some(r.sent_at_ms.unwrap() + if i < 10 { 10.0 } else { 500.0 });
+            s.add(&t, &r);
+        }
+        let w = s.within(100.0, 1000.0);
+        assert_eq!(w.finished, 20);
+        let c = w.check(&t);
+        assert_eq!((c[0].n, c[0].value), (20, Some(500.0)));
+        assert_eq!(c[0].verdict, Verdict::Fail);
     }
 
     #[test]

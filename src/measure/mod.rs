@@ -2,6 +2,7 @@
 //! memory, per-turn statistics, SLO verdicts and the client's own load. No I/O here.
 
 pub mod capacity;
+pub mod capacity_goodput;
 pub mod cost;
 pub mod health;
 pub mod merge;

@@ -352,15 +352,44 @@ pub struct Measured<'a> {
     pub samples: Option<&'a RequestSamples>,
 }
 
-/// Goodput of a scenario under the per-request latency targets among `targets`.
-pub fn goodput(targets: &[Target], sc: Measured<'_>) -> Goodput {
-    let per_request: Vec<&Target> = targets
+/// The per-request latency targets among `targets` (TTFT, TPOT, E2E).
+fn per_request(targets: &[Target]) -> Vec<&Target> {
+    targets
         .iter()
         .filter(|t| {
             matches!(&t.measure, Measure::Latency { metric, .. }
                 if matches!(*metric, Latency::Ttft | Latency::Tpot | Latency::E2e))
         })
-        .collect();
+        .collect()
+}
+
+/// Indices of the sampled succeeded requests that meet every per-request target (a request
+/// with one token has no TPOT and is not held to a TPOT target).
+pub fn good_requests(targets: &[Target], s: &RequestSamples) -> Vec<usize> {
+    let per_request = per_request(targets);
+    (0..s.len())
+        .filter(|&i| {
+            per_request.iter().all(|t| {
+                let Measure::Latency { metric, .. } = &t.measure else {
+                    return true;
+                };
+                let v = match *metric {
+                    Latency::Ttft => s.ttft_ms.get(i).copied().flatten(),
+                    Latency::Tpot => match s.tpot_ms.get(i).copied().flatten() {
+                        Some(v) => Some(v),
+                        None => return true,
+                    },
+                    _ => s.e2e_ms.get(i).copied(),
+                };
+                v.is_some_and(|v| t.op.holds(v, t.threshold))
+            })
+        })
+        .collect()
+}
+
+/// Goodput of a scenario under the per-request latency targets among `targets`.
+pub fn goodput(targets: &[Target], sc: Measured<'_>) -> Goodput {
+    let per_request = per_request(targets);
     let criteria = per_request
         .iter()
         .map(|t| match &t.measure {
@@ -373,24 +402,7 @@ pub fn goodput(targets: &[Target], sc: Measured<'_>) -> Goodput {
     let succeeded = sc.outcomes.get(Outcome::Succeeded);
     let good = match sc.samples {
         Some(s) => {
-            (0..s.len())
-            .filter(|&i| {
-                per_request.iter().all(|t| {
-                    let Measure::Latency { metric, .. } = &t.measure else {
-                        return true;
-                    };
-                    let v = match *metric {
-                        Latency::Ttft => s.ttft_ms.get(i).copied().flatten(),
-                        Latency::Tpot => match s.tpot_ms.get(i).copied().flatten() {
-                            Some(v) => Some(v),
-                            None => return true,
-                        },
-                        _ => s.e2e_ms.get(i).copied(),
-                    };
-                    v.is_some_and(|v| t.op.holds(v, t.threshold))
-                })
-            })
-            .count() as u64
+            good_requests(targets, s).len() as u64
             // Beyond MAX_REQUEST_SAMPLES the figures are a uniform sample: scale its share.
             * s.population()
                 / (s.len() as u64).max(1)

@@ -50,12 +50,46 @@ pub fn step_line(s: &CapacityStep) -> String {
     )
 }
 
-/// The answer and the table of steps.
-pub fn text(c: &CapacityResult) -> String {
-    let unit = match c.by {
+fn unit(by: By) -> &'static str {
+    match by {
         By::Concurrency => "concurrent requests",
         By::Rate => "req/s",
-    };
+    }
+}
+
+/// "Goodput at the capacity (12 concurrent requests): 410.2 req/s, 3281.6 output tok/s (300 of
+/// 300 requests met every target)"; `None` when there is none.
+pub fn goodput_line(c: &CapacityResult) -> Option<String> {
+    let g = c.goodput.as_ref()?;
+    Some(format!(
+        "Goodput at the capacity ({} {}): {:.2} req/s, {:.1} output tok/s ({} of {} requests met every target)",
+        num(g.load),
+        unit(c.by),
+        g.requests_per_s,
+        g.output_tokens_per_s,
+        g.good,
+        g.requests
+    ))
+}
+
+/// The answer in one line, for report headers.
+pub fn answer(c: &CapacityResult) -> String {
+    let u = unit(c.by);
+    match (c.capacity, c.first_fail) {
+        (Some(p), Some(f)) => format!(
+            "{} {u} (first failing load {}), under {}",
+            num(p),
+            num(f),
+            c.slo.join(", ")
+        ),
+        (Some(p), None) => format!("at least {} {u}, under {}", num(p), c.slo.join(", ")),
+        (None, _) => format!("no load tried met {}", c.slo.join(", ")),
+    }
+}
+
+/// The answer and the table of steps.
+pub fn text(c: &CapacityResult) -> String {
+    let unit = unit(c.by);
     let mut s = match (c.capacity, c.first_fail) {
         (Some(p), Some(f)) => format!(
             "Capacity: {} {unit} (between {} and {}: the last load that passed and the first that did not; intervals at {:.0} %)\n",
@@ -103,6 +137,10 @@ pub fn text(c: &CapacityResult) -> String {
         t.add_row(row);
     }
     s.push_str(&t.to_string());
+    if let Some(g) = goodput_line(c) {
+        s.push('\n');
+        s.push_str(&g);
+    }
     s.push_str(&format!(
         "\n{} requests over {} steps in {:.1} s; search ended: {}",
         c.requests,

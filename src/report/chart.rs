@@ -46,6 +46,31 @@ pub enum Panel {
         /// Series name and its (x, y) points.
         series: Vec<(String, Vec<(f64, f64)>)>,
     },
+    /// Points against a numeric x (capacity steps), with reference lines.
+    Xy {
+        /// Panel title.
+        title: String,
+        /// X axis label with unit.
+        x_label: String,
+        /// Y axis label with unit.
+        y_label: String,
+        /// Series name and its (x, y) points, in the order joined.
+        series: Vec<(String, Vec<(f64, f64)>)>,
+        /// Thresholds and marks drawn dashed across the panel.
+        rules: Vec<Rule>,
+    },
+}
+
+/// A reference line across a numeric panel: a threshold (horizontal) or a found load
+/// (vertical).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Legend name (`SLO tpot_p90<26ms`, `capacity 12`).
+    pub name: String,
+    /// Where it crosses the axis.
+    pub at: f64,
+    /// True: a vertical line at x = `at`; false: horizontal at y = `at`.
+    pub vertical: bool,
 }
 
 /// A chart: a title and panels laid out in a grid.

@@ -222,6 +222,7 @@ pub fn charts(entries: &[Entry]) -> Vec<Chart> {
             vec![Some(rate_bars(&ok, true)), Some(rate_bars(&ok, false))],
         ));
         out.extend(super::experiments::charts(&ok));
+        out.extend(super::capacity_charts::charts(&ok));
     }
     out.extend(resource_chart(entries));
     out

@@ -15,6 +15,8 @@ pub(super) enum Key {
     Bar,
     /// A line with the series' marker (lines: `i` is the series index).
     Line(usize),
+    /// A dashed reference line without a marker (a threshold, a found load).
+    Rule,
 }
 
 /// The marker shapes, in the order series get them.
@@ -129,6 +131,10 @@ pub(super) fn draw<DB: DrawingBackend>(
                     area.draw(&PathElement::new(pts, c.stroke_width(3)))?;
                 }
                 draw_marker(area, (17, y), *i, *c)?;
+            }
+            Key::Rule => {
+                area.draw(&PathElement::new(vec![(4, y), (13, y)], c.stroke_width(2)))?;
+                area.draw(&PathElement::new(vec![(20, y), (30, y)], c.stroke_width(2)))?;
             }
         }
         let label: String = if name.chars().count() > chars {

@@ -1,6 +1,7 @@
 //! Reports: each takes finished results and turns them into text or bytes. No measuring here.
 
 pub mod capacity;
+pub(crate) mod capacity_charts;
 pub mod chart;
 pub mod charts;
 pub(crate) mod colour;

@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::chart::{Chart, Panel};
+use super::chart::{Chart, Panel, Rule};
 use super::legend;
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
@@ -53,7 +53,16 @@ enum XMode {
     Cdf,
     /// Seconds.
     Time,
+    /// A numeric x with a marker on every point (capacity steps).
+    Numeric,
 }
+
+/// Reference lines: dark red, then black, then grey.
+const RULE_COLOURS: [RGBColor; 3] = [
+    RGBColor(170, 0, 0),
+    RGBColor(0, 0, 0),
+    RGBColor(110, 110, 110),
+];
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing a chart failed: {e:?}")
@@ -221,8 +230,13 @@ fn draw_lines<DB: DrawingBackend>(
     series: &[(String, Vec<(f64, f64)>)],
     mode: XMode,
     y_cap: Option<f64>,
+    rules: &[Rule],
 ) -> R {
-    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = series
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(rules.iter().map(|r| r.name.as_str()))
+        .collect();
     let (plot, key) = legend::split(area, &names);
     let area = &plot;
     let cdf = mode == XMode::Cdf;
@@ -247,7 +261,16 @@ fn draw_lines<DB: DrawingBackend>(
         .map(|(n, p)| (n.clone(), p.iter().map(|(x, y)| (place(*x), *y)).collect()))
         .collect();
     let series = &series;
-    let (x0, x1, _, y1) = bounds(series);
+    let (mut x0, mut x1, _, mut y1) = bounds(series);
+    // Reference lines stay inside the axes.
+    for r in rules {
+        if r.vertical {
+            x0 = x0.min(r.at);
+            x1 = x1.max(r.at);
+        } else {
+            y1 = y1.max(r.at);
+        }
+    }
     let (xa, xb) = if numeric {
         let pad = (x1 - x0).max(1e-3) * 0.04;
         ((x0 - pad).max(0.0), x1 + pad)
@@ -314,7 +337,7 @@ fn draw_lines<DB: DrawingBackend>(
                 .draw_series(LineSeries::new(pts.iter().copied(), style))
                 .map_err(err)?;
         }
-        if !numeric || pts.len() <= 12 {
+        if !numeric || pts.len() <= 12 || mode == XMode::Numeric {
             let base = area.get_base_pixel();
             for p in pts {
                 let (x, y) = chart.backend_coord(p);
@@ -322,11 +345,34 @@ fn draw_lines<DB: DrawingBackend>(
             }
         }
     }
+    for (k, r) in rules.iter().enumerate() {
+        let c = RULE_COLOURS[k % RULE_COLOURS.len()];
+        let pts = if r.vertical {
+            vec![(r.at, 0.0), (r.at, ytop)]
+        } else {
+            vec![(xa, r.at), (xb, r.at)]
+        };
+        chart
+            .draw_series(DashedLineSeries::new(
+                pts,
+                9,
+                6,
+                ShapeStyle::from(&c).stroke_width(2),
+            ))
+            .map_err(err)?;
+    }
     if let Some(k) = key {
         let entries: Vec<_> = series
             .iter()
             .enumerate()
             .map(|(i, (n, _))| (n.clone(), color(i), legend::Key::Line(i)))
+            .chain(rules.iter().enumerate().map(|(k, r)| {
+                (
+                    r.name.clone(),
+                    RULE_COLOURS[k % RULE_COLOURS.len()],
+                    legend::Key::Rule,
+                )
+            }))
             .collect();
         legend::draw(&k, &entries).map_err(err)?;
     }
@@ -357,6 +403,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> R {
                 lines,
                 XMode::Cdf,
                 None,
+                &[],
             )?,
             Panel::Timeline {
                 title,
@@ -371,6 +418,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> R {
                 series,
                 XMode::Time,
                 *y_max,
+                &[],
             )?,
             Panel::Lines {
                 title,
@@ -385,6 +433,23 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> R {
                 series,
                 XMode::Categories,
                 None,
+                &[],
+            )?,
+            Panel::Xy {
+                title,
+                x_label,
+                y_label,
+                series,
+                rules,
+            } => draw_lines(
+                cell,
+                title,
+                x_label,
+                y_label,
+                series,
+                XMode::Numeric,
+                None,
+                rules,
             )?,
         }
     }

@@ -87,6 +87,15 @@ pub(crate) fn run_header(r: &ResultFile) -> Vec<(String, String)> {
         ("System".into(), system_line(r)),
         ("llmbench".into(), r.tool.version.clone()),
     ]
+    .into_iter()
+    .chain(r.capacity.iter().flat_map(|c| {
+        let mut v = vec![("Capacity".to_string(), super::capacity::answer(c))];
+        if let Some(g) = super::capacity::goodput_line(c) {
+            v.push(("Goodput".to_string(), g));
+        }
+        v
+    }))
+    .collect()
 }
 
 /// One overview row per scenario (Markdown, text and HTML reports).

@@ -2,6 +2,7 @@
 //! comparisons of runs.
 
 pub mod compare;
+pub mod compare_capacity;
 pub mod file;
 pub mod params;
 pub mod records;

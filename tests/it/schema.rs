@@ -47,6 +47,36 @@ fn real_result_files_match_the_schema() {
     assert!(v["scenarios"][0]["metrics"]["ttft_ms"].is_null());
     assert_eq!(errors(&v), Vec::<String>::new());
 
+    // A capacity result: its steps, and goodput at the capacity.
+    let cap = dir.path("cap.json");
+    let o = bin()
+        .args([
+            "capacity",
+            "--slo",
+            "e2e_p50<10s",
+            "--max-time",
+            "1s",
+            "-n",
+            "20",
+        ])
+        .args(["-q", "--ttft-ms", "2", "--itl-ms", "1", "--max-tokens", "4"])
+        .arg("-o")
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let c: Value = serde_json::from_slice(&std::fs::read(&cap).unwrap()).unwrap();
+    assert!(c["capacity"]["goodput"]["requests_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(errors(&c), Vec::<String>::new());
+    let mut bad = c.clone();
+    bad["capacity"]["goodput"]["good"] = (-1).into();
+    assert_eq!(errors(&bad).len(), 1);
+
     // The validator does reject what the schema forbids.
     let mut bad = v.clone();
     bad["status"] = "bogus".into();

@@ -4,6 +4,7 @@
 //! two binaries one after the other, so these never share the machine with other tests.
 
 mod capacity;
+mod capacity_report;
 #[path = "../it/common.rs"]
 mod common;
 mod compare;
