@@ -11,8 +11,8 @@ Brackets the answer (doubling the load from --start until a step does not pass),
 Each step stops as soon as every target's 95 % order-statistic interval lies on one side of its
 threshold, or at its budget (--requests, --duration: default 1000 requests or 60s) as
 \"undecided\" (counted as not passing). Targets: p50/p90/p95/p99 of ttft, tpot, e2e, queue.
-The server is reused between steps (no restart). The answer is the last load that passed, with
-the first that did not. `-f FILE` reads these flags from a scenario file (see `llmbench init`).";
+The server is reused between steps, unless --server-cmd \"...\" --isolate restarts it before
+each. The answer is the last load that passed, with the first that did not. `-f FILE` reads these flags from a scenario file (see `llmbench init`).";
 
 /// `llmbench capacity`: its own flags and `run`'s.
 #[derive(Debug, Args)]

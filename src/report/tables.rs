@@ -91,6 +91,8 @@ pub(crate) fn run_header(r: &ResultFile) -> Vec<(String, String)> {
     .chain(r.capacity.iter().flat_map(|c| {
         let mut v = vec![("Capacity".to_string(), super::capacity::answer(c))];
         if let Some(g) = super::capacity::goodput_line(c) {
+            // "Goodput at the capacity (…): …" under the label "Goodput".
+            let g = g.strip_prefix("Goodput ").map_or(g.clone(), str::to_string);
             v.push(("Goodput".to_string(), g));
         }
         v

@@ -91,7 +91,7 @@ fn capacity_charts_goodput_and_compare() {
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
     assert!(html.contains("id=\"capacity\"") && html.contains("id=\"capacity_pareto\""));
     assert!(
-        html.contains("Goodput at the capacity ("),
+        html.contains("Goodput") && html.contains("at the capacity ("),
         "no goodput in the report"
     );
 
