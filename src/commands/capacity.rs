@@ -13,6 +13,7 @@ use crate::load::{Scenario, Steps, Watch};
 use crate::measure::capacity::{
     By, CapacityResult, CapacityStep, Search, StepValues, TargetCheck, Verdict, step_verdict,
 };
+use crate::measure::steady::{Timing, ramp_end};
 use crate::results::file::{ResultFile, ScenarioResult};
 use crate::settings::capacity::{CapacitySettings, MAX_LOAD, capacity_settings, set_load};
 use crate::settings::run_settings;
@@ -59,8 +60,12 @@ pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
 #[derive(Default)]
 struct StepState {
     values: StepValues,
+    /// The finished requests' times, for the ramp-up seen so far.
+    timings: Vec<Timing>,
     next_look: u64,
     decided: Option<Verdict>,
+    /// Window of an early verdict that left a ramp-up out: (ramp end, last send seen).
+    decided_window: Option<(f64, f64)>,
 }
 
 struct Pending {
@@ -130,10 +135,12 @@ impl CapacitySteps {
         let st = p.state.lock().expect("step state");
         // A step that ran to its budget is judged on its steady-state window when a ramp or
         // drain was detected; an early verdict stands on the records it was decided on.
-        let window = done
-            .filter(|_| st.decided.is_none())
-            .and_then(|d| d.steady_state.as_ref())
-            .map(|w| (w.start_ms, w.end_ms));
+        let window = match st.decided {
+            Some(_) => st.decided_window,
+            None => done
+                .and_then(|d| d.steady_state.as_ref())
+                .map(|w| (w.start_ms, w.end_ms)),
+        };
         let checks: Vec<TargetCheck> = match window {
             Some((a, b)) => st.values.within(a, b).check(&self.cap.targets),
             None => st.values.check(&self.cap.targets),
@@ -163,8 +170,10 @@ impl CapacitySteps {
             .unwrap_or_else(|| (load.ceil() as u64).max(5));
         let state = Arc::new(Mutex::new(StepState {
             values: StepValues::new(self.cap.targets.len()),
+            timings: Vec::new(),
             next_look: every,
             decided: None,
+            decided_window: None,
         }));
         let (s, targets) = (state.clone(), self.cap.targets.clone());
         let watch: Watch = Box::new(move |r| {
@@ -174,11 +183,21 @@ impl CapacitySteps {
                 return true;
             }
             st.values.add(&targets, r);
+            st.timings.extend(Timing::of(r));
             if st.values.finished >= st.next_look {
                 st.next_look += every;
-                let v = step_verdict(&st.values.check(&targets));
+                // A ramp-up seen so far is left out, as the steady-state window would.
+                let (checks, window) = match ramp_end(&st.timings) {
+                    Some(a) => {
+                        let last = st.timings.iter().map(|t| t.sent_ms).fold(a, f64::max);
+                        (st.values.within(a, last).check(&targets), Some((a, last)))
+                    }
+                    None => (st.values.check(&targets), None),
+                };
+                let v = step_verdict(&checks);
                 if v != Verdict::Undecided {
                     st.decided = Some(v);
+                    st.decided_window = window;
                     return true;
                 }
             }

@@ -150,6 +150,30 @@ fn plateau(steps: &[(f64, i64)]) -> f64 {
     0.0
 }
 
+/// The end of the ramp-up seen so far in the requests finished up to now (a step still
+/// running): the first moment the in-flight count reached 90 % of its plateau, when that
+/// leaves out more than 1 % of the time so far; `None` otherwise. Requests still in flight are
+/// missing, so the count reads low near the present: it is read only up to the last finish
+/// less the longest request seen (a request sent before that and still running would be the
+/// longest yet).
+pub fn ramp_end(t: &[Timing]) -> Option<f64> {
+    let first_sent = t.iter().map(|x| x.sent_ms).min_by(f64::total_cmp)?;
+    let last_done = t.iter().map(|x| x.done_ms).max_by(f64::total_cmp)?;
+    let longest = t
+        .iter()
+        .map(|x| x.done_ms - x.sent_ms)
+        .max_by(f64::total_cmp)?;
+    let cut = last_done - longest;
+    let mut steps = in_flight(t);
+    steps.retain(|s| s.0 <= cut);
+    if steps.len() < 2 {
+        return None;
+    }
+    let h = ((0.9 * plateau(&steps)).ceil() as i64).max(1);
+    let start = steps.iter().find(|s| s.1 >= h)?.0;
+    (start - first_sent > DETECT_SHARE * (cut - first_sent)).then_some(start)
+}
+
 /// The steady-state window of a scenario's measured requests, when a ramp-up or drain was
 /// detected; `None` otherwise (or with too few requests to say).
 pub fn analyze(t: &[Timing], open_loop: bool) -> Option<SteadyState> {
@@ -222,6 +246,19 @@ pub fn analyze(t: &[Timing], open_loop: bool) -> Option<SteadyState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ramp_is_seen_while_the_step_runs() {
+        // 8 workers starting 50 ms apart, requests of 100 ms: the count reaches 8 (≥ 0.9 · 8)
+        // when the last worker starts, at 350 ms; only the first 60 finished requests known.
+        let mut t = closed(8, 10, 100.0, 10.0, 10, 50.0);
+        t.sort_by(|a, b| a.done_ms.total_cmp(&b.done_ms));
+        t.truncate(60);
+        assert_eq!(ramp_end(&t), Some(350.0));
+        // All at once: no ramp.
+        let t = closed(8, 10, 100.0, 10.0, 10, 0.0);
+        assert_eq!(ramp_end(&t), None);
+    }
 
     /// A closed loop of `c` workers, each request `dur` ms long with `n` tokens, the first at
     /// `ttft`; worker w starts at `w · stagger` (a ramp) and sends `per` requests.
