@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::one_or_more::OneOrMore;
 use super::types::{
     Count, DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage,
 };
@@ -47,7 +48,7 @@ impl OpenAi {
 struct Chunk<'a> {
     // `"choices": null` (some servers' usage-only events) is an empty list.
     #[serde(default, borrow)]
-    choices: Choices<'a>,
+    choices: OneOrMore<Choice<'a>>,
     usage: Option<UsageJson>,
     error: Option<Value>,
 }
@@ -58,61 +59,6 @@ where
     T: Deserialize<'de>,
 {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
-/// An event's `choices`: nearly always one, held without a heap allocation (profiled: the
-/// per-event `Vec<Choice>` was one of the client's costs); `null` is an empty list.
-#[derive(Default)]
-struct Choices<'a> {
-    first: Option<Choice<'a>>,
-    rest: Vec<Choice<'a>>,
-}
-
-impl<'a> IntoIterator for Choices<'a> {
-    type Item = Choice<'a>;
-    type IntoIter =
-        std::iter::Chain<std::option::IntoIter<Choice<'a>>, std::vec::IntoIter<Choice<'a>>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.first.into_iter().chain(self.rest)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<Choice<'a>>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = Choices<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of choices or null")
-            }
-            fn visit_unit<E>(self) -> Result<Choices<'a>, E> {
-                Ok(Choices::default())
-            }
-            fn visit_none<E>(self) -> Result<Choices<'a>, E> {
-                Ok(Choices::default())
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(
-                self,
-                d: D,
-            ) -> Result<Choices<'a>, D::Error> {
-                d.deserialize_any(self)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Choices<'a>, A::Error> {
-                let mut c = Choices {
-                    first: seq.next_element()?,
-                    rest: Vec::new(),
-                };
-                while let Some(x) = seq.next_element()? {
-                    c.rest.push(x);
-                }
-                Ok(c)
-            }
-        }
-        d.deserialize_option(V(std::marker::PhantomData))
-    }
 }
 
 #[derive(Deserialize)]
