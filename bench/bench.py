@@ -250,6 +250,52 @@ def sec_capacity(quick):
     )
 
 
+def sec_simrate(quick):
+    """The simulator's own cost: SSE events it sends per second of its CPU time.
+
+    Fixed mode (TTFT 50 ms, ITL 10 ms, 100 tokens: vllm-bench's bench-overhead workload),
+    closed loop at each concurrency, send log on (as in `capacity`). Events = chunks the
+    simulator handed to its connections (the send log's entries); CPU = the simulator's
+    user + system time over the client run (/proc/PID/stat). Ratio of the two = events/s per
+    simulator core, whoever else shares the machine.
+    """
+    rows = []
+    conc = [100, 1000] if quick else [100, 500, 1000]
+    if os.environ.get("BENCH_CONC"):  # e.g. BENCH_CONC=1000,2000
+        conc = [int(c) for c in os.environ["BENCH_CONC"].split(",")]
+    dur = 4 if quick else 8
+    for c in conc:
+        runs = []
+        for _ in range(1 if quick else 3):
+            tmp = tempfile.mkdtemp(prefix="llmbench-bench-sim-")
+            log = os.path.join(tmp, "sends.jsonl")
+            with Server("--ttft-ms", 50, "--itl-ms", 10, "--tokens", 100, "--send-log", log) as s:
+                cpu0 = s.cpu_s()
+                res, _, _, _, wall = run_client(
+                    s.url, "--backend", "openai-completions", "-c", c, "-d", f"{dur}s",
+                    "--max-tokens", 100, "--connect-timeout", "30s",
+                    "--request-id-header", "X-Request-Id",
+                )
+                sim_cpu = s.cpu_s() - cpu0
+            with open(log) as f:
+                events = sum(len(json.loads(l)["sends_ms"]) for l in f if l.strip())
+            shutil.rmtree(tmp, ignore_errors=True)
+            runs.append((events / sim_cpu if sim_cpu else float("inf"), events / wall,
+                         sim_cpu / wall))
+        rows.append([
+            f"{c:,}", f"{statistics.median(r[1] for r in runs):,.0f}",
+            f"{statistics.median(r[2] for r in runs) * 100:.0f}%",
+            f"{statistics.median(r[0] for r in runs):,.0f}",
+            " / ".join(f"{r[0]:,.0f}" for r in runs),
+        ])
+    table(
+        "Simulator events per second of its CPU (fixed mode, TTFT 50 ms, ITL 10 ms, 100 tokens)",
+        ["concurrency", "events/s sent", "simulator CPU", "events per simulator CPU-second",
+         "each run"],
+        rows,
+    )
+
+
 def sec_lateness(quick):
     """Open-loop schedule lateness (sent_at − scheduled_at)."""
     rows = []
@@ -414,6 +460,7 @@ def sec_peers(quick):
 SECTIONS = {
     "cpu": sec_cpu,
     "capacity": sec_capacity,
+    "simrate": sec_simrate,
     "lateness": sec_lateness,
     "memory": sec_memory,
     "long": sec_long,

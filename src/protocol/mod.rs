@@ -11,6 +11,7 @@ pub mod openai;
 pub mod tgi;
 
 mod backend;
+mod one_or_more;
 mod types;
 
 pub use backend::Backend;

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::one_or_more::OneOrMore;
 use super::types::{
     Count, DecodeError, Delta, HttpCall, Protocol, RequestOptions, TokenSource, Usage,
 };
@@ -46,8 +47,8 @@ impl OpenAi {
 #[derive(Deserialize)]
 struct Chunk<'a> {
     // `"choices": null` (some servers' usage-only events) is an empty list.
-    #[serde(default, borrow, deserialize_with = "null_as_empty")]
-    choices: Vec<Choice<'a>>,
+    #[serde(default, borrow)]
+    choices: OneOrMore<Choice<'a>>,
     usage: Option<UsageJson>,
     error: Option<Value>,
 }

@@ -267,17 +267,31 @@ impl Engine {
         self.block
     }
 
-    fn admit(&self, seq: &Seq) -> u64 {
-        let hit_blocks = self.cache.lock().expect("cache").lookup_insert(&seq.blocks);
+    /// Looks a prompt up in the prefix cache and counts it; returns its cached tokens.
+    fn lookup(&self, prompt_tokens: u64, blocks: &[u64]) -> u64 {
+        let hit_blocks = self.cache.lock().expect("cache").lookup_insert(blocks);
         let cached = (hit_blocks * self.block) as u64;
         let c = &self.counters;
-        c.cache_queries
-            .fetch_add(seq.prompt_tokens, Ordering::Relaxed);
+        c.cache_queries.fetch_add(prompt_tokens, Ordering::Relaxed);
         c.cache_hits.fetch_add(cached, Ordering::Relaxed);
+        cached
+    }
+
+    fn admit(&self, seq: &Seq) -> u64 {
+        let cached = self.lookup(seq.prompt_tokens, &seq.blocks);
         let _ = seq.tx.send(Ev::Admitted {
             cached_tokens: cached,
         });
         cached
+    }
+
+    /// Fixed mode's fast path ([`super::ticker`]): counts a request and admits its prompt
+    /// without a token channel; returns its cached prompt tokens.
+    pub(crate) fn admit_fixed(&self, prompt_tokens: u64, blocks: &[u64]) -> u64 {
+        let c = &self.counters;
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.prompt_tokens.fetch_add(prompt_tokens, Ordering::Relaxed);
+        self.lookup(prompt_tokens, blocks)
     }
 
     /// Starts generating `seq`; its tokens arrive on its channel.

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openai;
 mod openai_sse;
 pub mod text;
+mod ticker;
 
 pub mod generate;
 pub mod llamacpp;

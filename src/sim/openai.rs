@@ -13,11 +13,11 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::time::Instant;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 
 use super::fault::Fault;
 use super::openai_sse::{Kind, Out, Shape, stream_events, usage, with_reasoning};
-use super::{Generation, Sim};
+use super::{Generation, Sim, ticker};
 
 /// The OpenAI routes.
 pub fn routes() -> Router<Arc<Sim>> {
@@ -255,6 +255,30 @@ async fn respond(sim: &Sim, v: &Value, prompt: &str, image_tokens: u64, kind: Ki
             tokio::time::sleep(sim.faults.cfg.stall).await;
         }
     }
+    let reasoning = if kind == Kind::Chat {
+        sim.cfg.reasoning_tokens
+    } else {
+        0
+    };
+    // `--tool-calls`: a chat request that offers tools gets a call of the first one.
+    let tool = v["tools"][0]["function"]["name"]
+        .as_str()
+        .filter(|_| sim.cfg.tool_calls && kind == Kind::Chat)
+        .map(str::to_string);
+    if stream && fault.is_none() && reasoning == 0 && tool.is_none() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let req = ticker::Request {
+            prompt,
+            max_tokens: max_tokens(v),
+            image_tokens,
+            kind,
+            model: &model,
+            with_usage: include_usage(v),
+        };
+        if ticker::start(sim, &req, &tx).is_some() {
+            return sse_response(Body::from_stream(UnboundedReceiverStream::new(rx)));
+        }
+    }
     let generation = if fault == Some(Fault::Empty) {
         // A generation that ends before its first token.
         let (_, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -271,11 +295,6 @@ async fn respond(sim: &Sim, v: &Value, prompt: &str, image_tokens: u64, kind: Ki
     if !stream {
         let id = generation.id;
         let prompt_tokens = generation.prompt_tokens;
-        let reasoning = if kind == Kind::Chat {
-            sim.cfg.reasoning_tokens
-        } else {
-            0
-        };
         let (thought, text, n, cached) = generation.collect_split(reasoning).await;
         let choice = match kind {
             Kind::Chat if !thought.is_empty() => {
@@ -305,18 +324,7 @@ async fn respond(sim: &Sim, v: &Value, prompt: &str, image_tokens: u64, kind: Ki
         packed: Vec::new(),
         packed_events: 0,
     };
-    let shape = Shape {
-        reasoning: if kind == Kind::Chat {
-            sim.cfg.reasoning_tokens
-        } else {
-            0
-        },
-        // `--tool-calls`: a chat request that offers tools gets a call of the first one.
-        tool: v["tools"][0]["function"]["name"]
-            .as_str()
-            .filter(|_| sim.cfg.tool_calls && kind == Kind::Chat)
-            .map(str::to_string),
-    };
+    let shape = Shape { reasoning, tool };
     tokio::spawn(stream_events(
         generation,
         model,
@@ -325,9 +333,13 @@ async fn respond(sim: &Sim, v: &Value, prompt: &str, image_tokens: u64, kind: Ki
         shape,
         out,
     ));
+    sse_response(Body::from_stream(ReceiverStream::new(rx)))
+}
+
+fn sse_response(body: Body) -> Response {
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(ReceiverStream::new(rx)))
+        .body(body)
         .expect("response")
 }
