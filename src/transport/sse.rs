@@ -67,7 +67,11 @@ impl Framer {
             bytes = &bytes[1..];
         }
         self.after_cr = false;
-        while let Some(pos) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+        // A `data:` line wholly inside this piece, while no other data is pending, is kept as a
+        // slice of the piece: when the blank line that dispatches it follows in the same piece
+        // (the usual case: one event per write), its payload is handed out without a copy.
+        let mut pending: Option<&[u8]> = None;
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', bytes) {
             let (head, rest) = bytes.split_at(pos);
             let is_cr = rest[0] == b'\r';
             bytes = &rest[1..];
@@ -79,6 +83,26 @@ impl Framer {
                 }
             }
             if self.line.is_empty() {
+                if self.framing == Framing::Sse {
+                    if let Some(value) = pending.take() {
+                        if head.is_empty() {
+                            let r = on_event(Event {
+                                kind: &self.kind,
+                                data: value,
+                            });
+                            self.kind.clear();
+                            r?;
+                            continue;
+                        }
+                        self.data.extend_from_slice(value);
+                        self.has_data = true;
+                    } else if !self.has_data
+                        && let Some(value) = head.strip_prefix(b"data:")
+                    {
+                        pending = Some(value.strip_prefix(b" ").unwrap_or(value));
+                        continue;
+                    }
+                }
                 self.line_done(head, on_event)?;
             } else {
                 self.line.extend_from_slice(head);
@@ -88,6 +112,10 @@ impl Framer {
                 self.line.clear();
                 r?;
             }
+        }
+        if let Some(value) = pending {
+            self.data.extend_from_slice(value);
+            self.has_data = true;
         }
         self.line.extend_from_slice(bytes);
         Ok(())
