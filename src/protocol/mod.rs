@@ -12,6 +12,7 @@ pub mod tgi;
 
 mod backend;
 mod one_or_more;
+mod openai_scan;
 mod types;
 
 pub use backend::Backend;

@@ -189,25 +189,10 @@ impl Protocol for OpenAi {
         let Some(trimmed) = super::types::unless_done(payload, out) else {
             return Ok(());
         };
-        match serde_json::from_slice::<Chunk>(trimmed) {
-            Ok(c) => apply(c, out),
-            // Invalid UTF-8 inside a string: the event is otherwise whole, so its text is kept
-            // with U+FFFD in place of the bad bytes rather than failing a generated response.
-            Err(_) if std::str::from_utf8(trimmed).is_err() => {
-                let lossy = String::from_utf8_lossy(trimmed);
-                let c = serde_json::from_str::<Chunk>(&lossy).map_err(|e| {
-                    DecodeError(format!(
-                        "malformed event ({e}): {}",
-                        super::types::snippet(trimmed)
-                    ))
-                })?;
-                apply(c, out)
-            }
-            Err(e) => Err(DecodeError(format!(
-                "malformed event ({e}): {}",
-                super::types::snippet(trimmed)
-            ))),
+        if super::openai_scan::scan(trimmed, out).is_some() {
+            return Ok(());
         }
+        decode_serde(trimmed, out)
     }
 
     fn server_templates_prompt(&self) -> bool {
@@ -247,6 +232,29 @@ fn chat_messages(spec: &RequestSpec) -> Value {
 }
 
 /// Adds one parsed event to `out`.
+/// An event through serde: every shape the protocol allows (the scan takes the common one).
+pub(super) fn decode_serde(trimmed: &[u8], out: &mut Delta) -> Result<(), DecodeError> {
+    match serde_json::from_slice::<Chunk>(trimmed) {
+        Ok(c) => apply(c, out),
+        // Invalid UTF-8 inside a string: the event is otherwise whole, so its text is kept
+        // with U+FFFD in place of the bad bytes rather than failing a generated response.
+        Err(_) if std::str::from_utf8(trimmed).is_err() => {
+            let lossy = String::from_utf8_lossy(trimmed);
+            let c = serde_json::from_str::<Chunk>(&lossy).map_err(|e| {
+                DecodeError(format!(
+                    "malformed event ({e}): {}",
+                    super::types::snippet(trimmed)
+                ))
+            })?;
+            apply(c, out)
+        }
+        Err(e) => Err(DecodeError(format!(
+            "malformed event ({e}): {}",
+            super::types::snippet(trimmed)
+        ))),
+    }
+}
+
 fn apply(chunk: Chunk<'_>, out: &mut Delta) -> Result<(), DecodeError> {
     if let Some(err) = chunk.error {
         out.set_error(&err);
