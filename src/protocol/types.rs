@@ -236,6 +236,23 @@ pub struct Delta {
     pub timings: Option<ServerTimings>,
 }
 
+impl Delta {
+    /// Back to empty, keeping the text buffers' capacity for the next event.
+    pub(crate) fn clear(&mut self) {
+        let (mut text, mut reasoning) = (
+            std::mem::take(&mut self.text),
+            std::mem::take(&mut self.reasoning),
+        );
+        text.clear();
+        reasoning.clear();
+        *self = Delta {
+            text,
+            reasoning,
+            ..Delta::default()
+        };
+    }
+}
+
 /// One streamed piece of a tool call: the first carries its id and name, later ones more of
 /// its arguments.
 #[derive(Debug, Default, PartialEq, Eq)]
