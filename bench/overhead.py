@@ -1,0 +1,232 @@
+"""vllm-bench's bench-overhead matrix, for every available tool, errors against the send log.
+
+vllm-bench (vllm-project/vllm-bench, bench-overhead/README.md) measures client overhead against
+a mock server with TTFT 50 ms, ITL 10 ms, 100 tokens, closed loop at concurrency 1, 10, 100,
+500, 1000 with 50, 100, 200, 500, 1000 requests, and reports each client's TTFT and ITL against
+that configured truth. Here the same workload runs on llmbench's simulator in fixed mode
+(`serve --ttft-ms 50 --itl-ms 10 --tokens 100 --send-log FILE`, a fresh simulator per run,
+pinned to the last CPU; the tool pinned to CPU 0), for every tool, and the matrix goes on beyond
+1,000 streams with 1 request per stream.
+
+Errors are per request, against what the simulator really did (its send log: per streamed
+response the request's `x-request-id`, when it arrived and when each chunk was handed to the
+connection, in ms after arrival):
+
+  TTFT error = client TTFT − the server's first send after the request arrived
+  ITL error  = |client gap − server gap|, per chunk
+
+A tool that cannot send a request id of ours cannot be matched to the log: its errors are taken
+against the configured truth instead (TTFT − 50 ms, |gap − 10 ms|) and the table says so. The
+column "|TTFT − 50| mean" is vllm-bench's own figure (mean absolute error against the truth) for
+every tool.
+
+    python3 bench/bench.py overhead                      # all tools, all concurrencies, 3 trials
+    python3 bench/bench.py overhead --quick              # 1 trial
+    BENCH_TOOLS=llmbench,vllm-bench BENCH_CONC=1000,2000 BENCH_TRIALS=3 \\
+      BENCH_OVERHEAD_LOG=/tmp/ovh.jsonl python3 bench/bench.py overhead   # one slice
+    BENCH_OVERHEAD_LOG=/tmp/ovh.jsonl python3 bench/bench.py overhead-report  # medians of all
+
+Each run appends its raw figures to $BENCH_OVERHEAD_LOG (JSON lines) when set, so the matrix can
+be measured in several short invocations and reported once (median over the trials per cell).
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+TRUTH_TTFT, TRUTH_ITL, TOKENS = 50.0, 10.0, 100
+# (concurrency, requests): vllm-bench's matrix, then 1 request per stream beyond 1,000.
+MATRIX = [(1, 50), (10, 100), (100, 200), (500, 500), (1000, 1000), (2000, 2000), (4000, 4000)]
+DEFAULT_CONC = [1, 10, 100, 500, 1000, 2000]
+
+
+def _requests_for(c):
+    for cc, n in MATRIX:
+        if cc == c:
+            return n
+    return c if c > 1000 else max(50, 2 * c)
+
+
+def run_once(b, tool, c, n):
+    """One tool, one concurrency, fresh simulator; returns a dict of figures."""
+    tmp = tempfile.mkdtemp(prefix="llmbench-bench-ovh-")
+    log = os.path.join(tmp, "sends.jsonl")
+    out = os.path.join(tmp, "out")
+    os.mkdir(out)
+    ids = "ovh-"
+    rss_file = os.path.join(tmp, "maxrss")
+    with b.Server("--ttft-ms", TRUTH_TTFT, "--itl-ms", TRUTH_ITL, "--tokens", TOKENS,
+                  "--send-log", log) as s:
+        argv, env = tool.argv(s.url, out, n, concurrency=c, tokens=TOKENS, ids=ids)
+        cmd = b.pinned(b.CLIENT_CPU, argv)
+        if b.GNU_TIME:
+            # GNU time's maxrss: the tool's largest process (its own, or a reaped descendant's).
+            cmd = [b.GNU_TIME, "-f", "%M", "-o", rss_file] + cmd
+        sim0 = s.cpu_s()
+        t0 = time.monotonic()
+        with open(os.path.join(tmp, "tool.log"), "w") as f:
+            p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
+                                 env={**os.environ, **env})
+            # wait4's usage of a reaped child includes every descendant it reaped in turn.
+            _, status, ru = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+        sim_cpu = s.cpu_s() - sim0
+    fig = {"tool": tool.name, "c": c, "n": n, "wall_s": wall,
+           "client_cpu_s": ru.ru_utime + ru.ru_stime, "sim_cpu_s": sim_cpu}
+    try:
+        with open(rss_file) as f:
+            fig["rss_mib"] = int(f.read().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        fig["rss_mib"] = None
+    try:
+        reqs = tool.requests(out, ids)
+    except (OSError, KeyError, ValueError, IndexError, TypeError) as e:
+        tail = open(os.path.join(tmp, "tool.log"), errors="replace").read()[-1500:]
+        print(f"\n{tool.name} c={c} failed: {type(e).__name__}: {e}; exit {status}\n{tail}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        fig["error"] = f"{type(e).__name__}: {e}"
+        return fig
+    sends, dup = {}, 0
+    with open(log) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            v = json.loads(line)
+            if v["request_id"] in sends:
+                dup += 1  # a retried request: keep the last response the server sent
+            sends[v["request_id"]] = v["sends_ms"]
+    shutil.rmtree(tmp, ignore_errors=True)
+    fig.update(errors(reqs, sends))
+    fig["logged"], fig["dup_ids"] = len(sends), dup
+    return fig
+
+
+def errors(reqs, sends):
+    """Per-request errors against the send log (or the truth for a tool that sends no id)."""
+    ok = [r for r in reqs if r[1]]
+    has_ids = any(r[0] is not None for r in reqs)
+    t_err, i_err, truth_abs, matched, short = [], [], [], 0, 0
+    for rid, _, ttft, gaps in ok:
+        truth_abs.append(abs(ttft - TRUTH_TTFT))
+        if not has_ids:
+            t_err.append(ttft - TRUTH_TTFT)
+            i_err += [abs(g - TRUTH_ITL) for g in gaps]
+            continue
+        sv = sends.get(rid)
+        if sv is None:
+            continue
+        if len(sv) < len(gaps) + 1:
+            short += 1  # the client saw more chunks than the server logged: no chunk match
+            continue
+        matched += 1
+        t_err.append(ttft - sv[0])
+        i_err += [abs(g - (y - x)) for g, x, y in zip(gaps, sv, sv[1:])]
+    return {
+        "against": "send log" if has_ids else "truth (no id)",
+        "requests": len(reqs), "ok": len(ok), "matched": matched if has_ids else None,
+        "short": short,
+        "ttft_mean": statistics.fmean(r[2] for r in ok) if ok else None,
+        "ttft_err_mean": statistics.fmean(t_err) if t_err else None,
+        "ttft_err_p99": _pct(t_err, 99),
+        "itl_err_p50": _pct(i_err, 50), "itl_err_p99": _pct(i_err, 99),
+        "gaps": len(i_err),
+        "ttft_truth_mae": statistics.fmean(truth_abs) if truth_abs else None,
+    }
+
+
+def _pct(xs, q):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q / 100
+    i = int(k)
+    j = min(i + 1, len(xs) - 1)
+    return xs[i] + (xs[j] - xs[i]) * (k - i)
+
+
+def sec_overhead(b, quick):
+    import peers
+
+    tools = peers.tools(b.BIN, b.PEERS["venv"], b.PEERS["vllm_venv"], b.PEERS["tokenizer"],
+                        b.PEERS.get("vllm_bench"))
+    want = os.environ.get("BENCH_TOOLS")
+    if want:
+        names = [w.strip() for w in want.split(",")]
+        tools = [t for t in tools if t.name in names or t.name.split()[0] in names]
+    missing = [t.name for t in tools if not t.available()]
+    tools = [t for t in tools if t.available()]
+    if missing:
+        print(f"\nnot installed (see bench/peers-setup.sh): {', '.join(missing)}")
+    conc = [int(c) for c in os.environ["BENCH_CONC"].split(",")] if os.environ.get(
+        "BENCH_CONC") else DEFAULT_CONC
+    trials = int(os.environ.get("BENCH_TRIALS") or (1 if quick else 3))
+    sink = os.environ.get("BENCH_OVERHEAD_LOG")
+    figs = []
+    for trial in range(trials):
+        for c in conc:
+            for t in tools:
+                fig = run_once(b, t, c, _requests_for(c))
+                fig["trial"] = trial
+                fig["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                figs.append(fig)
+                print(f"  {t.name} c={c} trial {trial + 1}: ok {fig.get('ok')}/{fig['n']}, "
+                      f"TTFT err p99 {_f(fig.get('ttft_err_p99'))}, ITL err p99 "
+                      f"{_f(fig.get('itl_err_p99'), 3)}, wall {fig['wall_s']:.1f} s", flush=True)
+                if sink:
+                    with open(sink, "a") as f:
+                        f.write(json.dumps(fig) + "\n")
+    report(b, figs, [t.name for t in tools])
+
+
+def sec_overhead_report(b, quick):
+    sink = os.environ.get("BENCH_OVERHEAD_LOG")
+    if not sink or not os.path.exists(sink):
+        raise SystemExit("overhead-report reads $BENCH_OVERHEAD_LOG (JSON lines of `overhead`)")
+    with open(sink) as f:
+        figs = [json.loads(l) for l in f if l.strip()]
+    report(b, figs, ["llmbench", "vllm-bench", "guidellm", "aiperf", "vllm bench serve"])
+
+
+def _f(x, nd=2):
+    return "-" if x is None else f"{x:,.{nd}f}"
+
+
+def report(b, figs, order):
+    cells = {}
+    for f in figs:
+        cells.setdefault((f["c"], f["tool"]), []).append(f)
+    rank = {name: i for i, name in enumerate(order)}
+    rows = []
+    for (c, tool), fs in sorted(cells.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
+        good = [f for f in fs if "error" not in f]
+        if not good:
+            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 11)
+            continue
+
+        def med(k):
+            xs = [f[k] for f in good if f.get(k) is not None]
+            return statistics.median(xs) if xs else None
+
+        n = good[0]["n"]
+        ok = med("ok")
+        matched = med("matched")
+        rows.append([
+            f"{c:,}", tool, f"{ok:,.0f}/{n:,}",
+            good[0]["against"] if matched is None else f"{matched:,.0f}",
+            _f(med("ttft_mean")), _f(med("ttft_err_mean")), _f(med("ttft_err_p99")),
+            _f(med("itl_err_p50"), 3), _f(med("itl_err_p99"), 3), _f(med("ttft_truth_mae")),
+            _f(med("client_cpu_s")), _f(med("rss_mib"), 1), _f(med("sim_cpu_s")),
+            f"{len(good)}",
+        ])
+    b.table(
+        f"bench-overhead matrix (TTFT {TRUTH_TTFT:.0f} ms, ITL {TRUTH_ITL:.0f} ms, {TOKENS} tokens, "
+        "closed loop; errors in ms against the simulator's send log; median over trials)",
+        ["concurrency", "client", "requests ok", "matched to send log", "mean TTFT",
+         "TTFT err mean", "TTFT err p99", "ITL err p50", "ITL err p99", "|TTFT − 50| mean",
+         "client CPU (s)", "client peak RSS (MiB)", "simulator CPU (s)", "trials"],
+        rows,
+    )
