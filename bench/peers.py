@@ -1,7 +1,8 @@
 """Peer benchmark clients run on the same simulator, in the same run, as llmbench.
 
 Each peer is driven by its own CLI (no peer code lives in this repository) and its result file is
-read back. A peer is used only when its executable is found (bench/peers-setup.sh installs them
+read back. Peers: vllm-bench (Rust, built from source), guidellm, aiperf and vLLM's own
+`vllm bench serve` (Python). A peer is used only when its executable is found (bench/peers-setup.sh installs them
 into a cache directory outside the repository); a missing peer is listed as such, never guessed.
 
 Two experiments, same for every client, completions endpoint, 50-token synthetic prompts:
@@ -10,6 +11,8 @@ Two experiments, same for every client, completions endpoint, 50-token synthetic
               included, as a user pays it).
   accuracy    server truth TTFT 100 ms, ITL 20 ms, 50 tokens, open loop at a constant rate:
               |TTFT p50 − 100|, |ITL p50 − 20|, achieved versus target rate.
+A third, bench/overhead.py, reads each tool's per-request results (`requests()`: the id it sent,
+its TTFT and its chunk gaps) to match them with the simulator's send log.
 """
 
 import json
