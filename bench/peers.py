@@ -81,8 +81,9 @@ class Aiperf(Peer):
         }
 
     def requests(self, out, ids):
-        """Per request: (id sent, ok, TTFT ms, [gaps ms]) from profile_export.jsonl (its own
-        X-Request-ID, time_to_first_token, inter_chunk_latency: one gap per SSE message)."""
+        """Per request: (id sent, ok, TTFT ms, [gaps ms], sent at ms) from profile_export.jsonl
+        (its own X-Request-ID, time_to_first_token, inter_chunk_latency: one gap per SSE message,
+        request_start_ns)."""
         rows = []
         with open(os.path.join(out, "profile_export.jsonl")) as f:
             for line in f:
@@ -92,8 +93,10 @@ class Aiperf(Peer):
                 m = r.get("metrics") or {}
                 ttft = _p(m, "time_to_first_token", "value")
                 ok = not r.get("error") and ttft is not None
+                start = _p(r, "metadata", "request_start_ns")
                 rows.append((_p(r, "metadata", "x_request_id"), ok, ttft or 0.0,
-                             _p(m, "inter_chunk_latency", "value") or []))
+                             _p(m, "inter_chunk_latency", "value") or [],
+                             start / 1e6 if start is not None else None))
         return rows
 
 
@@ -134,11 +137,12 @@ class Guidellm(Peer):
 
     def requests(self, out, ids):
         """Per request: (None: no id was sent, ok, TTFT ms, []: per-request stats keep no
-        chunk times, only a mean inter-token latency)."""
+        chunk times, only a mean inter-token latency; None: unmatched, no send time needed)."""
         r = json.load(open(os.path.join(out, "benchmarks.json")))["benchmarks"][0]["requests"]
         rows = [(None, s.get("time_to_first_token_ms") is not None,
-                 s.get("time_to_first_token_ms") or 0.0, []) for s in r.get("successful") or []]
-        rows += [(None, False, 0.0, []) for k in ("errored", "incomplete") for _ in r.get(k) or []]
+                 s.get("time_to_first_token_ms") or 0.0, [], None) for s in r.get("successful") or []]
+        rows += [(None, False, 0.0, [], None) for k in ("errored", "incomplete")
+                 for _ in r.get(k) or []]
         return rows
 
 
@@ -190,12 +194,15 @@ class VllmBenchServe(Peer):
         }
 
     def requests(self, out, ids):
-        """Per request: (id sent, ok, TTFT ms, [gaps ms]) from the --save-detailed arrays."""
+        """Per request: (id sent, ok, TTFT ms, [gaps ms], sent at ms) from the --save-detailed
+        arrays (ttfts, itls, errors, start_times: seconds since the benchmark started)."""
         j = json.load(open(os.path.join(out, "result.json")))
         errors = j.get("errors") or [""] * len(j["ttfts"])
+        starts = j.get("start_times") or [None] * len(j["ttfts"])
         return [
-            (f"{ids}{i}", not err and ttft > 0, ttft * 1000, [g * 1000 for g in itl])
-            for i, (ttft, itl, err) in enumerate(zip(j["ttfts"], j["itls"], errors))
+            (f"{ids}{i}", not err and ttft > 0, ttft * 1000, [g * 1000 for g in itl],
+             st * 1000 if st is not None else None)
+            for i, (ttft, itl, err, st) in enumerate(zip(j["ttfts"], j["itls"], errors, starts))
         ]
 
 
@@ -259,7 +266,7 @@ class Llmbench(Peer):
         }
 
     def requests(self, out, ids):
-        """Per request: (id sent, ok, TTFT ms, [gaps ms]) from the --records file."""
+        """Per request: (id sent, ok, TTFT ms, [gaps ms], sent at ms) from the --records file."""
         rows = []
         with open(os.path.join(out, "r.jsonl")) as f:
             for line in f:
@@ -269,7 +276,8 @@ class Llmbench(Peer):
                 ch = r.get("chunk_times_ms") or []
                 ok = r.get("outcome") == "succeeded" and bool(ch)
                 ttft = ch[0] - r["sent_at_ms"] if ok else 0.0
-                rows.append((r.get("request_id"), ok, ttft, [b - a for a, b in zip(ch, ch[1:])]))
+                rows.append((r.get("request_id"), ok, ttft, [b - a for a, b in zip(ch, ch[1:])],
+                             r.get("sent_at_ms")))
         return rows
 
 
