@@ -55,6 +55,14 @@ def _requests_for(c):
     return c if c > 1000 else max(50, 2 * c)
 
 
+def _busy_s():
+    """CPU seconds all processes on the machine have used (/proc/stat, every core)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal: all but idle and iowait
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(b, tool, c, n):
     """One tool, one concurrency, fresh simulator; returns a dict of figures."""
     tmp = tempfile.mkdtemp(prefix="llmbench-bench-ovh-")
@@ -71,6 +79,7 @@ def run_once(b, tool, c, n):
             # GNU time's maxrss: the tool's largest process (its own, or a reaped descendant's).
             cmd = [b.GNU_TIME, "-f", "%M", "-o", rss_file] + cmd
         sim0 = s.cpu_s()
+        busy0 = _busy_s()
         t0 = time.monotonic()
         with open(os.path.join(tmp, "tool.log"), "w") as f:
             p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
@@ -79,8 +88,12 @@ def run_once(b, tool, c, n):
             _, status, ru = os.wait4(p.pid, 0)
         wall = time.monotonic() - t0
         sim_cpu = s.cpu_s() - sim0
-    fig = {"tool": tool.name, "c": c, "n": n, "wall_s": wall,
-           "client_cpu_s": ru.ru_utime + ru.ru_stime, "sim_cpu_s": sim_cpu}
+        busy = _busy_s() - busy0
+    client_cpu = ru.ru_utime + ru.ru_stime
+    # What else ran meanwhile (anything but the tool and the simulator: the harness itself,
+    # and whoever shares the machine): a run on a quiet machine shows ~0.
+    fig = {"tool": tool.name, "c": c, "n": n, "wall_s": wall, "client_cpu_s": client_cpu,
+           "sim_cpu_s": sim_cpu, "other_cpu_s": max(0.0, busy - client_cpu - sim_cpu)}
     try:
         with open(rss_file) as f:
             fig["rss_mib"] = int(f.read().split()[-1]) / 1024
@@ -187,7 +200,8 @@ def sec_overhead(b, quick):
                 figs.append(fig)
                 print(f"  {t.name} c={c} trial {trial + 1}: ok {fig.get('ok')}/{fig['n']}, "
                       f"TTFT err p99 {_f(fig.get('ttft_err_p99'))}, ITL err p99 "
-                      f"{_f(fig.get('itl_err_p99'), 3)}, wall {fig['wall_s']:.1f} s", flush=True)
+                      f"{_f(fig.get('itl_err_p99'), 3)}, wall {fig['wall_s']:.1f} s, "
+                      f"other CPU {fig['other_cpu_s']:.2f} s", flush=True)
                 if sink:
                     with open(sink, "a") as f:
                         f.write(json.dumps(fig) + "\n")
@@ -216,7 +230,7 @@ def report(b, figs, order):
     for (c, tool), fs in sorted(cells.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
         good = [f for f in fs if "error" not in f]
         if not good:
-            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 12)
+            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 13)
             continue
 
         def med(k):
@@ -233,13 +247,14 @@ def report(b, figs, order):
             _f(med("itl_err_p50"), 3), _f(med("itl_err_p99"), 3), _f(med("ttft_truth_mae")),
             _f(med("send_to_arrival_p99")),
             _f(med("client_cpu_s")), _f(med("rss_mib"), 1), _f(med("sim_cpu_s")),
-            f"{len(good)}",
+            _f(max(f.get("other_cpu_s") or 0.0 for f in good)), f"{len(good)}",
         ])
     b.table(
         f"bench-overhead matrix (TTFT {TRUTH_TTFT:.0f} ms, ITL {TRUTH_ITL:.0f} ms, {TOKENS} tokens, "
         "closed loop; errors in ms against the simulator's send log; median over trials)",
         ["concurrency", "client", "requests ok", "matched to send log", "mean TTFT",
          "TTFT err mean", "TTFT err p99", "ITL err p50", "ITL err p99", "|TTFT − 50| mean",
-         "send → arrival p99 (in TTFT err)", "client CPU (s)", "client peak RSS (MiB)", "simulator CPU (s)", "trials"],
+         "send → arrival p99 (in TTFT err)", "client CPU (s)", "client peak RSS (MiB)", "simulator CPU (s)",
+         "other CPU (s, worst trial)", "trials"],
         rows,
     )
