@@ -16,8 +16,11 @@ connection, in ms after arrival):
   ITL error  = |client gap − server gap|, per chunk
 
 The TTFT error includes the time from the tool's send to the request's arrival at the simulator
-(connecting, a burst of new connections at high concurrency); the column "send → arrival p99"
-shows that part, the two clocks aligned on the fastest request of the run.
+(connecting: a closed loop opens all its connections at once); the column "send → arrival p99"
+shows that part, the two clocks aligned on the fastest request of the run, and "TTFT err after
+arrival p99" what is left, the receiving side. "listen queue overflows" counts the connections
+the kernel dropped because the simulator's accept queue was full (TcpExt ListenOverflows, the
+whole machine's count over the run): each costs its client a SYN retransmit, 1 s.
 
 A tool that cannot send a request id of ours cannot be matched to the log: its errors are taken
 against the configured truth instead (TTFT − 50 ms, |gap − 10 ms|) and the table says so. The
@@ -63,6 +66,17 @@ def _busy_s():
     return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def _listen_overflows():
+    """The kernel's count of connections dropped because a listen queue was full (TcpExt
+    ListenOverflows): each costs the client a SYN retransmit, 1 s on Linux."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = [l.split() for l in f if l.startswith("TcpExt:")]
+        return int(lines[1][lines[0].index("ListenOverflows")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_once(b, tool, c, n):
     """One tool, one concurrency, fresh simulator; returns a dict of figures."""
     tmp = tempfile.mkdtemp(prefix="llmbench-bench-ovh-")
@@ -80,6 +94,7 @@ def run_once(b, tool, c, n):
             cmd = [b.GNU_TIME, "-f", "%M", "-o", rss_file] + cmd
         sim0 = s.cpu_s()
         busy0 = _busy_s()
+        over0 = _listen_overflows()
         t0 = time.monotonic()
         with open(os.path.join(tmp, "tool.log"), "w") as f:
             p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
@@ -89,11 +104,13 @@ def run_once(b, tool, c, n):
         wall = time.monotonic() - t0
         sim_cpu = s.cpu_s() - sim0
         busy = _busy_s() - busy0
+        over1 = _listen_overflows()
     client_cpu = ru.ru_utime + ru.ru_stime
     # What else ran meanwhile (anything but the tool and the simulator: the harness itself,
     # and whoever shares the machine): a run on a quiet machine shows ~0.
     fig = {"tool": tool.name, "c": c, "n": n, "wall_s": wall, "client_cpu_s": client_cpu,
-           "sim_cpu_s": sim_cpu, "other_cpu_s": max(0.0, busy - client_cpu - sim_cpu)}
+           "sim_cpu_s": sim_cpu, "other_cpu_s": max(0.0, busy - client_cpu - sim_cpu),
+           "listen_overflows": over1 - over0 if over0 is not None and over1 is not None else None}
     try:
         with open(rss_file) as f:
             fig["rss_mib"] = int(f.read().split()[-1]) / 1024
@@ -126,7 +143,7 @@ def errors(reqs, sends):
     """Per-request errors against the send log (or the truth for a tool that sends no id)."""
     ok = [r for r in reqs if r[1]]
     has_ids = any(r[0] is not None for r in reqs)
-    t_err, i_err, truth_abs, matched, short, lag = [], [], [], 0, 0, []
+    t_err, i_err, truth_abs, matched, short, lag, recv = [], [], [], 0, 0, [], []
     for rid, _, ttft, gaps, sent in ok:
         truth_abs.append(abs(ttft - TRUTH_TTFT))
         if not has_ids:
@@ -143,13 +160,18 @@ def errors(reqs, sends):
         t_err.append(ttft - sv[0])
         if sent is not None:
             lag.append(arrived - sent)
+            recv.append((ttft, arrived - sent, sv[0]))
         i_err += [abs(g - (y - x)) for g, x, y in zip(gaps, sv, sv[1:])]
     # Send -> arrival: the tool's send time and the simulator's arrival are on two clocks; align
     # them on the fastest request (its delivery taken as 0). Part of the TTFT error above: the
     # time to connect and hand the request over (a burst of new connections at high
     # concurrency), before the server could start its TTFT.
-    lag = [x - min(lag) for x in lag] if lag else []
+    lag0 = min(lag) if lag else 0.0
+    lag = [x - lag0 for x in lag]
+    # What is left of the TTFT error once the request had arrived: the receiving side.
+    after = [ttft - (d - lag0) - s0 for ttft, d, s0 in recv]
     return {
+        "ttft_err_after_arrival_p99": _pct(after, 99),
         "against": "send log" if has_ids else "truth (no id)",
         "send_to_arrival_p50": _pct(lag, 50), "send_to_arrival_p99": _pct(lag, 99),
         "requests": len(reqs), "ok": len(ok), "matched": matched if has_ids else None,
@@ -230,7 +252,7 @@ def report(b, figs, order):
     for (c, tool), fs in sorted(cells.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
         good = [f for f in fs if "error" not in f]
         if not good:
-            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 13)
+            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 15)
             continue
 
         def med(k):
@@ -245,7 +267,8 @@ def report(b, figs, order):
             good[0]["against"] if matched is None else f"{matched:,.0f}",
             _f(med("ttft_mean")), _f(med("ttft_err_mean")), _f(med("ttft_err_p99")),
             _f(med("itl_err_p50"), 3), _f(med("itl_err_p99"), 3), _f(med("ttft_truth_mae")),
-            _f(med("send_to_arrival_p99")),
+            _f(med("send_to_arrival_p99")), _f(med("ttft_err_after_arrival_p99")),
+            _f(med("listen_overflows"), 0),
             _f(med("client_cpu_s")), _f(med("rss_mib"), 1), _f(med("sim_cpu_s")),
             _f(max(f.get("other_cpu_s") or 0.0 for f in good)), f"{len(good)}",
         ])
@@ -254,7 +277,8 @@ def report(b, figs, order):
         "closed loop; errors in ms against the simulator's send log; median over trials)",
         ["concurrency", "client", "requests ok", "matched to send log", "mean TTFT",
          "TTFT err mean", "TTFT err p99", "ITL err p50", "ITL err p99", "|TTFT − 50| mean",
-         "send → arrival p99 (in TTFT err)", "client CPU (s)", "client peak RSS (MiB)", "simulator CPU (s)",
+         "send → arrival p99 (in TTFT err)", "TTFT err after arrival p99",
+         "listen queue overflows", "client CPU (s)", "client peak RSS (MiB)", "simulator CPU (s)",
          "other CPU (s, worst trial)", "trials"],
         rows,
     )
