@@ -40,9 +40,11 @@ be measured in several short invocations and reported once (median over the tria
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 
 TRUTH_TTFT, TRUTH_ITL, TOKENS = 50.0, 10.0, 100
@@ -96,11 +98,18 @@ def run_once(b, tool, c, n):
         busy0 = _busy_s()
         over0 = _listen_overflows()
         t0 = time.monotonic()
+        limit = float(os.environ.get("BENCH_TOOL_TIMEOUT", "300"))
         with open(os.path.join(tmp, "tool.log"), "w") as f:
             p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
-                                 env={**os.environ, **env})
+                                 env={**os.environ, **env}, start_new_session=True)
+            # A tool that hangs is killed with its own process group after the limit.
+            killer = threading.Timer(limit, os.killpg, (p.pid, signal.SIGKILL))
+            killer.start()
             # wait4's usage of a reaped child includes every descendant it reaped in turn.
             _, status, ru = os.wait4(p.pid, 0)
+            killer.cancel()
+            if time.monotonic() - t0 >= limit:
+                print(f"\n{tool.name} c={c}: killed after {limit:.0f} s")
         wall = time.monotonic() - t0
         sim_cpu = s.cpu_s() - sim0
         busy = _busy_s() - busy0
