@@ -143,6 +143,14 @@ def run_once(b, tool, c, n):
                 dup += 1  # a retried request: keep the last response the server sent
             sends[v["request_id"]] = (v["arrived_ms"], v["sends_ms"])
     shutil.rmtree(tmp, ignore_errors=True)
+    # Streams open at once at the server (arrival to last send): what the closed loop reached.
+    ev = sorted([(a, 1) for a, sv in sends.values()] +
+                [(a + (sv[-1] if sv else 0.0), -1) for a, sv in sends.values()])
+    cur = peak = 0
+    for _, d in ev:
+        cur += d
+        peak = max(peak, cur)
+    fig["peak_streams"] = peak
     fig.update(errors(reqs, sends))
     fig["logged"], fig["dup_ids"] = len(sends), dup
     return fig
@@ -261,7 +269,7 @@ def report(b, figs, order):
     for (c, tool), fs in sorted(cells.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
         good = [f for f in fs if "error" not in f]
         if not good:
-            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 15)
+            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 16)
             continue
 
         def med(k):
@@ -272,7 +280,7 @@ def report(b, figs, order):
         ok = med("ok")
         matched = med("matched")
         rows.append([
-            f"{c:,}", tool, f"{ok:,.0f}/{n:,}",
+            f"{c:,}", tool, f"{ok:,.0f}/{n:,}", _f(med("peak_streams"), 0),
             good[0]["against"] if matched is None else f"{matched:,.0f}",
             _f(med("ttft_mean")), _f(med("ttft_err_mean")), _f(med("ttft_err_p99")),
             _f(med("itl_err_p50"), 3), _f(med("itl_err_p99"), 3), _f(med("ttft_truth_mae")),
@@ -284,7 +292,8 @@ def report(b, figs, order):
     b.table(
         f"bench-overhead matrix (TTFT {TRUTH_TTFT:.0f} ms, ITL {TRUTH_ITL:.0f} ms, {TOKENS} tokens, "
         "closed loop; errors in ms against the simulator's send log; median over trials)",
-        ["concurrency", "client", "requests ok", "matched to send log", "mean TTFT",
+        ["concurrency", "client", "requests ok", "peak streams at the server",
+         "matched to send log", "mean TTFT",
          "TTFT err mean", "TTFT err p99", "ITL err p50", "ITL err p99", "|TTFT − 50| mean",
          "send → arrival p99 (in TTFT err)", "TTFT err after arrival p99",
          "listen queue overflows", "client CPU (s)", "client peak RSS (MiB)", "simulator CPU (s)",
