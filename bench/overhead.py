@@ -133,24 +133,25 @@ def run_once(b, tool, c, n):
         shutil.rmtree(tmp, ignore_errors=True)
         fig["error"] = f"{type(e).__name__}: {e}"
         return fig
-    sends, dup = {}, 0
+    sends, dup, every = {}, 0, []
     with open(log) as f:
         for line in f:
             if not line.strip():
                 continue
             v = json.loads(line)
+            every.append((v["arrived_ms"], v["sends_ms"]))
             if v["request_id"] in sends:
                 dup += 1  # a retried request: keep the last response the server sent
             sends[v["request_id"]] = (v["arrived_ms"], v["sends_ms"])
     shutil.rmtree(tmp, ignore_errors=True)
     # Streams open at once at the server (arrival to last send): what the closed loop reached.
-    ev = sorted([(a, 1) for a, sv in sends.values()] +
-                [(a + (sv[-1] if sv else 0.0), -1) for a, sv in sends.values()])
+    # (Every logged response, with or without an id.)
+    ev = sorted([(a, 1) for a, sv in every] + [(a + (sv[-1] if sv else 0.0), -1) for a, sv in every])
     cur = peak = 0
     for _, d in ev:
         cur += d
         peak = max(peak, cur)
-    fig["peak_streams"] = peak
+    fig["peak_streams"], fig["peak_from_all"] = peak, True
     fig.update(errors(reqs, sends))
     fig["logged"], fig["dup_ids"] = len(sends), dup
     return fig
@@ -273,7 +274,10 @@ def report(b, figs, order):
             continue
 
         def med(k):
-            xs = [f[k] for f in good if f.get(k) is not None]
+            # (peak_streams before peak_from_all counted one stream per distinct id: wrong for
+            # a tool that sends none.)
+            xs = [f[k] for f in good if f.get(k) is not None and (
+                k != "peak_streams" or f.get("peak_from_all") or f.get("matched") is not None)]
             return statistics.median(xs) if xs else None
 
         n = good[0]["n"]
