@@ -295,6 +295,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         retries: a.retries,
         retry_max_wait: a.retry_max_wait,
         keepalive: !a.no_keepalive,
+        direct_http1: std::env::var("LLMBENCH_HTTP_CLIENT").map_or(true, |v| v != "reqwest"),
         request_id: match &a.request_id_header {
             Some(h) => {
                 reqwest::header::HeaderName::from_bytes(h.as_bytes())

@@ -34,6 +34,9 @@ pub struct ClientConfig {
     pub request_id: Option<(String, String)>,
     /// Reuse connections between requests (`--no-keepalive` turns it off).
     pub keepalive: bool,
+    /// Plain `http://` targets go through the direct HTTP/1.1 client (`transport::h1`), not
+    /// reqwest (`LLMBENCH_HTTP_CLIENT=reqwest` turns it off, to compare the two).
+    pub direct_http1: bool,
 }
 
 impl ClientConfig {
@@ -64,6 +67,7 @@ impl Default for ClientConfig {
             retry_max_wait: Duration::from_secs(30),
             request_id: None,
             keepalive: true,
+            direct_http1: true,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod config;
+pub(crate) mod h1;
 pub mod http;
 pub(crate) mod policy;
 pub mod sse;

@@ -135,10 +135,16 @@ pub fn run(args: &[&str]) -> RunOut {
 
 /// Runs `llmbench SUB ARGS -q -o OUT --records REC` (`run` or `sweep`) and reads the files back.
 pub fn run_sub(sub: &str, args: &[&str]) -> RunOut {
+    run_env(sub, &[], args)
+}
+
+/// [`run_sub`] with environment variables set for llmbench.
+pub fn run_env(sub: &str, env: &[(&str, &str)], args: &[&str]) -> RunOut {
     let dir = TempDir::new(sub);
     let out = dir.path("result.json");
     let rec = dir.path("records.jsonl");
     let output = bin()
+        .envs(env.iter().copied())
         .arg(sub)
         .args(args)
         .args(["-q", "-o"])

@@ -306,6 +306,14 @@ fn a_slow_trickle_within_the_limits_succeeds() {
 
 #[test]
 fn mixed_faults_match_what_the_server_injected() {
+    // Plain http:// goes through the direct HTTP/1.1 client; reqwest (TLS, proxies) must file
+    // every fault the same way.
+    for env in [&[][..], &[("LLMBENCH_HTTP_CLIENT", "reqwest")][..]] {
+        mixed_faults(env);
+    }
+}
+
+fn mixed_faults(env: &[(&str, &str)]) {
     let sim = ServeChild::start(&[
         "--ttft-ms",
         "3",
@@ -320,7 +328,7 @@ fn mixed_faults_match_what_the_server_injected() {
         "--sim-seed",
         "11",
     ]);
-    let r = run(&[&sim.url, "-n", "200", "-c", "8"]);
+    let r = run_env("run", env, &[&sim.url, "-n", "200", "-c", "8"]);
     check_accounting(&r);
     let rep = get_json(&sim.url, "/sim/faults");
     assert_eq!(rep["requests"], 200);
@@ -337,7 +345,7 @@ fn mixed_faults_match_what_the_server_injected() {
     assert_eq!(o.get(Outcome::Succeeded), 200 - failed);
     // About half the requests got a fault (seeded: the same every run).
     let all = failed + inj("crlf");
-    assert!((60..140).contains(&all), "{rep}");
+    assert!((60..140).contains(&all), "{env:?}: {rep}");
     assert!(failed > 0 && inj("crlf") > 0);
     assert_eq!(r.output.status.code(), Some(0));
 }

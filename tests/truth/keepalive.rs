@@ -19,20 +19,28 @@ fn closing_server(close: Option<Duration>) -> ScriptServer {
     }))
 }
 
+/// Concurrencies, each with the direct HTTP/1.1 client (the default for http://) and reqwest.
+const CASES: [(&str, &[(&str, &str)]); 4] = [
+    ("1", &[]),
+    ("4", &[]),
+    ("1", &[("LLMBENCH_HTTP_CLIENT", "reqwest")]),
+    ("4", &[("LLMBENCH_HTTP_CLIENT", "reqwest")]),
+];
+
 #[test]
 fn requests_on_a_closed_kept_alive_connection_are_resent_at_once_on_a_fresh_one() {
     let _serial = serial();
-    for c in ["1", "4"] {
+    for (c, env) in CASES {
         // Each connection dies with the next request on it unanswered: every request that
         // reuses a connection goes into one the server is closing.
         let srv = closing_server(None);
-        let r = run(&[&srv.url, "-n", "24", "-c", c]);
+        let r = run_env("run", env, &[&srv.url, "-n", "24", "-c", c]);
         check_accounting(&r);
         let sc = &r.result().scenarios[0];
         assert_eq!(
             sc.outcomes.get(Outcome::Succeeded),
             24,
-            "c={c}: {:?}",
+            "c={c} {env:?}: {:?}",
             sc.errors
         );
         assert_eq!(sc.outcomes.retried_attempts, 0, "not a --retries retry");
@@ -42,7 +50,7 @@ fn requests_on_a_closed_kept_alive_connection_are_resent_at_once_on_a_fresh_one(
             .filter(|x| x.stale_connection_resent)
             .collect();
         // At c=1 every other request reuses the connection the previous one opened.
-        assert!(resent.len() >= 6, "c={c}: {} resent", resent.len());
+        assert!(resent.len() >= 6, "c={c} {env:?}: {} resent", resent.len());
         // The server answered each request once: the resends are the only extra sends.
         assert_eq!(srv.requests.load(std::sync::atomic::Ordering::SeqCst), 24);
         for x in &resent {
@@ -56,15 +64,15 @@ fn requests_on_a_closed_kept_alive_connection_are_resent_at_once_on_a_fresh_one(
 fn a_server_closing_just_after_each_response_loses_no_request() {
     let _serial = serial();
     // llama-server closes 20-90 µs after each streamed response.
-    for c in ["1", "4"] {
+    for (c, env) in CASES {
         let srv = closing_server(Some(Duration::from_micros(50)));
-        let r = run(&[&srv.url, "-n", "40", "-c", c]);
+        let r = run_env("run", env, &[&srv.url, "-n", "40", "-c", c]);
         check_accounting(&r);
         let sc = &r.result().scenarios[0];
         assert_eq!(
             sc.outcomes.get(Outcome::Succeeded),
             40,
-            "c={c}: {:?}",
+            "c={c} {env:?}: {:?}",
             sc.errors
         );
     }

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Client;
+use super::{Client, Response};
 use crate::measure::record::{Outcome, Record, TokenSource};
 use crate::protocol::{Delta, Usage};
-use crate::transport::http::describe;
 use crate::transport::policy::scrub;
 use crate::transport::sse::{Framer, Framing};
 use crate::workload::{FunctionCall, Reply, ToolCall};
@@ -132,7 +131,7 @@ impl Client {
     pub(super) async fn read_body(
         &self,
         mut rec: Record,
-        mut resp: reqwest::Response,
+        mut resp: Response,
         deadline: tokio::time::Instant,
     ) -> (Record, Reply) {
         let framing = self.proto.framing(self.opts.stream);
@@ -238,7 +237,7 @@ impl Client {
                     } else {
                         Outcome::Truncated
                     };
-                    failure = Some((outcome, format!("body cut: {}", describe(&e))));
+                    failure = Some((outcome, format!("body cut: {e}")));
                 }
                 Ok(Ok(None)) => {
                     match framer.finish(&mut on_event) {
@@ -267,7 +266,7 @@ impl Client {
                     rec.done_at_ms = at_ms;
                 }
                 Ok(Ok(Some(bytes))) => {
-                    if let Err(e) = framer.push(&bytes, &mut on_event) {
+                    if let Err(e) = framer.push(bytes, &mut on_event) {
                         failure = Some((Outcome::StreamError, e));
                     } else if st.error.is_none() {
                         // `[DONE]` (Ollama's `done: true`, TGI's final event) ends the request

@@ -15,7 +15,7 @@ use reqwest::header::{CONNECTION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderVal
 use crate::measure::record::{Outcome, Record, TokenSource};
 use crate::protocol::{Protocol, RequestOptions};
 pub use crate::transport::config::ClientConfig;
-use crate::transport::http::{Reuse, build_http_client, send_noting_reuse};
+use crate::transport::http::Reuse;
 pub use crate::transport::http::{describe, http_client};
 pub use crate::transport::policy::is_sensitive_header;
 use crate::transport::policy::{backoff, retry_after, retryable, scrub, secrets_of};
@@ -23,13 +23,13 @@ use crate::workload::{Reply, RequestSpec};
 use tokio_util::sync::CancellationToken;
 
 mod body;
+mod send;
 use body::count_off_thread;
+use send::{Http, Response};
 
 /// Sends requests of one protocol to one target.
 pub struct Client {
-    http: reqwest::Client,
-    /// A client that never reuses a connection: resends after a stale kept-alive connection.
-    fresh: reqwest::Client,
+    http: Http,
     headers: HeaderMap,
     cfg: ClientConfig,
     proto: Arc<dyn Protocol>,
@@ -78,8 +78,7 @@ impl Client {
         };
         Ok(Self {
             request_id,
-            http: http_client(&cfg)?,
-            fresh: build_http_client(&cfg, false)?,
+            http: Http::new(&cfg)?,
             secrets: secrets_of(&cfg.headers),
             headers,
             cfg,
@@ -260,11 +259,6 @@ impl Client {
         let sent = Instant::now();
         rec.sent_at_ms = Some(self.ms(sent));
         let deadline = tokio::time::Instant::from_std(sent + self.cfg.request_timeout);
-        let send = self
-            .http
-            .post(&url)
-            .headers(headers.clone())
-            .body(body.clone());
         let cancelled = |c: &Self, rec| {
             (
                 c.fail(rec, Outcome::Cancelled, "cancelled while in flight"),
@@ -273,7 +267,10 @@ impl Client {
             )
         };
         let Some(mut first) = self
-            .unless_cancelled(tokio::time::timeout_at(deadline, send_noting_reuse(send)))
+            .unless_cancelled(tokio::time::timeout_at(
+                deadline,
+                self.http.send(&url, &headers, &body, false),
+            ))
             .await
         else {
             return cancelled(self, rec);
@@ -286,14 +283,14 @@ impl Client {
             let sent = Instant::now();
             rec.sent_at_ms = Some(self.ms(sent));
             rec.stale_connection_resent = true;
-            let send = self.fresh.post(&url).headers(headers).body(body).send();
+            let send = self.http.send(&url, &headers, &body, true);
             let Some(again) = self
                 .unless_cancelled(tokio::time::timeout_at(deadline, send))
                 .await
             else {
                 return cancelled(self, rec);
             };
-            first = again.map(|r| r.map_err(|e| (e, Reuse::Fresh)));
+            first = again.map(|r| r.map_err(|(e, _)| (e, Reuse::Fresh)));
         }
         let resp = match first {
             Err(_) => {
@@ -308,16 +305,12 @@ impl Client {
                 );
             }
             Ok(Err((e, _))) => {
-                let outcome = if e.is_timeout() {
+                let outcome = if e.timeout {
                     Outcome::Timeout
                 } else {
                     Outcome::TransportError
                 };
-                return (
-                    self.fail(rec, outcome, &describe(&e)),
-                    Reply::default(),
-                    None,
-                );
+                return (self.fail(rec, outcome, &e.message), Reply::default(), None);
             }
             Ok(Ok(r)) => r,
         };
@@ -325,9 +318,7 @@ impl Client {
         rec.http_status = Some(status.as_u16());
         if !status.is_success() {
             let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
+                .header("retry-after")
                 .and_then(|v| retry_after(v, chrono::Utc::now()));
             return (
                 self.http_error(rec, resp, deadline).await,
@@ -338,9 +329,7 @@ impl Client {
         // llmbench asks for no encoding; a compressed body would read as garbage and end as
         // "no end marker". Say what happened instead.
         if let Some(enc) = resp
-            .headers()
-            .get(reqwest::header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
+            .header("content-encoding")
             .filter(|v| !v.trim().eq_ignore_ascii_case("identity"))
         {
             let msg = format!(
@@ -372,14 +361,14 @@ impl Client {
     async fn http_error(
         &self,
         rec: Record,
-        mut resp: reqwest::Response,
+        mut resp: Response,
         deadline: tokio::time::Instant,
     ) -> Record {
         let status = resp.status();
         let mut body = Vec::new();
         while body.len() < 4096 {
             match tokio::time::timeout_at(deadline, resp.chunk()).await {
-                Ok(Ok(Some(b))) => body.extend_from_slice(&b),
+                Ok(Ok(Some(b))) => body.extend_from_slice(b),
                 _ => break,
             }
         }
