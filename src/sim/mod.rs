@@ -324,9 +324,26 @@ impl Running {
     }
 }
 
+/// Connections the kernel holds for the simulator before it accepts them (capped by the
+/// system's `somaxconn`). Tokio's default, 128 here, overflowed when a closed loop opened
+/// 1,000 connections at once: each dropped connection cost its client a SYN retransmit (1 s),
+/// which the TTFT error of the overhead matrix then showed. uvicorn (vLLM) listens with 2,048.
+const BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with [`BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Binds `addr` (port 0 picks a free one) and serves in the background.
 pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = listen(addr)?;
     let addr = listener.local_addr()?;
     let sim = Sim::new(cfg);
     let router = app(sim.clone());

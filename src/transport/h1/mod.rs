@@ -8,6 +8,7 @@
 
 mod codec;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,16 +41,17 @@ struct Conn {
     idle_since: Instant,
 }
 
-/// Idle kept-alive connections of one target, the most recent last.
+/// Idle kept-alive connections of one target, the most recent last (so the oldest, the first
+/// to outlive [`IDLE_KEEP`], are at the front).
 #[derive(Default)]
-struct Pool(Mutex<Vec<Conn>>);
+struct Pool(Mutex<VecDeque<Conn>>);
 
 impl Pool {
     /// A kept connection that is still open, if any: ones idle too long, closed by the server
     /// (a read sees its end) or holding unasked-for bytes are dropped.
     fn take(&self) -> Option<Conn> {
         loop {
-            let c = self.0.lock().unwrap().pop()?;
+            let c = self.0.lock().unwrap().pop_back()?;
             if c.idle_since.elapsed() >= IDLE_KEEP {
                 continue;
             }
@@ -61,11 +63,19 @@ impl Pool {
         }
     }
 
+    /// Keeps `c` for a later request. Constant time: only the front is pruned (a scan of the
+    /// whole pool on every return, under the lock, is quadratic when 10,000 streams drain into
+    /// it at once).
     fn put(&self, mut c: Conn) {
         c.idle_since = Instant::now();
         let mut idle = self.0.lock().unwrap();
-        idle.retain(|c| c.idle_since.elapsed() < IDLE_KEEP);
-        idle.push(c);
+        while idle
+            .front()
+            .is_some_and(|c| c.idle_since.elapsed() >= IDLE_KEEP)
+        {
+            idle.pop_front();
+        }
+        idle.push_back(c);
     }
 }
 
