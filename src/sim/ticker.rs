@@ -15,8 +15,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -196,8 +196,38 @@ pub(super) fn start(sim: &Sim, req: &Request<'_>, tx: &BodyTx) -> Option<()> {
         tx: tx.clone(),
         counters,
     };
-    ticker().send(Box::new(stream)).expect("ticker thread");
+    hand_over(stream);
     Some(())
+}
+
+/// New streams for the ticker, and when it will next look at them on its own.
+struct Inbox {
+    new: Vec<Stream>,
+    /// The deadline the ticker sleeps until (`None`: until woken). While it works this is a
+    /// time already past, so no new stream wakes it.
+    wakes_at: Option<Instant>,
+}
+
+static INBOX: Mutex<Inbox> = Mutex::new(Inbox {
+    new: Vec::new(),
+    wakes_at: None,
+});
+
+/// Gives `stream` to the ticker, waking it only when the stream is due before the ticker's
+/// own next deadline. With a TTFT of tens of milliseconds that is almost never: a closed loop
+/// that opens 1,000 streams at once used to wake the ticker thread 1,000 times (a futex wake
+/// and two context switches each, on the simulator's one core, while it was accepting).
+fn hand_over(stream: Stream) {
+    let due = stream.due();
+    let ticker = ticker();
+    let wake = {
+        let mut inbox = INBOX.lock().unwrap_or_else(PoisonError::into_inner);
+        inbox.new.push(stream);
+        inbox.wakes_at.is_none_or(|at| due < at)
+    };
+    if wake {
+        ticker.unpark();
+    }
 }
 
 struct Entry {
@@ -223,22 +253,23 @@ impl Ord for Entry {
     }
 }
 
-fn ticker() -> &'static Sender<Box<Stream>> {
-    static TICKER: OnceLock<Sender<Box<Stream>>> = OnceLock::new();
+fn ticker() -> &'static Thread {
+    static TICKER: OnceLock<Thread> = OnceLock::new();
     TICKER.get_or_init(|| {
-        let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("llmbench-sim-ticker".into())
-            .spawn(move || run(rx))
-            .expect("spawn ticker thread");
-        tx
+            .spawn(run)
+            .expect("spawn ticker thread")
+            .thread()
+            .clone()
     })
 }
 
-fn run(rx: Receiver<Box<Stream>>) {
+fn run() {
     let mut heap: BinaryHeap<Reverse<Entry>> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut buf = Vec::with_capacity(512);
+    let mut new = Vec::new();
     let mut push = |heap: &mut BinaryHeap<Reverse<Entry>>, stream: Box<Stream>| {
         seq += 1;
         heap.push(Reverse(Entry {
@@ -256,19 +287,91 @@ fn run(rx: Receiver<Box<Stream>>) {
                 push(&mut heap, e.stream);
             }
         }
-        let got = match heap.peek() {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(Reverse(e)) => rx.recv_timeout(e.at.saturating_duration_since(now)),
-        };
-        match got {
-            Ok(s) => {
-                push(&mut heap, s);
-                while let Ok(s) = rx.try_recv() {
-                    push(&mut heap, s);
-                }
+        // New streams, or else the deadline to sleep until (published before sleeping, so a
+        // stream due earlier wakes the ticker; an unpark before the park is not lost).
+        let wakes_at = {
+            let mut inbox = INBOX.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::swap(&mut inbox.new, &mut new);
+            if new.is_empty() {
+                inbox.wakes_at = heap.peek().map(|Reverse(e)| e.at);
+                Some(inbox.wakes_at)
+            } else {
+                None
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        match wakes_at {
+            None => new.drain(..).for_each(|s| push(&mut heap, Box::new(s))),
+            Some(None) => std::thread::park(),
+            Some(Some(at)) => {
+                std::thread::park_timeout(at.saturating_duration_since(Instant::now()))
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use crate::sim::engine::Timing;
+    use crate::sim::{SimConfig, spawn};
+
+    fn fixed(ttft_ms: f64) -> SimConfig {
+        SimConfig {
+            timing: Timing::Fixed {
+                ttft_ms,
+                itl_ms: 10.0,
+                tokens: Some(3),
+            },
+            ..SimConfig::default()
+        }
+    }
+
+    /// Sends a streamed completion (the ticker's path); returns when its first token event
+    /// arrived, counted from the send.
+    async fn first_event(addr: SocketAddr) -> Duration {
+        let body = r#"{"model":"m","prompt":"hello there","max_tokens":3,"stream":true}"#;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let t0 = Instant::now();
+        let head = format!(
+            "POST /v1/completions HTTP/1.1\r\nHost: sim\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(format!("{head}{body}").as_bytes())
+            .await
+            .expect("send");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("data: {") {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed before the first event");
+            got.extend_from_slice(&buf[..n]);
+        }
+        t0.elapsed()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_due_before_the_tickers_deadline_wakes_it() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let slow = spawn(fixed(3_000.0), any).await.unwrap();
+        let fast = spawn(fixed(20.0), any).await.unwrap();
+        // The slow stream sets the ticker's deadline about 3 s ahead (when no other stream of
+        // this test process is due sooner); the fast one, due in 20 ms, must wake it.
+        let slow_first = tokio::spawn(first_event(slow.addr));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let took = first_event(fast.addr).await;
+        assert!(
+            took >= Duration::from_millis(20) && took < Duration::from_millis(1_000),
+            "first event after {took:?} (truth 20 ms; the ticker slept to its old deadline?)"
+        );
+        // And the slow stream still comes when it is due, not before.
+        let slow_took = slow_first.await.unwrap();
+        assert!(slow_took >= Duration::from_millis(3_000), "{slow_took:?}");
+        slow.stop().await;
+        fast.stop().await;
     }
 }
