@@ -37,9 +37,21 @@ CLIENT_CPU = "0"
 SERVER_CPU = str(NCPU - 1)
 
 
+# BENCH_RT=1: the client (every tool alike) runs at real-time priority (SCHED_FIFO 1), so that
+# nothing of normal priority on its core preempts it. On the 2-vCPU development VM the VM's own
+# agent and kdamond need a core about once a second; with the simulator's core busy they take the
+# client's for 2-30 ms, and every chunk that arrives meanwhile is read late (performance.md,
+# section 11). Needs CAP_SYS_NICE (root); the simulator keeps normal priority.
+RT = os.environ.get("BENCH_RT") == "1"
+
+
 def pinned(cpu, argv):
     if shutil.which("taskset") and NCPU > 1:
-        return ["taskset", "-c", cpu] + argv
+        argv = ["taskset", "-c", cpu] + argv
+    if RT and cpu == CLIENT_CPU:
+        if not shutil.which("chrt"):
+            raise SystemExit("BENCH_RT=1 needs chrt (util-linux)")
+        argv = ["chrt", "-f", "1"] + argv
     return argv
 
 
@@ -510,7 +522,8 @@ def main():
             ap.error(f"unknown section {name!r}; choose from {', '.join([*SECTIONS, *EXTRA])}")
     if not os.path.exists(BIN):
         subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
-    print(f"llmbench bench: {BIN}, {NCPU} CPUs, client on CPU {CLIENT_CPU}, server on CPU {SERVER_CPU}")
+    print(f"llmbench bench: {BIN}, {NCPU} CPUs, client on CPU {CLIENT_CPU}"
+          f"{' at real-time priority (SCHED_FIFO 1)' if RT else ''}, server on CPU {SERVER_CPU}")
     # A results store of the harness's own, dropped at the end: the client runs do not land in
     # the user's `llmbench history`, and a store that grew from run to run would change what the
     # end of a run costs.

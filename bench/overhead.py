@@ -32,6 +32,8 @@ every tool.
     BENCH_TOOLS=llmbench,vllm-bench BENCH_CONC=1000,2000 BENCH_TRIALS=3 \\
       BENCH_OVERHEAD_LOG=/tmp/ovh.jsonl python3 bench/bench.py overhead   # one slice
     BENCH_OVERHEAD_LOG=/tmp/ovh.jsonl python3 bench/bench.py overhead-report  # medians of all
+    BENCH_RT=1 ... overhead      # every tool at real-time priority (chrt -f 1)
+    BENCH_WARM=1 ... overhead    # connections opened by unmeasured requests first
 
 Each run appends its raw figures to $BENCH_OVERHEAD_LOG (JSON lines) when set, so the matrix can
 be measured in several short invocations and reported once (median over the trials per cell).
@@ -79,6 +81,12 @@ def _listen_overflows():
         return None
 
 
+# BENCH_WARM=1: each tool first sends `concurrency` unmeasured requests (llmbench --warmup,
+# vllm-bench --num-warmups), so the measured ones go out on open connections and their TTFT
+# holds no connection set-up. Tools without such a flag here are skipped.
+WARM = os.environ.get("BENCH_WARM") == "1"
+
+
 def run_once(b, tool, c, n):
     """One tool, one concurrency, fresh simulator; returns a dict of figures."""
     tmp = tempfile.mkdtemp(prefix="llmbench-bench-ovh-")
@@ -90,6 +98,8 @@ def run_once(b, tool, c, n):
     with b.Server("--ttft-ms", TRUTH_TTFT, "--itl-ms", TRUTH_ITL, "--tokens", TOKENS,
                   "--send-log", log) as s:
         argv, env = tool.argv(s.url, out, n, concurrency=c, tokens=TOKENS, ids=ids)
+        if WARM:
+            argv = argv + tool.warm_args(c)
         cmd = b.pinned(b.CLIENT_CPU, argv)
         if b.GNU_TIME:
             # GNU time's maxrss: the tool's largest process (its own, or a reaped descendant's).
@@ -117,7 +127,7 @@ def run_once(b, tool, c, n):
     client_cpu = ru.ru_utime + ru.ru_stime
     # What else ran meanwhile (anything but the tool and the simulator: the harness itself,
     # and whoever shares the machine): a run on a quiet machine shows ~0.
-    fig = {"tool": tool.name, "c": c, "n": n, "wall_s": wall, "client_cpu_s": client_cpu,
+    fig = {"tool": tool.name, "rt": b.RT, "warm": WARM, "c": c, "n": n, "wall_s": wall, "client_cpu_s": client_cpu,
            "sim_cpu_s": sim_cpu, "other_cpu_s": max(0.0, busy - client_cpu - sim_cpu),
            "listen_overflows": over1 - over0 if over0 is not None and over1 is not None else None}
     try:
@@ -162,6 +172,7 @@ def errors(reqs, sends):
     ok = [r for r in reqs if r[1]]
     has_ids = any(r[0] is not None for r in reqs)
     t_err, i_err, truth_abs, matched, short, lag, recv = [], [], [], 0, 0, [], []
+    sends_at, arrivals = [], []
     for rid, _, ttft, gaps, sent in ok:
         truth_abs.append(abs(ttft - TRUTH_TTFT))
         if not has_ids:
@@ -179,6 +190,8 @@ def errors(reqs, sends):
         if sent is not None:
             lag.append(arrived - sent)
             recv.append((ttft, arrived - sent, sv[0]))
+            sends_at.append(sent)
+            arrivals.append(arrived)
         i_err += [abs(g - (y - x)) for g, x, y in zip(gaps, sv, sv[1:])]
     # Send -> arrival: the tool's send time and the simulator's arrival are on two clocks; align
     # them on the fastest request (its delivery taken as 0). Part of the TTFT error above: the
@@ -192,6 +205,11 @@ def errors(reqs, sends):
         "ttft_err_after_arrival_p99": _pct(after, 99),
         "against": "send log" if has_ids else "truth (no id)",
         "send_to_arrival_p50": _pct(lag, 50), "send_to_arrival_p99": _pct(lag, 99),
+        # How spread out the tool sent its requests, and the server read them (p99 after the
+        # first): a tool that writes a burst faster than the server reads it sees the server's
+        # queue in send -> arrival.
+        "send_spread_p99": _pct([x - min(sends_at) for x in sends_at], 99),
+        "arrival_spread_p99": _pct([x - min(arrivals) for x in arrivals], 99),
         "requests": len(reqs), "ok": len(ok), "matched": matched if has_ids else None,
         "short": short,
         "ttft_mean": statistics.fmean(r[2] for r in ok) if ok else None,
@@ -224,6 +242,8 @@ def sec_overhead(b, quick):
         tools = [t for t in tools if t.name in names or t.name.split()[0] in names]
     missing = [t.name for t in tools if not t.available()]
     tools = [t for t in tools if t.available()]
+    if WARM:
+        tools = [t for t in tools if t.warm_args(1) is not None]
     if missing:
         print(f"\nnot installed (see bench/peers-setup.sh): {', '.join(missing)}")
     conc = [int(c) for c in os.environ["BENCH_CONC"].split(",")] if os.environ.get(
@@ -240,7 +260,8 @@ def sec_overhead(b, quick):
                 figs.append(fig)
                 print(f"  {t.name} c={c} trial {trial + 1}: ok {fig.get('ok')}/{fig['n']}, "
                       f"TTFT err p99 {_f(fig.get('ttft_err_p99'))}, ITL err p99 "
-                      f"{_f(fig.get('itl_err_p99'), 3)}, wall {fig['wall_s']:.1f} s, "
+                      f"{_f(fig.get('itl_err_p99'), 3)}, sends spread {_f(fig.get('send_spread_p99'))}, "
+                      f"arrivals spread {_f(fig.get('arrival_spread_p99'))}, wall {fig['wall_s']:.1f} s, "
                       f"other CPU {fig['other_cpu_s']:.2f} s", flush=True)
                 if sink:
                     with open(sink, "a") as f:
@@ -264,13 +285,17 @@ def _f(x, nd=2):
 def report(b, figs, order):
     cells = {}
     for f in figs:
-        cells.setdefault((f["c"], f["tool"]), []).append(f)
+        # Runs at real-time priority (BENCH_RT=1) or warmed (BENCH_WARM=1) are their own rows.
+        tags = [t for t, on in (("real-time", f.get("rt")), ("warm", f.get("warm"))) if on]
+        tool = f["tool"] + (f" ({', '.join(tags)})" if tags else "")
+        cells.setdefault((f["c"], tool), []).append(f)
     rank = {name: i for i, name in enumerate(order)}
     rows = []
-    for (c, tool), fs in sorted(cells.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
+    for (c, tool), fs in sorted(cells.items(), key=lambda kv: (
+            kv[0][0], kv[0][1].partition(" (")[2], rank.get(kv[0][1].split(" (")[0], 99))):
         good = [f for f in fs if "error" not in f]
         if not good:
-            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 16)
+            rows.append([f"{c:,}", tool, "failed"] + ["-"] * 18)
             continue
 
         def med(k):
@@ -288,7 +313,8 @@ def report(b, figs, order):
             good[0]["against"] if matched is None else f"{matched:,.0f}",
             _f(med("ttft_mean")), _f(med("ttft_err_mean")), _f(med("ttft_err_p99")),
             _f(med("itl_err_p50"), 3), _f(med("itl_err_p99"), 3), _f(med("ttft_truth_mae")),
-            _f(med("send_to_arrival_p99")), _f(med("ttft_err_after_arrival_p99")),
+            _f(med("send_to_arrival_p99")), _f(med("send_spread_p99")),
+            _f(med("arrival_spread_p99")), _f(med("ttft_err_after_arrival_p99")),
             _f(med("listen_overflows"), 0),
             _f(med("client_cpu_s")), _f(med("rss_mib"), 1), _f(med("sim_cpu_s")),
             _f(max(f.get("other_cpu_s") or 0.0 for f in good)), f"{len(good)}",
@@ -299,7 +325,8 @@ def report(b, figs, order):
         ["concurrency", "client", "requests ok", "peak streams at the server",
          "matched to send log", "mean TTFT",
          "TTFT err mean", "TTFT err p99", "ITL err p50", "ITL err p99", "|TTFT − 50| mean",
-         "send → arrival p99 (in TTFT err)", "TTFT err after arrival p99",
+         "send → arrival p99 (in TTFT err)", "sends spread p99", "arrivals spread p99",
+         "TTFT err after arrival p99",
          "listen queue overflows", "client CPU (s)", "client peak RSS (MiB)", "simulator CPU (s)",
          "other CPU (s, worst trial)", "trials"],
         rows,

@@ -45,6 +45,11 @@ class Peer:
     def available(self):
         return self.venv is not None and os.access(self.exe(), os.X_OK) and self.tokenizer
 
+    def warm_args(self, n):
+        """Flags that send `n` unmeasured requests first, at the same concurrency, so the
+        measured ones reuse open connections (None: not offered here)."""
+        return None
+
 
 class Aiperf(Peer):
     name = "aiperf"
@@ -193,6 +198,9 @@ class VllmBenchServe(Peer):
             "duration": j.get("duration"),
         }
 
+    def warm_args(self, n):
+        return ["--num-warmups", str(n)]
+
     def requests(self, out, ids):
         """Per request: (id sent, ok, TTFT ms, [gaps ms], sent at ms) from the --save-detailed
         arrays (ttfts, itls, errors, start_times: seconds since the benchmark started)."""
@@ -252,6 +260,9 @@ class Llmbench(Peer):
             a += ["--request-id-header", "X-Request-Id", "--records", os.path.join(out, "r.jsonl")]
         return a, {}
 
+    def warm_args(self, n):
+        return ["--warmup", str(n)]
+
     def read(self, out):
         j = json.load(open(os.path.join(out, "r.json")))
         m = j["scenarios"][0]["metrics"]
@@ -271,7 +282,7 @@ class Llmbench(Peer):
         with open(os.path.join(out, "r.jsonl")) as f:
             for line in f:
                 r = json.loads(line) if line.strip() else {}
-                if "run_end" in r or not r:
+                if "run_end" in r or not r or r.get("warmup"):
                     continue
                 ch = r.get("chunk_times_ms") or []
                 ok = r.get("outcome") == "succeeded" and bool(ch)
