@@ -22,6 +22,17 @@ function niceTicks(lo, hi, n) {
   return ticks;
 }
 
+// A tick's label with as many decimals as its axis step needs, so that neighbouring ticks on a
+// narrow range (10.00, 10.02, ...) never print alike.
+function fmtTick(v, step) {
+  if (Math.abs(v) >= 1e4 || !(step > 0)) return fmtNum(v);
+  const d = Math.min(6, Math.max(0, Math.ceil(-Math.log10(step) - 1e-9)));
+  return v.toFixed(d);
+}
+
+// Dash patterns by series: a series that lies on another (a p99 equal to its p50) still shows.
+const DASHES = ["", "7 4", "2 3", "10 3 2 3"];
+
 function fmtNum(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return "-";
   const a = Math.abs(v);
@@ -40,6 +51,8 @@ function lineChart(parent, opts) {
   const W = opts.width || 560, H = opts.height || 300;
   const m = { l: 58, r: 16, t: 12, b: 40 };
   const fx = opts.xFormat || fmtNum, fy = opts.yFormat || fmtNum;
+  // Axis labels: the caller's format, or one with the decimals the step needs.
+  const tx = opts.xFormat ? (t => opts.xFormat(t)) : fmtTick, ty = opts.yFormat ? (t => opts.yFormat(t)) : fmtTick;
   const box = document.createElement("div");
   box.className = "chart";
   if (opts.id) box.id = opts.id;
@@ -53,7 +66,11 @@ function lineChart(parent, opts) {
   box.appendChild(legend);
   parent.appendChild(box);
   const series = opts.series.filter(s => s.points.length > 0);
-  series.forEach((s, i) => { s.color = s.color || PALETTE[i % PALETTE.length]; s.visible = true; });
+  series.forEach((s, i) => {
+    s.color = s.color || PALETTE[i % PALETTE.length];
+    s.dash = DASHES[i % DASHES.length];
+    s.visible = true;
+  });
   if (series.length === 0) {
     el("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, svg).textContent = "no data";
     return box;
@@ -71,17 +88,18 @@ function lineChart(parent, opts) {
     if (x1 === x0) { x1 = x0 + 1; }
     if (y1 === y0) { y1 = y0 + 1; }
     const yt = niceTicks(y0, y1, 5), xt = niceTicks(x0, x1, 6);
+    const ys = yt.length > 1 ? yt[1] - yt[0] : 0, xs = xt.length > 1 ? xt[1] - xt[0] : 0;
     y0 = Math.min(y0, yt[0]); y1 = Math.max(y1, yt[yt.length - 1]);
     const sx = v => m.l + (v - x0) / (x1 - x0) * (W - m.l - m.r);
     const sy = v => H - m.b - (v - y0) / (y1 - y0) * (H - m.t - m.b);
     for (const t of yt) {
       el("line", { x1: m.l, x2: W - m.r, y1: sy(t), y2: sy(t), class: "grid" }, plot);
-      el("text", { x: m.l - 6, y: sy(t) + 4, "text-anchor": "end" }, plot).textContent = fy(t);
+      el("text", { x: m.l - 6, y: sy(t) + 4, "text-anchor": "end" }, plot).textContent = ty(t, ys);
     }
     for (const t of xt) {
       if (t < x0 || t > x1) continue;
       el("line", { x1: sx(t), x2: sx(t), y1: H - m.b, y2: H - m.b + 4, class: "axis" }, plot);
-      el("text", { x: sx(t), y: H - m.b + 16, "text-anchor": "middle" }, plot).textContent = fx(t);
+      el("text", { x: sx(t), y: H - m.b + 16, "text-anchor": "middle" }, plot).textContent = tx(t, xs);
     }
     el("line", { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, class: "axis" }, plot);
     el("line", { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b, class: "axis" }, plot);
@@ -90,7 +108,8 @@ function lineChart(parent, opts) {
     for (const s of vis) {
       el("polyline", {
         points: s.points.map(p => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(" "),
-        fill: "none", stroke: s.color, "stroke-width": 1.8, class: "series", "data-series": s.name,
+        fill: "none", stroke: s.color, "stroke-width": 1.8, "stroke-dasharray": s.dash,
+        class: "series", "data-series": s.name,
       }, plot);
       const g = el("g", { "data-series": s.name }, plot);
       const r = s.points.length > 60 ? 1.6 : 3.2;
@@ -127,7 +146,8 @@ function lineChart(parent, opts) {
 
   for (const s of series) {
     const item = document.createElement("span");
-    item.innerHTML = `<i style="background:${s.color}"></i>`;
+    // The swatch shows the line as drawn: its colour and its dashes.
+    item.innerHTML = `<svg width="22" height="10"><line x1="1" y1="5" x2="21" y2="5" stroke="${s.color}" stroke-width="2.4" stroke-dasharray="${s.dash}"/></svg>`;
     item.appendChild(document.createTextNode(s.name));
     item.title = "show or hide this series";
     item.addEventListener("click", () => {
