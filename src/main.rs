@@ -17,6 +17,7 @@ fn main() {
     };
     let json = cli.as_ref().map_or(json, |c| c.json);
     llmbench::install_panic_hook();
+    llmbench::measure::health::no_fastbins();
     llmbench::measure::health::raise_open_file_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
