@@ -287,23 +287,23 @@ fn run() {
                 push(&mut heap, e.stream);
             }
         }
-        // New streams, or else the deadline to sleep until (published before sleeping, so a
+        // New streams, or else publish the deadline to sleep until (before sleeping, so a
         // stream due earlier wakes the ticker; an unpark before the park is not lost).
-        let wakes_at = {
+        {
             let mut inbox = INBOX.lock().unwrap_or_else(PoisonError::into_inner);
             std::mem::swap(&mut inbox.new, &mut new);
             if new.is_empty() {
                 inbox.wakes_at = heap.peek().map(|Reverse(e)| e.at);
-                Some(inbox.wakes_at)
-            } else {
-                None
             }
-        };
-        match wakes_at {
-            None => new.drain(..).for_each(|s| push(&mut heap, Box::new(s))),
-            Some(None) => std::thread::park(),
-            Some(Some(at)) => {
-                std::thread::park_timeout(at.saturating_duration_since(Instant::now()))
+        }
+        if !new.is_empty() {
+            new.drain(..).for_each(|s| push(&mut heap, Box::new(s)));
+            continue;
+        }
+        match heap.peek() {
+            None => std::thread::park(),
+            Some(Reverse(e)) => {
+                std::thread::park_timeout(e.at.saturating_duration_since(Instant::now()))
             }
         }
     }
