@@ -52,7 +52,7 @@ function lineChart(parent, opts) {
   const m = { l: 58, r: 16, t: 12, b: 40 };
   const fx = opts.xFormat || fmtNum, fy = opts.yFormat || fmtNum;
   // Axis labels: the caller's format, or one with the decimals the step needs.
-  const tx = opts.xFormat ? (t => opts.xFormat(t)) : fmtTick, ty = opts.yFormat ? (t => opts.yFormat(t)) : fmtTick;
+  const tx = opts.xFormat || fmtTick, ty = opts.yFormat || fmtTick;
   const box = document.createElement("div");
   box.className = "chart";
   if (opts.id) box.id = opts.id;
