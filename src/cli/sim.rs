@@ -86,9 +86,10 @@ pub struct SimArgs {
     /// Log when each streamed OpenAI chunk was sent (JSON lines).
     ///
     /// One JSON line per streamed OpenAI response: its X-Request-Id, when its body had
-    /// been read (ms since the simulator started) and when each chunk was handed to the
-    /// connection (ms after that). Benchmarks of the client compare its arrival times with these
-    /// (see bench/bench.py capacity).
+    /// been read (ms since the simulator started), how long it had waited since its bytes
+    /// reached the socket (the kernel's receive timestamp) and when each chunk was handed to
+    /// the connection (ms after the read). Benchmarks of the client compare its arrival times
+    /// with these (see bench/bench.py capacity).
     #[arg(long, value_name = "FILE", help_heading = H_SIM, hide_short_help = true)]
     pub send_log: Option<std::path::PathBuf>,
 

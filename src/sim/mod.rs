@@ -3,6 +3,7 @@
 //! It speaks the protocols llmbench measures, with timing from [`engine`], so llmbench can run
 //! with nothing else installed and its own accuracy can be tested against known truth.
 
+mod arrival;
 mod embed;
 pub mod engine;
 pub mod fault;
@@ -348,17 +349,30 @@ pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<Running>
     let sim = Sim::new(cfg);
     let router = app(sim.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
+    let stop = async {
+        let _ = rx.await;
+    };
+    // With a send log, requests carry when they reached the socket (the kernel's timestamp),
+    // so the log can tell the simulator's own read queue from the client's sending.
+    let task = if sim.send_log.is_some() {
+        let listener = arrival::ArrivalListener::new(listener).await?;
+        let app = router.into_make_service_with_connect_info::<arrival::SocketClock>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await;
+        })
+    } else {
         use axum::serve::ListenerExt;
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await;
+        })
+    };
     Ok(Running {
         addr,
         sim,

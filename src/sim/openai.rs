@@ -15,6 +15,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 
+use super::arrival::SocketArrival;
 use super::fault::Fault;
 use super::openai_sse::{Kind, Out, Shape, stream_events, usage, with_reasoning};
 use super::{Generation, Sim, ticker};
@@ -127,8 +128,16 @@ fn check_tool_messages(messages: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-async fn chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    let arrived = Instant::now();
+async fn chat(
+    State(sim): State<Arc<Sim>>,
+    socket: SocketArrival,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let arrived = Arrived {
+        handler: Instant::now(),
+        socket: socket.0,
+    };
     let v = match parse(&body) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -148,8 +157,16 @@ async fn chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> R
     stamped(&sim, &headers, arrived, resp)
 }
 
-async fn completions(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    let arrived = Instant::now();
+async fn completions(
+    State(sim): State<Arc<Sim>>,
+    socket: SocketArrival,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let arrived = Arrived {
+        handler: Instant::now(),
+        socket: socket.0,
+    };
     let v = match parse(&body) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -166,7 +183,14 @@ type SendLog = Arc<std::sync::Mutex<std::io::LineWriter<std::fs::File>>>;
 
 /// With `--send-log`, wraps a streamed response's body so each chunk's hand-over to the
 /// connection is timed; the line is written when the body ends or is dropped.
-fn stamped(sim: &Sim, headers: &HeaderMap, arrived: Instant, resp: Response) -> Response {
+/// When a request arrived: its handler's start and, with the kernel's receive timestamp, when
+/// its bytes reached the socket.
+struct Arrived {
+    handler: Instant,
+    socket: Option<Instant>,
+}
+
+fn stamped(sim: &Sim, headers: &HeaderMap, arrived: Arrived, resp: Response) -> Response {
     let Some(log) = sim.send_log.clone() else {
         return resp;
     };
@@ -186,8 +210,12 @@ fn stamped(sim: &Sim, headers: &HeaderMap, arrived: Instant, resp: Response) -> 
     let stream = Stamped {
         inner: body.into_data_stream(),
         id,
-        arrived_ms: arrived.duration_since(sim.started).as_secs_f64() * 1000.0,
-        arrived,
+        arrived_ms: arrived.handler.duration_since(sim.started).as_secs_f64() * 1000.0,
+        // Stamps a little ahead of the handler's clock are the two clocks' rounding.
+        waited_ms: arrived
+            .socket
+            .map(|at| arrived.handler.saturating_duration_since(at).as_secs_f64() * 1000.0),
+        arrived: arrived.handler,
         sends_ms: Vec::new(),
         log,
     };
@@ -198,6 +226,8 @@ struct Stamped {
     inner: axum::body::BodyDataStream,
     id: Option<String>,
     arrived_ms: f64,
+    /// From the request's bytes reaching the socket to its handler starting.
+    waited_ms: Option<f64>,
     arrived: Instant,
     sends_ms: Vec<f64>,
     log: SendLog,
@@ -225,6 +255,7 @@ impl Drop for Stamped {
         let line = json!({
             "request_id": self.id,
             "arrived_ms": self.arrived_ms,
+            "waited_ms": self.waited_ms,
             "sends_ms": self.sends_ms,
         });
         if let Ok(mut w) = self.log.lock() {
