@@ -8,6 +8,7 @@ mod capacity_report;
 #[path = "../it/common.rs"]
 mod common;
 mod compare;
+mod connections;
 mod core;
 mod keepalive;
 mod media;

@@ -7,6 +7,7 @@
 //! is noticed before use where it can be, and otherwise reported as stale (see [`Reuse`]).
 
 mod codec;
+mod connect;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -152,10 +153,6 @@ impl Direct {
             self.pool.take()
         };
         let reused = kept.is_some();
-        let mut conn = match kept {
-            Some(c) => c,
-            None => self.connect(to).await.map_err(|e| (e, Reuse::Fresh))?,
-        };
         let fail = |message: String, answered: bool| {
             let stale = reused && !answered;
             (
@@ -166,9 +163,21 @@ impl Direct {
                 if stale { Reuse::Stale } else { Reuse::Fresh },
             )
         };
-        let mut out = std::mem::take(&mut conn.buf);
+        let mut kept = kept;
+        let mut out = kept
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.buf))
+            .unwrap_or_default();
         write_request(&mut out, &to.path, &to.authority, headers, body);
-        if let Err(e) = conn.stream.write_all(&out).await {
+        // A new connection takes the request with its connect (see `connect`).
+        let (mut conn, written) = match kept {
+            Some(c) => (c, 0),
+            None => self
+                .connect(to, &out)
+                .await
+                .map_err(|e| (e, Reuse::Fresh))?,
+        };
+        if let Err(e) = conn.stream.write_all(&out[written..]).await {
             return Err(fail(format!("cannot send the request: {e}"), false));
         }
         conn.buf = out;
@@ -224,9 +233,11 @@ impl Direct {
         }
     }
 
-    async fn connect(&self, to: &Target) -> Result<Conn, SendError> {
-        let connecting = TcpStream::connect((to.host.as_str(), to.port));
-        let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
+    /// A new connection to `to`, with as much of `request` written as went out with the
+    /// connect.
+    async fn connect(&self, to: &Target, request: &[u8]) -> Result<(Conn, usize), SendError> {
+        let opening = connect::open(&to.host, to.port, request);
+        let opened = match tokio::time::timeout(self.connect_timeout, opening).await {
             Err(_) => {
                 return Err(SendError {
                     message: format!(
@@ -236,20 +247,26 @@ impl Direct {
                     timeout: true,
                 });
             }
-            Ok(Err(e)) => {
+            Ok(Err(connect::OpenError::Connect(e))) => {
                 return Err(SendError {
                     message: format!("cannot connect to {}: {e}", to.authority),
                     timeout: false,
                 });
             }
-            Ok(Ok(s)) => s,
+            Ok(Err(connect::OpenError::Send(e))) => {
+                return Err(SendError {
+                    message: format!("cannot send the request: {e}"),
+                    timeout: false,
+                });
+            }
+            Ok(Ok(o)) => o,
         };
-        let _ = stream.set_nodelay(true);
-        Ok(Conn {
-            stream,
+        let conn = Conn {
+            stream: opened.stream,
             buf: Vec::new(),
             idle_since: Instant::now(),
-        })
+        };
+        Ok((conn, opened.written))
     }
 }
 
