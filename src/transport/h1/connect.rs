@@ -85,3 +85,76 @@ async fn open_addr(addr: SocketAddr, request: &[u8]) -> Result<Opened, OpenError
     }
     Ok(Opened { stream, written })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+
+    /// On this machine a connect completes at once, and the request goes with it.
+    #[tokio::test]
+    async fn a_connect_that_completes_at_once_carries_the_request() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let opened = open("127.0.0.1", port, b"GET / HTTP/1.1\r\n\r\n")
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(opened.written, 18, "written with the connect");
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 18];
+        conn.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"GET / HTTP/1.1\r\n\r\n");
+    }
+
+    /// A connect still in progress (a remote server; here a listener whose accept queue is
+    /// full drops the SYN, and the kernel retries it after a second) waits, then connects.
+    #[tokio::test]
+    async fn a_connect_still_in_progress_waits_for_the_handshake() {
+        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        sock.bind(&addr.into()).unwrap();
+        // Backlog 0: one connection fills the accept queue.
+        sock.listen(0).unwrap();
+        let listener: std::net::TcpListener = sock.into();
+        let port = listener.local_addr().unwrap().port();
+        let _first = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let started = Instant::now();
+        let opening = tokio::spawn(async move {
+            let o = open("127.0.0.1", port, b"hello").await.ok().unwrap();
+            (o.written, o.stream, started.elapsed())
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !opening.is_finished(),
+            "connected through a full accept queue"
+        );
+        // Room in the queue: the retried SYN gets through.
+        let (_a, _) = listener.accept().unwrap();
+        let (written, mut stream, took) = opening.await.unwrap();
+        assert_eq!(written, 0, "nothing written before the handshake");
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        stream.write_all(b"hello").await.unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 5];
+        conn.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connect_is_a_connect_error() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        match open("127.0.0.1", port, b"x").await {
+            Err(OpenError::Connect(e)) => {
+                assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}")
+            }
+            Err(OpenError::Send(e)) => panic!("a send error: {e}"),
+            Ok(_) => panic!("connected to a closed port"),
+        }
+    }
+}

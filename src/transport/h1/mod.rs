@@ -147,7 +147,7 @@ impl Direct {
         body: &[u8],
         fresh: bool,
     ) -> Result<Response, (SendError, Reuse)> {
-        let kept = if fresh || !self.keepalive {
+        let mut kept = if fresh || !self.keepalive {
             None
         } else {
             self.pool.take()
@@ -163,7 +163,6 @@ impl Direct {
                 if stale { Reuse::Stale } else { Reuse::Fresh },
             )
         };
-        let mut kept = kept;
         let mut out = kept
             .as_mut()
             .map(|c| std::mem::take(&mut c.buf))
