@@ -182,6 +182,8 @@ pub(crate) async fn run(
                 one_conversation(&client, &r.sc, &r.set, conv, &ids, &cancel, &tx).await;
             }
         });
+        // One worker starts at a time, the sockets polled between two (as `runner::closed`).
+        tokio::task::yield_now().await;
     }
     drop(tx);
     let mut items = Vec::new();
