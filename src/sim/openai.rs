@@ -181,8 +181,6 @@ async fn completions(
 
 type SendLog = Arc<std::sync::Mutex<std::io::LineWriter<std::fs::File>>>;
 
-/// With `--send-log`, wraps a streamed response's body so each chunk's hand-over to the
-/// connection is timed; the line is written when the body ends or is dropped.
 /// When a request arrived: its handler's start and, with the kernel's receive timestamp, when
 /// its bytes reached the socket.
 struct Arrived {
@@ -190,6 +188,8 @@ struct Arrived {
     socket: Option<Instant>,
 }
 
+/// With `--send-log`, wraps a streamed response's body so each chunk's hand-over to the
+/// connection is timed; the line is written when the body ends or is dropped.
 fn stamped(sim: &Sim, headers: &HeaderMap, arrived: Arrived, resp: Response) -> Response {
     let Some(log) = sim.send_log.clone() else {
         return resp;
