@@ -134,10 +134,7 @@ async fn chat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let arrived = Arrived {
-        handler: Instant::now(),
-        socket: socket.0,
-    };
+    let arrived = Arrived::now(socket);
     let v = match parse(&body) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -163,10 +160,7 @@ async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let arrived = Arrived {
-        handler: Instant::now(),
-        socket: socket.0,
-    };
+    let arrived = Arrived::now(socket);
     let v = match parse(&body) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -186,6 +180,16 @@ type SendLog = Arc<std::sync::Mutex<std::io::LineWriter<std::fs::File>>>;
 struct Arrived {
     handler: Instant,
     socket: Option<Instant>,
+}
+
+impl Arrived {
+    /// A handler starting now, on a request that reached the socket at `socket`.
+    fn now(socket: SocketArrival) -> Self {
+        Self {
+            handler: Instant::now(),
+            socket: socket.0,
+        }
+    }
 }
 
 /// With `--send-log`, wraps a streamed response's body so each chunk's hand-over to the
