@@ -8,6 +8,7 @@ pub(crate) mod k8s;
 pub mod load;
 pub mod measure;
 pub mod protocol;
+pub(crate) mod recv_stamp;
 pub(crate) mod report;
 pub mod results;
 pub mod rng;

@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::extract::connect_info::{ConnectInfo, Connected};
@@ -21,6 +21,8 @@ use axum::http::request::Parts;
 use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::recv_stamp;
 
 /// The socket arrival of a connection's latest read, shared with its requests' handlers.
 #[derive(Clone, Default)]
@@ -48,34 +50,11 @@ impl ArrivalListener {
     /// no timestamp. Waits at most a second, then serves anyway (unstamped requests log a null
     /// `waited_ms`).
     pub(crate) async fn new(listener: TcpListener) -> io::Result<Self> {
-        timestamps_on(listener.as_raw_fd())?;
-        let deadline = Instant::now() + Duration::from_secs(1);
+        recv_stamp::enable(listener.as_raw_fd())?;
         // A probe that cannot run (no loopback in a network namespace) is no reason not to
         // serve.
-        while matches!(stamps_now().await, Ok(false)) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        recv_stamp::wait_until_on(Duration::from_secs(1)).await;
         Ok(Self(listener))
-    }
-}
-
-/// Whether a byte sent over loopback now comes with a receive timestamp.
-async fn stamps_now() -> io::Result<bool> {
-    let probe = TcpListener::bind("127.0.0.1:0").await?;
-    timestamps_on(probe.as_raw_fd())?;
-    let mut client = TcpStream::connect(probe.local_addr()?).await?;
-    let (server, _) = probe.accept().await?;
-    tokio::io::AsyncWriteExt::write_all(&mut client, b"?").await?;
-    loop {
-        server.readable().await?;
-        let mut byte = [std::mem::MaybeUninit::new(0u8)];
-        match server.try_io(Interest::READABLE, || {
-            recv_stamped(server.as_raw_fd(), &mut byte)
-        }) {
-            Ok((_, stamp)) => return Ok(stamp.is_some()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
     }
 }
 
@@ -89,7 +68,7 @@ impl Listener for ArrivalListener {
                 Ok((tcp, addr)) => {
                     let _ = tcp.set_nodelay(true);
                     // Inherited from the listener; set again in case a kernel does not.
-                    let _ = timestamps_on(tcp.as_raw_fd());
+                    let _ = recv_stamp::enable(tcp.as_raw_fd());
                     let io = StampedStream {
                         tcp,
                         clock: SocketClock::default(),
@@ -153,7 +132,7 @@ impl AsyncRead for StampedStream {
             let unfilled = unsafe { buf.unfilled_mut() };
             match this
                 .tcp
-                .try_io(Interest::READABLE, || recv_stamped(fd, unfilled))
+                .try_io(Interest::READABLE, || recv_stamp::recv(fd, unfilled))
             {
                 Ok((n, stamp)) => {
                     if n > 0 {
@@ -199,73 +178,6 @@ impl AsyncWrite for StampedStream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
     }
-}
-
-fn timestamps_on(fd: i32) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: a valid descriptor, an int option of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// One `recvmsg` into `buf`: the bytes read and, when the kernel gave one, the receive
-/// timestamp on this process's monotonic clock.
-fn recv_stamped(
-    fd: i32,
-    buf: &mut [std::mem::MaybeUninit<u8>],
-) -> io::Result<(usize, Option<Instant>)> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // Room for one timespec message, aligned for cmsghdr.
-    let mut control = [0u64; 8];
-    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: iov points into `buf` with its length, control into `control` with its size.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut stamp = None;
-    // SAFETY: walking the control messages the kernel wrote into `control`, within
-    // msg_controllen, with libc's own macros.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                stamp = Some(to_instant(ts));
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    Ok((n as usize, stamp))
-}
-
-/// A wall-clock timestamp (what the kernel stamps packets with) on the monotonic clock: its
-/// age now, taken from now.
-fn to_instant(ts: libc::timespec) -> Instant {
-    let at = UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-    let (now, wall) = (Instant::now(), SystemTime::now());
-    let age = wall.duration_since(at).unwrap_or_default();
-    now.checked_sub(age).unwrap_or(now)
 }
 
 #[cfg(test)]
