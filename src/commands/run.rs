@@ -11,6 +11,7 @@ use crate::load::{Cancel, Sinks, run_scenario};
 use crate::measure::record::Outcome;
 use crate::report::console;
 use crate::results::file::{ResultFile, RunStatus, Target, now_rfc3339};
+use crate::results::params::RunConfig;
 use crate::results::records::RecordWriter;
 use crate::settings::outputs::OutputTarget;
 use crate::settings::{RunSettings, TargetSetting, parse_url, run_settings};
@@ -213,7 +214,10 @@ async fn execute_with(
             simulated: sim.is_some(),
         },
         system: Some(crate::telemetry::system::detect()),
-        config: crate::results::params::Config::Run(plan.recorded.clone()),
+        config: crate::results::params::Config::Run(RunConfig {
+            chunk_clock: client.chunk_clock().into(),
+            ..plan.recorded.clone()
+        }),
         shard: shard_info,
         ..Default::default()
     };

@@ -296,6 +296,7 @@ pub fn run_settings(a: &RunArgs) -> anyhow::Result<RunSettings> {
         retry_max_wait: a.retry_max_wait,
         keepalive: !a.no_keepalive,
         direct_http1: std::env::var("LLMBENCH_HTTP_CLIENT").map_or(true, |v| v != "reqwest"),
+        recv_stamps: kernel_clock(std::env::var("LLMBENCH_CLOCK").ok().as_deref())?,
         request_id: match &a.request_id_header {
             Some(h) => {
                 reqwest::header::HeaderName::from_bytes(h.as_bytes())
@@ -556,6 +557,16 @@ fn server_cmd(
     }))
 }
 
+/// `LLMBENCH_CLOCK`: `kernel` (the default) times response bytes by when the kernel received
+/// them, `read` by when the client read them.
+fn kernel_clock(v: Option<&str>) -> anyhow::Result<bool> {
+    match v {
+        None | Some("" | "kernel") => Ok(true),
+        Some("read") => Ok(false),
+        Some(other) => anyhow::bail!("LLMBENCH_CLOCK={other:?}: expected \"kernel\" or \"read\""),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,5 +577,17 @@ mod tests {
         assert_eq!(h, vec![("X-Key".into(), "abc".into())]);
         let e = parse_headers(&["Authorization Bearer sk-123".into()]).unwrap_err();
         assert!(!e.to_string().contains("sk-123"));
+    }
+
+    #[test]
+    fn the_clock_is_the_kernels_unless_read_is_asked_for() {
+        assert!(kernel_clock(None).unwrap());
+        assert!(kernel_clock(Some("kernel")).unwrap());
+        assert!(!kernel_clock(Some("read")).unwrap());
+        let e = kernel_clock(Some("wall")).unwrap_err().to_string();
+        assert!(
+            e.contains("LLMBENCH_CLOCK") && e.contains("\"read\""),
+            "{e}"
+        );
     }
 }

@@ -37,6 +37,10 @@ pub struct ClientConfig {
     /// Plain `http://` targets go through the direct HTTP/1.1 client (`transport::h1`), not
     /// reqwest (`LLMBENCH_HTTP_CLIENT=reqwest` turns it off, to compare the two).
     pub direct_http1: bool,
+    /// The direct client times response bytes by when the kernel received them
+    /// (`SO_TIMESTAMPNS`), not by when its task got to read them (`LLMBENCH_CLOCK=read` turns
+    /// it off, to compare the two).
+    pub recv_stamps: bool,
 }
 
 impl ClientConfig {
@@ -68,6 +72,7 @@ impl Default for ClientConfig {
             request_id: None,
             keepalive: true,
             direct_http1: true,
+            recv_stamps: true,
         }
     }
 }

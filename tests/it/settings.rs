@@ -451,3 +451,22 @@ fn a_suite_on_ollama_does_not_blame_a_flag_nobody_gave() {
         r.stderr()
     );
 }
+
+/// The result says how chunk arrivals were timed: by the kernel's receive timestamps unless
+/// `LLMBENCH_CLOCK=read`, or reqwest (which cannot), reads; any other value is refused before
+/// a file is written.
+#[test]
+fn the_result_says_which_clock_timed_the_chunks() {
+    let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1", "--tokens", "4"]);
+    let clock = |env: &[(&str, &str)]| {
+        let r = run_env("run", env, &[&sim.url, "-n", "2"]);
+        r.result().config.run().unwrap().chunk_clock.clone()
+    };
+    assert_eq!(clock(&[]), "kernel");
+    assert_eq!(clock(&[("LLMBENCH_CLOCK", "read")]), "read");
+    assert_eq!(clock(&[("LLMBENCH_HTTP_CLIENT", "reqwest")]), "read");
+    let bad = run_env("run", &[("LLMBENCH_CLOCK", "wall")], &[&sim.url, "-n", "2"]);
+    assert_eq!(code(&bad.output), Some(2), "{}", bad.stderr());
+    assert!(bad.stderr().contains("LLMBENCH_CLOCK"), "{}", bad.stderr());
+    assert!(bad.result.is_none() && bad.records.is_empty());
+}

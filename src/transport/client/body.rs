@@ -188,7 +188,15 @@ impl Client {
             };
             let now = Instant::now();
             last_read = tokio::time::Instant::from_std(now);
-            let at_ms = self.ms(now);
+            // Bytes are timed by when the kernel received them where the transport knows
+            // (the direct client: a busy client does not delay its chunks' times), else now.
+            let (next, received) = match next {
+                Ok(Ok(Some((bytes, received)))) => (Ok(Ok(Some(bytes))), received),
+                Ok(Ok(None)) => (Ok(Ok(None)), None),
+                Ok(Err(e)) => (Ok(Err(e)), None),
+                Err(()) => (Err(()), None),
+            };
+            let at_ms = self.ms(received.map_or(now, |at| at.min(now)));
             // Only a body that opens like a JSON document is kept (an event stream opens with
             // `data:`, `event:` or `:`), so streamed replies copy nothing here.
             if let Ok(Ok(Some(bytes))) = &next

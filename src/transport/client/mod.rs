@@ -120,6 +120,17 @@ impl Client {
         self
     }
 
+    /// How chunk arrivals are timed: `kernel` (the kernel's receive timestamps; a read it did
+    /// not stamp is timed when read) or `read` (when the client read them: reqwest, or
+    /// `LLMBENCH_CLOCK=read`).
+    pub fn chunk_clock(&self) -> &'static str {
+        if self.http.kernel_clock() {
+            "kernel"
+        } else {
+            "read"
+        }
+    }
+
     /// Milliseconds since the run's time zero.
     pub fn ms(&self, t: Instant) -> f64 {
         t.saturating_duration_since(self.epoch).as_nanos() as f64 / 1e6
@@ -368,7 +379,7 @@ impl Client {
         let mut body = Vec::new();
         while body.len() < 4096 {
             match tokio::time::timeout_at(deadline, resp.chunk()).await {
-                Ok(Ok(Some(b))) => body.extend_from_slice(b),
+                Ok(Ok(Some((b, _)))) => body.extend_from_slice(b),
                 _ => break,
             }
         }

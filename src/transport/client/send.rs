@@ -2,6 +2,8 @@
 //! (`transport::h1`) for plain `http://` targets, reqwest for TLS, proxies, and when
 //! `LLMBENCH_HTTP_CLIENT=reqwest` asks for it.
 
+use std::time::Instant;
+
 use reqwest::header::HeaderMap;
 
 use crate::transport::config::ClientConfig;
@@ -36,12 +38,18 @@ impl Http {
             return Ok(Http::Direct(Direct::new(
                 cfg.keepalive,
                 cfg.connect_timeout,
+                cfg.recv_stamps,
             )));
         }
         Ok(Http::Reqwest {
             pooled: http_client(cfg)?,
             fresh: build_http_client(cfg, false)?,
         })
+    }
+
+    /// Whether response bytes are timed by the kernel's receive timestamps.
+    pub(super) fn kernel_clock(&self) -> bool {
+        matches!(self, Http::Direct(d) if d.stamps())
     }
 
     /// Sends one POST of `body` to `url`. `fresh`: on a new connection (the resend after a
@@ -126,15 +134,16 @@ impl Response {
         }
     }
 
-    /// The next piece of the body, `None` at its end; an error says why the body was cut.
+    /// The next piece of the body, `None` at its end, with when the kernel received it where
+    /// the direct client has that (reqwest does not); an error says why the body was cut.
     /// Cancel-safe.
-    pub(super) async fn chunk(&mut self) -> Result<Option<&[u8]>, String> {
+    pub(super) async fn chunk(&mut self) -> Result<Option<(&[u8], Option<Instant>)>, String> {
         match self {
             Response::Direct(r) => r.chunk().await,
             Response::Reqwest(r, last) => match r.chunk().await {
                 Ok(Some(b)) => {
                     *last = b;
-                    Ok(Some(&last[..]))
+                    Ok(Some((&last[..], None)))
                 }
                 Ok(None) => Ok(None),
                 Err(e) => Err(describe(&e)),

@@ -32,14 +32,20 @@ pub(super) struct Opened {
 }
 
 /// Connects to `host:port` (each address it resolves to in turn, as Tokio does) and writes
-/// what of `request` the socket takes at once when it connected at once.
-pub(super) async fn open(host: &str, port: u16, request: &[u8]) -> Result<Opened, OpenError> {
+/// what of `request` the socket takes at once when it connected at once. `stamped`: the
+/// socket has the kernel's receive timestamps on (`recv_stamp`) before anything is sent.
+pub(super) async fn open(
+    host: &str,
+    port: u16,
+    request: &[u8],
+    stamped: bool,
+) -> Result<Opened, OpenError> {
     let mut last = None;
     for addr in tokio::net::lookup_host((host, port))
         .await
         .map_err(OpenError::Connect)?
     {
-        match open_addr(addr, request).await {
+        match open_addr(addr, request, stamped).await {
             Ok(s) => return Ok(s),
             Err(OpenError::Connect(e)) => last = Some(e),
             Err(e) => return Err(e),
@@ -53,11 +59,15 @@ pub(super) async fn open(host: &str, port: u16, request: &[u8]) -> Result<Opened
     })))
 }
 
-async fn open_addr(addr: SocketAddr, request: &[u8]) -> Result<Opened, OpenError> {
+async fn open_addr(addr: SocketAddr, request: &[u8], stamped: bool) -> Result<Opened, OpenError> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .map_err(OpenError::Connect)?;
     sock.set_nonblocking(true).map_err(OpenError::Connect)?;
     let _ = sock.set_tcp_nodelay(true);
+    if stamped {
+        // Without them (a kernel that refuses) the reads are timed when they are made.
+        let _ = crate::recv_stamp::enable(std::os::fd::AsRawFd::as_raw_fd(&sock));
+    }
     match sock.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -98,7 +108,7 @@ mod tests {
     async fn a_connect_that_completes_at_once_carries_the_request() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let opened = open("127.0.0.1", port, b"GET / HTTP/1.1\r\n\r\n")
+        let opened = open("127.0.0.1", port, b"GET / HTTP/1.1\r\n\r\n", false)
             .await
             .ok()
             .unwrap();
@@ -123,7 +133,7 @@ mod tests {
         let _first = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let started = Instant::now();
         let opening = tokio::spawn(async move {
-            let o = open("127.0.0.1", port, b"hello").await.ok().unwrap();
+            let o = open("127.0.0.1", port, b"hello", false).await.ok().unwrap();
             (o.written, o.stream, started.elapsed())
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -149,7 +159,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        match open("127.0.0.1", port, b"x").await {
+        match open("127.0.0.1", port, b"x", false).await {
             Err(OpenError::Connect(e)) => {
                 assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}")
             }

@@ -13,10 +13,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::http::Reuse;
+use crate::recv_stamp;
 use codec::{Decoder, parse_head, write_request};
 
 /// How long an idle connection is kept (reqwest's pool: 90 s).
@@ -85,6 +86,11 @@ pub(crate) struct Direct {
     pool: Arc<Pool>,
     keepalive: bool,
     connect_timeout: Duration,
+    /// With the kernel's receive timestamps, a socket that has them on for as long as the
+    /// client lives: the kernel stamps packets only while some socket asks, and starts a
+    /// little after the first one does (`recv_stamp`), so its connections' first reads
+    /// find stamping on, and a gap between connections does not turn it off.
+    stamps: Option<socket2::Socket>,
 }
 
 /// Where a request goes: the socket address to connect to, the `Host` header, and the
@@ -129,12 +135,28 @@ impl Target {
 }
 
 impl Direct {
-    pub(crate) fn new(keepalive: bool, connect_timeout: Duration) -> Self {
+    /// `stamps`: time response bytes by when the kernel received them, not by when they
+    /// were read (see [`Response::chunk`]).
+    pub(crate) fn new(keepalive: bool, connect_timeout: Duration, stamps: bool) -> Self {
+        let stamps = stamps
+            .then(|| {
+                let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None);
+                s.ok().filter(|s| {
+                    crate::recv_stamp::enable(std::os::fd::AsRawFd::as_raw_fd(s)).is_ok()
+                })
+            })
+            .flatten();
         Self {
             pool: Arc::default(),
             keepalive,
             connect_timeout,
+            stamps,
         }
+    }
+
+    /// Whether response bytes carry the kernel's receive time (it accepted the option).
+    pub(crate) fn stamps(&self) -> bool {
+        self.stamps.is_some()
     }
 
     /// Sends one POST and reads the response head. `fresh`: on a connection of its own,
@@ -183,6 +205,7 @@ impl Direct {
         if conn.buf.len() < READ_MIN {
             conn.buf.resize(READ_MIN, 0);
         }
+        let sent = Instant::now();
         let mut filled = 0;
         loop {
             if filled == conn.buf.len() {
@@ -191,14 +214,14 @@ impl Direct {
                 }
                 conn.buf.resize(conn.buf.len() * 2, 0);
             }
-            let n = match conn.stream.read(&mut conn.buf[filled..]).await {
-                Ok(0) => {
+            let (n, stamp) = match recv_stamp::read(&conn.stream, &mut conn.buf[filled..]).await {
+                Ok((0, _)) => {
                     return Err(fail(
                         "connection closed before a response".into(),
                         filled > 0,
                     ));
                 }
-                Ok(n) => n,
+                Ok(r) => r,
                 Err(e) => {
                     return Err(fail(
                         format!("connection failed before a response: {e}"),
@@ -226,6 +249,8 @@ impl Direct {
                     conn: Some(conn),
                     decoder,
                     ready,
+                    arrived: received(stamp, sent),
+                    sent,
                     pool: self.pool.clone(),
                 });
             }
@@ -235,7 +260,7 @@ impl Direct {
     /// A new connection to `to`, with as much of `request` written as went out with the
     /// connect.
     async fn connect(&self, to: &Target, request: &[u8]) -> Result<(Conn, usize), SendError> {
-        let opening = connect::open(&to.host, to.port, request);
+        let opening = connect::open(&to.host, to.port, request, self.stamps.is_some());
         let opened = match tokio::time::timeout(self.connect_timeout, opening).await {
             Err(_) => {
                 return Err(SendError {
@@ -280,6 +305,10 @@ pub(crate) struct Response {
     decoder: Decoder,
     /// Body bytes decoded at the front of the buffer, not yet handed out.
     ready: usize,
+    /// When the kernel received the bytes of the read that `ready` came from, if it said.
+    arrived: Option<Instant>,
+    /// When the request was written: no response byte came before.
+    sent: Instant,
     pool: Arc<Pool>,
 }
 
@@ -292,30 +321,34 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The next piece of the body, `None` at its end. Cancel-safe: a read that is dropped
-    /// before it completes loses nothing.
-    pub(crate) async fn chunk(&mut self) -> Result<Option<&[u8]>, String> {
+    /// The next piece of the body, `None` at its end, with when the kernel received it: on a
+    /// connection with receive timestamps on, the time of the newest packet the read took
+    /// bytes from, so a client busy when the bytes came still times them when they came;
+    /// `None` without. Cancel-safe: a read that is dropped before it completes loses nothing.
+    pub(crate) async fn chunk(&mut self) -> Result<Option<(&[u8], Option<Instant>)>, String> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Ok(None);
             };
             if self.ready > 0 {
                 let n = std::mem::take(&mut self.ready);
-                return Ok(Some(&self.conn.as_ref().expect("open").buf[..n]));
+                let bytes = &self.conn.as_ref().expect("open").buf[..n];
+                return Ok(Some((bytes, self.arrived)));
             }
             if self.decoder.done() {
                 self.release();
                 continue;
             }
-            let n = match conn.stream.read(&mut conn.buf).await {
-                Ok(0) => {
+            let (n, stamp) = match recv_stamp::read(&conn.stream, &mut conn.buf).await {
+                Ok((0, _)) => {
                     self.keep = false;
                     self.decoder.eof()?;
                     continue;
                 }
-                Ok(n) => n,
+                Ok(r) => r,
                 Err(e) => return Err(format!("connection failed while reading the body: {e}")),
             };
+            self.arrived = received(stamp, self.sent);
             if n == conn.buf.len() && n < READ_MAX {
                 // Reads fill the buffer: the next read takes twice as much.
                 self.ready = self.decoder.decode(&mut conn.buf[..n])?;
@@ -337,6 +370,12 @@ impl Response {
             self.pool.put(c);
         }
     }
+}
+
+/// A read's kernel timestamp, no earlier than the request's send (a wall clock stepped
+/// forward between the packet and the read would put it earlier).
+fn received(stamp: Option<Instant>, sent: Instant) -> Option<Instant> {
+    stamp.map(|at| at.max(sent))
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ async fn serve(mut s: TcpStream, script: Script) {
 
 async fn body(r: &mut Response) -> Result<Vec<u8>, String> {
     let mut all = Vec::new();
-    while let Some(b) = r.chunk().await? {
+    while let Some((b, _)) = r.chunk().await? {
         all.extend_from_slice(b);
     }
     Ok(all)
@@ -101,7 +101,7 @@ async fn chunked_bodies_are_read_and_connections_kept_for_the_next_request() {
         )
     }))
     .await;
-    let d = Direct::new(true, Duration::from_secs(5));
+    let d = Direct::new(true, Duration::from_secs(5), true);
     for _ in 0..3 {
         let mut r = send(&d, &url, false)
             .await
@@ -113,7 +113,7 @@ async fn chunked_bodies_are_read_and_connections_kept_for_the_next_request() {
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, kept");
     // Without keep-alive (and for a resend) every request opens its own.
-    let d = Direct::new(false, Duration::from_secs(5));
+    let d = Direct::new(false, Duration::from_secs(5), true);
     for _ in 0..2 {
         let mut r = send(&d, &url, false)
             .await
@@ -121,7 +121,7 @@ async fn chunked_bodies_are_read_and_connections_kept_for_the_next_request() {
             .unwrap();
         body(&mut r).await.unwrap();
     }
-    let mut r = send(&Direct::new(true, Duration::from_secs(5)), &url, true)
+    let mut r = send(&Direct::new(true, Duration::from_secs(5), true), &url, true)
         .await
         .map_err(|e| e.0.message)
         .unwrap();
@@ -138,7 +138,7 @@ async fn a_big_body_grows_the_read_buffer_and_arrives_whole() {
         v
     });
     let (url, _) = server(Arc::new(move |_| (vec![big.as_slice()], false))).await;
-    let d = Direct::new(true, Duration::from_secs(5));
+    let d = Direct::new(true, Duration::from_secs(5), true);
     let mut r = send(&d, &url, false)
         .await
         .map_err(|e| e.0.message)
@@ -152,7 +152,7 @@ async fn a_big_body_grows_the_read_buffer_and_arrives_whole() {
 async fn a_connection_the_server_closed_while_idle_is_not_used() {
     // Every response ends the connection without saying so (llama-server's habit).
     let (url, accepted) = server(Arc::new(|_| (vec![CHUNKED, b"1\r\nx\r\n0\r\n\r\n"], true))).await;
-    let d = Direct::new(true, Duration::from_secs(5));
+    let d = Direct::new(true, Duration::from_secs(5), true);
     for _ in 0..3 {
         let mut r = send(&d, &url, false)
             .await
@@ -173,7 +173,7 @@ async fn a_kept_connection_closed_unanswered_is_stale_and_a_fresh_one_is_not() {
         _ => (vec![], true),
     }))
     .await;
-    let d = Direct::new(true, Duration::from_secs(5));
+    let d = Direct::new(true, Duration::from_secs(5), true);
     let mut r = send(&d, &url, false)
         .await
         .map_err(|e| e.0.message)
@@ -205,7 +205,7 @@ async fn cut_bodies_and_refused_connects_are_errors_that_say_so() {
         )
     }))
     .await;
-    let d = Direct::new(true, Duration::from_secs(5));
+    let d = Direct::new(true, Duration::from_secs(5), true);
     let mut r = send(&d, &url, false)
         .await
         .map_err(|e| e.0.message)
@@ -256,4 +256,69 @@ fn targets_are_plain_http_urls_split_for_the_wire() {
     assert_eq!((t.port, t.authority.as_str()), (80, "example.com"));
     assert!(Target::of("https://example.com/").is_none());
     assert!(Target::of("http://user:pw@example.com/").is_none());
+}
+
+/// A server on its own thread that answers one request with a chunked head at once and one
+/// chunk 20 ms later; it returns the chunk's write time.
+fn late_chunk_server() -> (String, std::thread::JoinHandle<std::time::Instant>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/x?k=1", l.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        while !got.ends_with(b"{\"a\":1}") {
+            let n = s.read(&mut b).unwrap();
+            got.extend_from_slice(&b[..n]);
+        }
+        s.write_all(CHUNKED).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let written = std::time::Instant::now();
+        s.write_all(b"6\r\ndata: \r\n0\r\n\r\n").unwrap();
+        written
+    });
+    (url, server)
+}
+
+/// The client's only thread is busy when the chunk comes: with receive timestamps the chunk
+/// is timed when the kernel received it, not 150 ms later when it was read.
+#[tokio::test]
+async fn a_chunk_that_came_while_the_client_was_busy_is_timed_when_it_came() {
+    let (url, server) = late_chunk_server();
+    let d = Direct::new(true, Duration::from_secs(5), true);
+    // The kernel starts stamping a little after the first socket asks.
+    assert!(crate::recv_stamp::wait_until_on(Duration::from_secs(1)).await);
+    let mut r = send(&d, &url, false)
+        .await
+        .map_err(|e| e.0.message)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let (bytes, at) = r.chunk().await.unwrap().unwrap();
+    let read = std::time::Instant::now();
+    assert_eq!(bytes, b"data: ");
+    let written = server.join().unwrap();
+    let at = at.expect("a kernel timestamp");
+    assert!(
+        at + Duration::from_millis(1) >= written
+            && at.saturating_duration_since(written) < Duration::from_millis(20),
+        "timed {:?} after the write",
+        at.saturating_duration_since(written)
+    );
+    assert!(read.duration_since(at) >= Duration::from_millis(100));
+}
+
+/// Without receive timestamps (`LLMBENCH_CLOCK=read`) a chunk carries no kernel time, and the
+/// caller times it when it reads it.
+#[tokio::test]
+async fn without_timestamps_a_chunk_carries_no_kernel_time() {
+    let (url, server) = late_chunk_server();
+    let d = Direct::new(true, Duration::from_secs(5), false);
+    let mut r = send(&d, &url, false)
+        .await
+        .map_err(|e| e.0.message)
+        .unwrap();
+    let (bytes, at) = r.chunk().await.unwrap().unwrap();
+    assert_eq!((bytes, at), (b"data: ".as_slice(), None));
+    server.join().unwrap();
 }
