@@ -15,6 +15,7 @@ mod media;
 mod protocols;
 #[path = "../it/schema_check.rs"]
 mod schema_check;
+mod stalls;
 mod tools;
 mod traces;
 mod workloads;
