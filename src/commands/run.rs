@@ -215,7 +215,7 @@ async fn execute_with(
         },
         system: Some(crate::telemetry::system::detect()),
         config: crate::results::params::Config::Run(RunConfig {
-            chunk_clock: client.chunk_clock().into(),
+            chunk_clock: Some(client.chunk_clock()),
             ..plan.recorded.clone()
         }),
         shard: shard_info,

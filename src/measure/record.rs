@@ -76,11 +76,14 @@ pub struct Record {
     pub scheduled_at_ms: f64,
     /// When it was handed to the connection (ms since run start); absent when never sent.
     pub sent_at_ms: Option<f64>,
-    /// When the first chunk carrying generated text was read (ms since run start).
+    /// When the first chunk carrying generated text arrived (ms since run start): when the
+    /// kernel received its bytes where the transport knows (`config.chunk_clock` `kernel`),
+    /// else when it was read.
     pub first_token_at_ms: Option<f64>,
     /// When the response ended (or failed) (ms since run start).
     pub done_at_ms: f64,
-    /// Arrival time of every content chunk, the first included (ms since run start).
+    /// Arrival time of every content chunk, the first included (ms since run start), on the
+    /// same clock as `first_token_at_ms`.
     #[serde(default)]
     pub chunk_times_ms: Vec<f64>,
     /// Prompt tokens, if known.
@@ -135,7 +138,7 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_count: Option<String>,
     /// Reasoning replies only: when the first chunk of the answer (text or tool call, not
-    /// reasoning) was read (ms since run start). `first_token_at_ms` is the first reasoning
+    /// reasoning) arrived (ms since run start, the clock of `first_token_at_ms`). `first_token_at_ms` is the first reasoning
     /// token's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_answer_at_ms: Option<f64>,
@@ -213,6 +216,17 @@ impl Record {
     pub fn itl_ms(&self) -> impl Iterator<Item = f64> + '_ {
         self.chunk_times_ms.windows(2).map(|w| w[1] - w[0])
     }
+}
+
+/// How a run timed the arrival of response chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChunkClock {
+    /// When the kernel received their bytes (its receive timestamps; the direct client on
+    /// plain `http://`); a read it did not stamp is timed when read.
+    Kernel,
+    /// When the client read them (reqwest, or `LLMBENCH_CLOCK=read`).
+    Read,
 }
 
 #[cfg(test)]

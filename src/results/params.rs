@@ -321,11 +321,9 @@ pub struct RunConfig {
     /// The API spoken (one spelling per backend).
     #[serde(default)]
     pub backend: String,
-    /// How chunk arrivals were timed: `kernel` (when the kernel received their bytes, its
-    /// receive timestamps; the direct client on plain `http://`) or `read` (when the client
-    /// read them). Empty in results written before it was recorded.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub chunk_clock: String,
+    /// How chunk arrivals were timed; absent in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_clock: Option<crate::measure::record::ChunkClock>,
     /// `--connect-timeout` in seconds.
     #[serde(default)]
     pub connect_timeout_s: f64,

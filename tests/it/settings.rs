@@ -460,7 +460,7 @@ fn the_result_says_which_clock_timed_the_chunks() {
     let sim = ServeChild::start(&["--ttft-ms", "1", "--itl-ms", "1", "--tokens", "4"]);
     let clock = |env: &[(&str, &str)]| {
         let r = run_env("run", env, &[&sim.url, "-n", "2"]);
-        r.result().config.run().unwrap().chunk_clock.clone()
+        r.result().config.json()["chunk_clock"].clone()
     };
     assert_eq!(clock(&[]), "kernel");
     assert_eq!(clock(&[("LLMBENCH_CLOCK", "read")]), "read");

@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use reqwest::header::{CONNECTION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
-use crate::measure::record::{Outcome, Record, TokenSource};
+use crate::measure::record::{ChunkClock, Outcome, Record, TokenSource};
 use crate::protocol::{Protocol, RequestOptions};
 pub use crate::transport::config::ClientConfig;
 use crate::transport::http::Reuse;
@@ -120,14 +120,12 @@ impl Client {
         self
     }
 
-    /// How chunk arrivals are timed: `kernel` (the kernel's receive timestamps; a read it did
-    /// not stamp is timed when read) or `read` (when the client read them: reqwest, or
-    /// `LLMBENCH_CLOCK=read`).
-    pub fn chunk_clock(&self) -> &'static str {
+    /// How chunk arrivals are timed.
+    pub fn chunk_clock(&self) -> ChunkClock {
         if self.http.kernel_clock() {
-            "kernel"
+            ChunkClock::Kernel
         } else {
-            "read"
+            ChunkClock::Read
         }
     }
 
