@@ -42,6 +42,8 @@ every tool.
       BENCH_OVERHEAD_LOG=/tmp/ovh.jsonl python3 bench/bench.py overhead   # one slice
     BENCH_OVERHEAD_LOG=/tmp/ovh.jsonl python3 bench/bench.py overhead-report  # medians of all
     BENCH_RT=1 ... overhead      # every tool at real-time priority (chrt -f 1)
+    BENCH_TOOLS=llmbench,llmbench-read,... # llmbench also with LLMBENCH_CLOCK=read (chunks timed
+                                 # when read, not by the kernel's receive timestamps)
     BENCH_WARM=1 ... overhead    # connections opened by unmeasured requests first
 
 Each run appends its raw figures to $BENCH_OVERHEAD_LOG (JSON lines) when set, so the matrix can
@@ -262,6 +264,8 @@ def sec_overhead(b, quick):
     if want:
         names = [w.strip() for w in want.split(",")]
         tools = [t for t in tools if t.name in names or t.name.split()[0] in names]
+        if "llmbench-read" in names:
+            tools.insert(1, peers.LlmbenchReadClock(b.BIN))
     missing = [t.name for t in tools if not t.available()]
     tools = [t for t in tools if t.available()]
     if WARM:
@@ -300,7 +304,8 @@ def sec_overhead_report(b, quick):
         raise SystemExit("overhead-report reads $BENCH_OVERHEAD_LOG (JSON lines of `overhead`)")
     with open(sink) as f:
         figs = [json.loads(l) for l in f if l.strip()]
-    report(b, figs, ["llmbench", "vllm-bench", "guidellm", "aiperf", "vllm bench serve"])
+    report(b, figs, ["llmbench", "llmbench-read", "vllm-bench", "guidellm", "aiperf",
+                     "vllm bench serve"])
 
 
 def _f(x, nd=2):

@@ -292,6 +292,17 @@ class Llmbench(Peer):
         return rows
 
 
+class LlmbenchReadClock(Llmbench):
+    """llmbench timing chunks when it reads them (LLMBENCH_CLOCK=read), not by the kernel's
+    receive timestamps: the client's own scheduling back in its figures, to compare. Runs only
+    when named (BENCH_TOOLS=llmbench-read)."""
+    name = "llmbench-read"
+
+    def argv(self, *a, **kw):
+        argv, env = super().argv(*a, **kw)
+        return argv, {**env, "LLMBENCH_CLOCK": "read"}
+
+
 def measure(tool, pinned, url, **kw):
     """Runs one tool to completion; returns (metrics, cpu_s of the whole tree, wall_s, log)."""
     out = tempfile.mkdtemp(prefix=f"llmbench-peer-{tool.name.split()[0]}-")
