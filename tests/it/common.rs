@@ -438,6 +438,40 @@ pub fn check_accounting(r: &RunOut) {
     }
 }
 
+/// One streamed response in the simulator's send log (`serve --send-log`), in ms.
+pub struct Sent {
+    /// When its handler started, after the simulator's start.
+    pub arrived_ms: f64,
+    /// From its bytes reaching the socket to its handler starting (`None`: read unstamped).
+    pub waited_ms: Option<f64>,
+    /// Each chunk's hand-over to the connection, after `arrived_ms`.
+    pub sends_ms: Vec<f64>,
+}
+
+/// The send log's lines by request id. Lines are written when a response body is dropped,
+/// just after the client is done with it, so this waits 300 ms for the last ones first.
+pub fn read_send_log(log: &Path) -> std::collections::HashMap<String, Sent> {
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let sent = Sent {
+                arrived_ms: v["arrived_ms"].as_f64().unwrap(),
+                waited_ms: v["waited_ms"].as_f64(),
+                sends_ms: v["sends_ms"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_f64().unwrap())
+                    .collect(),
+            };
+            Some((v["request_id"].as_str()?.to_string(), sent))
+        })
+        .collect()
+}
+
 /// Held by every test of the `truth` binary: tests that hold timing to known truth run one at a
 /// time, on a machine that runs nothing else of ours (cargo runs test binaries one after
 /// another).

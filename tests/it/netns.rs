@@ -201,16 +201,9 @@ fn shards_in_three_namespaces_measure_and_correct_a_shifted_clock() {
     // Corrected: on the simulator's clock, each shard's time zero (a request's arrival minus
     // its scheduled offset; the median over its requests) is the same instant. Uncorrected,
     // shard 1 would have started 250 ms early.
-    let arrivals: BTreeMap<String, f64> = std::fs::read_to_string(&send_log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| {
-            Some((
-                v["request_id"].as_str()?.to_string(),
-                v["arrived_ms"].as_f64()?,
-            ))
-        })
+    let arrivals: BTreeMap<String, f64> = read_send_log(&send_log)
+        .into_iter()
+        .map(|(id, sent)| (id, sent.arrived_ms))
         .collect();
     let zero: Vec<f64> = records
         .iter()

@@ -8,18 +8,13 @@ use crate::common::*;
 /// Per measured record: client TTFT − what the simulator took from the request reaching its
 /// socket to its first send. Sorted.
 fn errors_from_socket(r: &RunOut, log: &std::path::Path) -> Result<Vec<f64>, String> {
-    // Lines are written when a response body is dropped, just after the client is done.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let lines = std::fs::read_to_string(log).unwrap();
     let mut server = std::collections::HashMap::new();
-    for l in lines.lines() {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        let id = v["request_id"].as_str().unwrap().to_string();
+    for (id, sent) in read_send_log(log) {
         // Every request carries the kernel's receive timestamp.
-        let waited = v["waited_ms"]
-            .as_f64()
-            .ok_or_else(|| format!("no waited_ms in {l}"))?;
-        server.insert(id, waited + v["sends_ms"][0].as_f64().unwrap());
+        let waited = sent
+            .waited_ms
+            .ok_or_else(|| format!("no waited_ms for {id}"))?;
+        server.insert(id, waited + sent.sends_ms[0]);
     }
     let mut errs: Vec<f64> = r
         .records

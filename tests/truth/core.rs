@@ -64,17 +64,11 @@ fn truth_timing(r: &RunOut, ttft: f64, tpot: f64) -> Result<(), String> {
 /// The median TTFT the simulator itself delivered to this run's measured requests, from its
 /// send log: from the request's arrival to the hand-over of the first token's chunk.
 fn delivered_ttft(log: &std::path::Path, r: &RunOut, chat: bool) -> f64 {
-    // Lines are written when a response body is dropped, just after the client is done.
-    std::thread::sleep(Duration::from_millis(300));
-    let sends: std::collections::HashMap<String, f64> = std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            // Chat's role chunk goes out just before the first token, as its own write.
-            let first = v["sends_ms"][if chat { 1 } else { 0 }].as_f64()?;
-            Some((v["request_id"].as_str()?.to_string(), first))
-        })
+    // Chat's role chunk goes out just before the first token, as its own write.
+    let first = if chat { 1 } else { 0 };
+    let sends: std::collections::HashMap<String, f64> = read_send_log(log)
+        .into_iter()
+        .filter_map(|(id, sent)| Some((id, *sent.sends_ms.get(first)?)))
         .collect();
     let mut d: Vec<f64> = r
         .records
@@ -509,22 +503,9 @@ fn request_ids_tie_each_record_to_the_servers_send_log() {
 /// Each record against its line in the simulator's send log: the first token went out near
 /// the configured 30 ms, and the client saw each gap close to the gap the server sent.
 fn matches_send_log(r: &RunOut, log: &std::path::Path, chat: bool) -> Result<(), String> {
-    // Lines are written when a response body is dropped, just after the client is done.
-    std::thread::sleep(Duration::from_millis(200));
-    let lines = std::fs::read_to_string(log).unwrap();
-    let sends: std::collections::HashMap<String, Vec<f64>> = lines
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let s = v["sends_ms"].as_array().unwrap();
-            (
-                v["request_id"].as_str().unwrap().to_string(),
-                s.iter().map(|x| x.as_f64().unwrap()).collect(),
-            )
-        })
-        .collect();
+    let sends = read_send_log(log);
     for rec in &r.records {
-        let s = &sends[rec.request_id.as_ref().unwrap()];
+        let s = &sends[rec.request_id.as_ref().unwrap()].sends_ms;
         // Five tokens, then the closing events.
         assert!(s.len() > rec.chunk_times_ms.len(), "{s:?}");
         if (s[0] - 30.0).abs() >= 8.0 {

@@ -3,7 +3,6 @@
 //! receive timestamps. Checked against the simulator's send log, with the client stopped
 //! (SIGSTOP) for 25 ms at a time while it streams.
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,16 +81,10 @@ fn stalled_run(url: &str, clock: &str) -> Vec<Record> {
 
 /// Each record against its line in the send log.
 fn worst(records: &[Record], log: &std::path::Path) -> Worst {
-    // Lines are written when a response body is dropped, just after the client is done.
-    std::thread::sleep(Duration::from_millis(300));
-    let mut server: HashMap<String, (f64, Vec<f64>)> = HashMap::new();
-    for l in std::fs::read_to_string(log).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        let waited = v["waited_ms"].as_f64().expect("the socket arrival");
-        let sends = v["sends_ms"].as_array().unwrap();
-        let sends = sends.iter().map(|s| s.as_f64().unwrap()).collect();
-        server.insert(v["request_id"].as_str().unwrap().into(), (waited, sends));
-    }
+    let server: std::collections::HashMap<_, _> = read_send_log(log)
+        .into_iter()
+        .map(|(id, s)| (id, (s.waited_ms.expect("the socket arrival"), s.sends_ms)))
+        .collect();
     let mut w = Worst {
         ttft: 0.0,
         lowest_ttft: f64::MAX,
